@@ -1,0 +1,155 @@
+//! The security context: what the rest of the server knows about the caller.
+//!
+//! **Invariant:** a [`SecurityContext`] is built only here, from a verified
+//! payload (or empty, for an anonymous request in dev mode). Its constructors
+//! are private to `auth`, so any later stage that takes one (SQL rendering)
+//! cannot run on unverified data.
+
+use std::fmt;
+use std::sync::Once;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::AuthError;
+
+/// Claims turned into the caller's context (Cube.js's `securityContext`).
+#[derive(Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct SecurityContext(Map<String, Value>);
+
+impl SecurityContext {
+    /// The context of an anonymous request in dev mode.
+    pub(crate) fn empty() -> Self {
+        SecurityContext(Map::new())
+    }
+
+    /// Build the context from a verified payload: it must be a JSON object;
+    /// with a claims namespace, the context is the value under that key (an
+    /// object, or a string holding one, since Cognito can only emit string
+    /// claims); then a legacy `u` object is merged into the root, `u` winning.
+    pub(crate) fn from_verified_payload(payload: Value, namespace: Option<&str>) -> Result<Self, AuthError> {
+        let Value::Object(mut root) = payload else {
+            return Err(AuthError::ClaimsNotObject(format!(
+                "the token payload is {}, not a JSON object",
+                kind(&payload)
+            )));
+        };
+        if let Some(ns) = namespace {
+            root = match root.remove(ns) {
+                None => return Err(AuthError::MissingClaimsNamespace(ns.to_string())),
+                Some(Value::Object(map)) => map,
+                Some(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
+                    Ok(Value::Object(map)) => map,
+                    _ => {
+                        return Err(AuthError::ClaimsNotObject(format!(
+                            "the claims namespace {ns:?} holds a string that is not a JSON object"
+                        )));
+                    }
+                },
+                Some(other) => {
+                    return Err(AuthError::ClaimsNotObject(format!(
+                        "the claims namespace {ns:?} holds {}, not a JSON object",
+                        kind(&other)
+                    )));
+                }
+            };
+        }
+        if matches!(root.get("u"), Some(Value::Object(_)))
+            && let Some(Value::Object(u)) = root.remove("u")
+        {
+            warn_u_deprecated();
+            root.extend(u);
+        }
+        Ok(SecurityContext(root))
+    }
+
+    /// The value at a dotted path (`org.id`), if any.
+    pub fn get(&self, path: &str) -> Option<&Value> {
+        let mut parts = path.split('.');
+        let mut cur = self.0.get(parts.next()?)?;
+        for p in parts {
+            cur = cur.as_object()?.get(p)?;
+        }
+        Some(cur)
+    }
+
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for SecurityContext {
+    // Keys only: a whole claim set must never reach a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecurityContext").field("keys", &self.0.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+pub(crate) fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn warn_u_deprecated() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        tracing::warn!("a token carries the deprecated `u` claim; its members were merged into the security context");
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(payload: Value, ns: Option<&str>) -> Result<Value, &'static str> {
+        SecurityContext::from_verified_payload(payload, ns).map(|c| Value::Object(c.0)).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn payloads_that_are_not_objects_are_refused() {
+        for p in [json!("s"), json!(1), json!([1]), json!(null), json!(true)] {
+            assert_eq!(ctx(p, None), Err("claims_not_object"));
+        }
+    }
+
+    #[test]
+    fn the_u_claim_is_merged_into_the_root_and_wins_on_collision() {
+        let got = ctx(json!({"id": 1, "role": "x", "u": {"id": 2, "org": "o"}}), None);
+        assert_eq!(got, Ok(json!({"id": 2, "role": "x", "org": "o"})));
+        // A `u` that is not an object is an ordinary claim.
+        assert_eq!(ctx(json!({"u": "name"}), None), Ok(json!({"u": "name"})));
+    }
+
+    #[test]
+    fn the_claims_namespace_may_be_an_object_or_a_string_holding_one() {
+        let ns = Some("https://example.com/claims");
+        let obj = json!({"sub": "x", "https://example.com/claims": {"tenant_id": 7}});
+        assert_eq!(ctx(obj, ns), Ok(json!({"tenant_id": 7})));
+        let s = json!({"https://example.com/claims": "{\"tenant_id\":7}"});
+        assert_eq!(ctx(s, ns), Ok(json!({"tenant_id": 7})));
+        assert_eq!(ctx(json!({"sub": "x"}), ns), Err("missing_claims_namespace"));
+        assert_eq!(ctx(json!({"https://example.com/claims": "[1]"}), ns), Err("claims_not_object"));
+        assert_eq!(ctx(json!({"https://example.com/claims": 3}), ns), Err("claims_not_object"));
+    }
+
+    #[test]
+    fn dotted_paths_reach_nested_values_and_debug_shows_keys_only() {
+        let c =
+            SecurityContext::from_verified_payload(json!({"org": {"id": 9}, "secret": "s3"}), None).expect("object");
+        assert_eq!(c.get("org.id"), Some(&json!(9)));
+        assert_eq!(c.get("org.missing"), None);
+        assert!(!format!("{c:?}").contains("s3"));
+    }
+}

@@ -1,0 +1,242 @@
+//! The auth pipeline: request headers in, [`SecurityContext`] out.
+//!
+//! Stages, in order:
+//! 1. [`extract`]: find the token (`X-Cube-Authorization`, then
+//!    `Authorization`); none -> `missing_token`, or an empty context in dev
+//!    mode.
+//! 2. size cap, then [`token`]: strict parse (three segments, unpadded
+//!    base64url, JSON without duplicate names, `alg`/`crit`/`kid` checks).
+//! 3. routing: custom strategies whose `accepts` says yes, else the one
+//!    built-in provider chosen by the token's algorithm family and unverified
+//!    `iss`. Never "try each provider and keep the last error".
+//! 4. the provider verifies the signature with its pinned algorithms and
+//!    cached keys; then [`claims`] checks `exp`/`nbf`/`iat`/`iss`/`aud`/`sub`.
+//! 5. [`context`] turns the verified payload into the security context.
+//!
+//! **Invariant:** no `SecurityContext` without a verified token (or dev
+//! mode's empty context for a request with no token at all).
+//! **Invariant:** algorithms come from configuration, never from the token
+//! header; `none` is never accepted.
+
+pub mod claims;
+mod context;
+mod error;
+pub mod extract;
+pub mod provider;
+pub mod token;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::HeaderMap;
+
+pub use context::SecurityContext;
+pub use error::AuthError;
+pub use provider::{BoxFuture, CheckAuth, Family};
+pub use token::Jwt;
+
+use crate::config::{AuthConfig, ProviderKind};
+use claims::TimeRules;
+use provider::{Provider, PublicKeyProvider, SecretProvider};
+
+/// A token as it arrived: the raw string and, when it parsed as a JWT, its
+/// unverified parts. What a [`CheckAuth`] strategy sees.
+pub struct UnverifiedToken<'a> {
+    raw: &'a str,
+    jwt: Option<Jwt<'a>>,
+}
+
+impl<'a> UnverifiedToken<'a> {
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// The parsed JWT, if the token is one. Nothing in it is verified.
+    pub fn jwt(&self) -> Option<&Jwt<'a>> {
+        self.jwt.as_ref()
+    }
+}
+
+/// Custom strategies, by provider name, supplied by an embedding program.
+pub type Strategies = HashMap<String, Arc<dyn CheckAuth>>;
+
+/// A request that passed authentication.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub context: SecurityContext,
+    /// The provider that verified the token; `None` for dev mode's anonymous
+    /// request.
+    pub provider: Option<Arc<str>>,
+    pub kid: Option<String>,
+}
+
+/// A refused request, with what the access log needs to say why.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub error: AuthError,
+    pub provider: Option<Arc<str>>,
+    pub kid: Option<String>,
+}
+
+impl Rejection {
+    fn bare(error: AuthError) -> Self {
+        Rejection { error, provider: None, kid: None }
+    }
+}
+
+/// The configured pipeline. Built once at startup; shared by all requests.
+pub struct Pipeline {
+    providers: Vec<Provider>,
+    dev_mode: bool,
+    time: TimeRules,
+    namespace: Option<String>,
+    max_token_bytes: usize,
+}
+
+/// Why a pipeline could not be built from a valid configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PipelineError(String);
+
+impl Pipeline {
+    /// Build providers and keys from configuration. Custom providers must
+    /// have a strategy in `strategies` under their name.
+    pub fn new(cfg: &AuthConfig, mut strategies: Strategies) -> Result<Self, PipelineError> {
+        let mut providers = Vec::with_capacity(cfg.providers.len());
+        for p in &cfg.providers {
+            let provider = match &p.kind {
+                ProviderKind::Secret(c) => Provider::Secret(SecretProvider::new(&p.name, c).map_err(PipelineError)?),
+                ProviderKind::PublicKey(c) => {
+                    Provider::PublicKey(PublicKeyProvider::new(&p.name, c).map_err(PipelineError)?)
+                }
+                ProviderKind::Custom => {
+                    let strategy = strategies.remove(&p.name).ok_or_else(|| {
+                        PipelineError(format!(
+                            "provider {:?} has type \"custom\" but no strategy is registered under that name \
+                             (custom strategies are registered by a program embedding tenantgate; the \
+                             tenantgate binary registers none)",
+                            p.name
+                        ))
+                    })?;
+                    Provider::Custom { name: p.name.as_str().into(), strategy }
+                }
+            };
+            providers.push(provider);
+        }
+        if let Some(name) = strategies.keys().next() {
+            return Err(PipelineError(format!(
+                "a strategy is registered as {name:?} but no custom provider has that name"
+            )));
+        }
+        Ok(Pipeline {
+            providers,
+            dev_mode: cfg.dev_mode,
+            time: TimeRules { require_exp: cfg.require_exp, leeway_secs: cfg.leeway.as_secs() },
+            namespace: cfg.claims_namespace.clone(),
+            max_token_bytes: cfg.max_token_bytes,
+        })
+    }
+
+    /// Authenticate a request by its headers, at the current time.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, Rejection> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        self.authenticate_at(headers, now).await
+    }
+
+    /// Authenticate at `now` (seconds since the Unix epoch).
+    pub async fn authenticate_at(&self, headers: &HeaderMap, now: f64) -> Result<Authenticated, Rejection> {
+        let raw = match extract::token_from_headers(headers).map_err(Rejection::bare)? {
+            Some(raw) => raw,
+            None if self.dev_mode => {
+                return Ok(Authenticated { context: SecurityContext::empty(), provider: None, kid: None });
+            }
+            None => return Err(Rejection::bare(AuthError::MissingToken)),
+        };
+        self.authenticate_token(raw, now).await
+    }
+
+    /// Authenticate a raw token (as extracted from a header).
+    pub async fn authenticate_token(&self, raw: &str, now: f64) -> Result<Authenticated, Rejection> {
+        if raw.len() > self.max_token_bytes {
+            return Err(Rejection::bare(AuthError::TokenTooLarge { len: raw.len(), max: self.max_token_bytes }));
+        }
+        let parsed = Jwt::parse(raw);
+        let kid = parsed.as_ref().ok().and_then(|j| j.kid().map(str::to_owned));
+        let (jwt, parse_error) = match parsed {
+            Ok(jwt) => (Some(jwt), None),
+            Err(e) => (None, Some(e)),
+        };
+        let token = UnverifiedToken { raw, jwt };
+
+        // Custom strategies first, in configuration order.
+        for p in &self.providers {
+            if let Provider::Custom { name, strategy } = p
+                && strategy.accepts(&token)
+            {
+                let fail = |error| Rejection { error, provider: Some(name.clone()), kid: kid.clone() };
+                let claims = strategy.verify(&token).await.map_err(fail)?;
+                let context =
+                    SecurityContext::from_verified_payload(claims, self.namespace.as_deref()).map_err(fail)?;
+                return Ok(Authenticated { context, provider: Some(name.clone()), kid });
+            }
+        }
+
+        let jwt = match (token.jwt, parse_error) {
+            (Some(jwt), _) => jwt,
+            (None, Some(e)) => return Err(Rejection::bare(e)),
+            (None, None) => return Err(Rejection::bare(AuthError::Malformed("not a JWT".into()))),
+        };
+        let provider = self.route(&jwt).map_err(|error| Rejection { error, provider: None, kid: kid.clone() })?;
+        let name = provider.name().clone();
+        let fail = |error| Rejection { error, provider: Some(name.clone()), kid: kid.clone() };
+
+        let payload = provider.verify_signature(jwt).map_err(fail)?;
+        // Signature first, then claims: a forger learns nothing but
+        // `invalid_signature`.
+        let Some(claims) = payload.as_object() else {
+            return Err(fail(AuthError::ClaimsNotObject(format!(
+                "the token payload is {}, not a JSON object",
+                context::kind(&payload)
+            ))));
+        };
+        if let Some(rules) = provider.claim_rules() {
+            claims::check(claims, rules, self.time, now).map_err(fail)?;
+        }
+        let context = SecurityContext::from_verified_payload(payload, self.namespace.as_deref()).map_err(fail)?;
+        Ok(Authenticated { context, provider: Some(name), kid })
+    }
+
+    /// Pick the one built-in provider for this token: same algorithm family,
+    /// then the provider whose issuer equals the unverified `iss`, else the
+    /// family's issuer-less fallback.
+    fn route(&self, jwt: &Jwt<'_>) -> Result<&Provider, AuthError> {
+        let family = Family::of(jwt.alg());
+        let mut candidates = self.providers.iter().filter(|p| p.family() == Some(family)).peekable();
+        if candidates.peek().is_none() {
+            return Err(AuthError::AlgorithmNotAllowed(format!(
+                "no provider accepts {} tokens (alg {:?})",
+                family.describe(),
+                jwt.alg()
+            )));
+        }
+        let token_iss = jwt.issuer()?;
+        let (mut matching, mut fallback) = (None, None);
+        for p in candidates {
+            match p.claim_rules().and_then(|r| r.issuer.as_deref()) {
+                Some(i) if Some(i) == token_iss => matching = Some(p),
+                Some(_) => {}
+                None => fallback = Some(p),
+            }
+        }
+        match (matching, fallback, token_iss) {
+            (Some(p), _, _) | (None, Some(p), _) => Ok(p),
+            (None, None, Some(iss)) => {
+                Err(AuthError::UnknownIssuer(format!("no provider accepts iss {}", token::quoted(iss))))
+            }
+            (None, None, None) => Err(AuthError::IssuerMismatch(
+                "the token has no iss and every provider for its algorithm requires one".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! `type = "public_key"`: one static PEM public key (RSA, EC P-256/P-384 or
+//! Ed25519). A `CUBEJS_JWT_KEY` holding a PEM builds this provider.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+
+use super::Family;
+use crate::config::{ClaimRules, PublicKeyProviderConfig};
+
+pub(crate) struct PublicKeyProvider {
+    pub name: Arc<str>,
+    /// Asymmetric only, each fitting the key (checked by the config build).
+    pub algorithms: Vec<Algorithm>,
+    pub key: DecodingKey,
+    pub claims: ClaimRules,
+}
+
+impl PublicKeyProvider {
+    pub fn new(name: &str, cfg: &PublicKeyProviderConfig) -> Result<Self, String> {
+        let Some(first) = cfg.algorithms.first() else {
+            return Err(format!("provider {name:?}: no algorithms"));
+        };
+        debug_assert_eq!(Family::of(*first), Family::Asymmetric);
+        let pem = cfg.pem.as_bytes();
+        let key = match first.family() {
+            jsonwebtoken::AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
+            jsonwebtoken::AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem),
+            jsonwebtoken::AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
+            jsonwebtoken::AlgorithmFamily::Hmac => {
+                return Err(format!("provider {name:?}: HMAC algorithms need a secret provider"));
+            }
+        }
+        .map_err(|e| format!("provider {name:?}: unusable public key: {e}"))?;
+        Ok(PublicKeyProvider { name: name.into(), algorithms: cfg.algorithms.clone(), key, claims: cfg.claims.clone() })
+    }
+}

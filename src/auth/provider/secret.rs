@@ -1,0 +1,31 @@
+//! `type = "secret"`: HMAC with one or more shared secrets (rotation: every
+//! secret is tried). Cube.js's `CUBEJS_API_SECRET`, `CUBEJS_API_SECRETS` and a
+//! non-PEM `CUBEJS_JWT_KEY` build this provider.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+
+use crate::config::{ClaimRules, SecretProviderConfig};
+
+pub(crate) struct SecretProvider {
+    pub name: Arc<str>,
+    /// Pinned by configuration: HS256/HS384/HS512 only, never from the token.
+    pub algorithms: Vec<Algorithm>,
+    /// Built once at startup, one per secret.
+    pub keys: Vec<DecodingKey>,
+    pub claims: ClaimRules,
+}
+
+impl SecretProvider {
+    pub fn new(name: &str, cfg: &SecretProviderConfig) -> Result<Self, String> {
+        let keys = cfg
+            .secrets
+            .iter()
+            .map(|s| {
+                DecodingKey::from_secret(s.expose()).map_err(|e| format!("provider {name:?}: unusable secret: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SecretProvider { name: name.into(), algorithms: cfg.algorithms.clone(), keys, claims: cfg.claims.clone() })
+    }
+}

@@ -1,0 +1,191 @@
+//! Configuration: layered sources in, one validated [`Config`] out.
+//!
+//! Layers, later wins: built-in defaults < `config/default.toml` <
+//! `config/<env>.toml` < `.env` file < process environment. Within the `.env`
+//! layer and within the environment layer, Cube.js names (`CUBEJS_API_SECRET`,
+//! `PORT`, ...) apply first and `TENANTGATE__SECTION__KEY` wins over them.
+//!
+//! Loading is two phases, as in Vector: `layers` merges every layer into a
+//! permissive tree that remembers, for each value, which file or variable set
+//! it; `schema` is the only bridge from that tree to [`Config`] and collects
+//! every error, each naming its source and key.
+//!
+//! **Invariant:** a [`Config`] exists only if every check passed; `serve`
+//! never starts on a partially valid configuration.
+//! **Boundary:** the loader never reads the process environment itself: the
+//! caller passes the variables in [`LoadOptions::vars`], so tests never mutate
+//! process state.
+
+pub mod duration;
+mod layers;
+mod pem;
+mod schema;
+mod secret;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+pub use secret::Secret;
+
+/// Environments in which weak settings (short secrets, dev mode, no `exp`)
+/// are allowed. Every other environment name is treated as production-like.
+pub const RELAXED_ENVIRONMENTS: [&str; 2] = ["development", "test"];
+
+/// Where configuration comes from. Built by `main` from flags and the process
+/// environment, and by tests from literals.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Folder holding `default.toml` and `<env>.toml`.
+    pub config_dir: PathBuf,
+    /// Environment name; `<config_dir>/<env>.toml` must exist.
+    pub env: String,
+    /// `.env` file to read, if it exists (a missing `.env` is not an error).
+    pub dotenv: Option<PathBuf>,
+    /// The process environment (or a test's stand-in for it).
+    pub vars: BTreeMap<String, String>,
+}
+
+/// A fully validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The environment name this configuration was loaded for.
+    pub environment: String,
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    pub tls: Option<TlsConfig>,
+    /// Upper bound on the request head (HTTP/1) or header list (HTTP/2).
+    pub max_header_bytes: usize,
+    /// Upper bound on a request body.
+    pub max_body_bytes: usize,
+    /// How long graceful shutdown waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub dev_mode: bool,
+    pub require_exp: bool,
+    pub leeway: Duration,
+    pub claims_namespace: Option<String>,
+    /// Status for authentication failures: 401 (RFC 6750) or 403 (Cube.js).
+    pub failure_status: u16,
+    /// Tokens longer than this are refused with `token_too_large` before any
+    /// decoding.
+    pub max_token_bytes: usize,
+    pub providers: Vec<ProviderConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+}
+
+/// One variant per `type` of `[[auth.providers]]`.
+#[derive(Debug, Clone)]
+pub enum ProviderKind {
+    /// `type = "secret"`: HMAC with shared secrets.
+    Secret(SecretProviderConfig),
+    /// `type = "public_key"`: a static PEM public key.
+    PublicKey(PublicKeyProviderConfig),
+    /// `type = "custom"`: a strategy the embedding program registers under
+    /// the provider's name.
+    Custom,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretProviderConfig {
+    /// Every secret is tried (rotation). Never empty.
+    pub secrets: Vec<Secret>,
+    /// HMAC algorithms only. Never empty.
+    pub algorithms: Vec<Algorithm>,
+    pub claims: ClaimRules,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublicKeyProviderConfig {
+    /// The PEM text (a public key is not a secret).
+    pub pem: String,
+    /// Asymmetric algorithms only, each fitting the key's type. Never empty.
+    pub algorithms: Vec<Algorithm>,
+    pub claims: ClaimRules,
+}
+
+/// Registered-claim checks a provider applies after the signature.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimRules {
+    pub issuer: Option<String>,
+    /// When non-empty, the token's `aud` must contain one of these.
+    pub audience: Vec<String>,
+    pub subject: Option<String>,
+}
+
+impl Config {
+    pub fn is_relaxed_environment(&self) -> bool {
+        RELAXED_ENVIRONMENTS.contains(&self.environment.as_str())
+    }
+}
+
+/// One problem found while loading configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The named environment has no file.
+    #[error("{path}: environment `{env}` has no configuration file")]
+    MissingEnvironment { env: String, path: String },
+    /// A file could not be read or parsed.
+    #[error("{source_name}: {message}")]
+    Unreadable { source_name: String, message: String },
+    /// A key that no part of the configuration defines.
+    #[error("{source_name}: {key}: unknown key")]
+    UnknownKey { source_name: String, key: String },
+    /// A value of the wrong type or out of range, or a policy violation.
+    #[error("{source_name}: {key}: {message}")]
+    Invalid { source_name: String, key: String, message: String },
+}
+
+/// Every problem found, in a stable order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    pub fn messages(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Load and validate the configuration for `opts.env`.
+pub fn load(opts: &LoadOptions) -> Result<Config, ConfigErrors> {
+    let tree = layers::load_layers(opts)?;
+    schema::build(&opts.env, &tree)
+}

@@ -1,0 +1,591 @@
+//! Phase two: the only bridge from the merged tree to a typed [`Config`].
+//! Every field is checked and every error collected, each naming the file or
+//! variable that set the value (or the environment's file for a value never
+//! set) and its key. Adding a section is one function here.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use jsonwebtoken::Algorithm;
+
+use super::layers::{Node, Source, Table, Tree, Value, get};
+use super::pem::{KeyType, detect_public_key};
+use super::{
+    AuthConfig, ClaimRules, Config, ConfigError, ConfigErrors, ProviderConfig, ProviderKind, PublicKeyProviderConfig,
+    RELAXED_ENVIRONMENTS, Secret, SecretProviderConfig, ServerConfig, TlsConfig,
+};
+
+/// Smallest secret accepted outside development and test (HS256's key size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+const HMAC_ALGS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+
+pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
+    let mut cx = Cx { errors: Vec::new(), env_file: tree.env_file.clone() };
+    cx.known_keys(&tree.root, "", &["server", "auth"]);
+    let empty = Table::new();
+    let server_table = cx_table(&mut cx, &tree.root, "server").unwrap_or(&empty);
+    let server = server(&mut cx, server_table);
+    let auth_table = cx_table(&mut cx, &tree.root, "auth").unwrap_or(&empty);
+    let auth = auth(&mut cx, auth_table, &server);
+    policy(&mut cx, env, &server, &auth, tree);
+    if cx.errors.is_empty() {
+        Ok(Config { environment: env.to_string(), server, auth })
+    } else {
+        Err(ConfigErrors(cx.errors))
+    }
+}
+
+/// Collects errors while walking the tree.
+struct Cx {
+    errors: Vec<ConfigError>,
+    env_file: Source,
+}
+
+impl Cx {
+    fn invalid(&mut self, source: &Source, key: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError::Invalid {
+            source_name: source.to_string(),
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn known_keys(&mut self, table: &Table, path: &str, known: &[&str]) {
+        for (k, node) in table {
+            if !known.contains(&k.as_str()) {
+                self.errors.push(ConfigError::UnknownKey { source_name: node.source.to_string(), key: join(path, k) });
+            }
+        }
+    }
+
+    fn string(&mut self, table: &Table, path: &str, key: &str) -> Option<String> {
+        let node = get(table, key)?;
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            _ => {
+                self.invalid(&node.source, &join(path, key), "expected a string");
+                None
+            }
+        }
+    }
+
+    fn non_empty_string(&mut self, table: &Table, path: &str, key: &str) -> Option<String> {
+        let s = self.string(table, path, key)?;
+        if s.is_empty() {
+            let src = get(table, key).map(|n| n.source.clone()).unwrap_or_else(|| self.env_file.clone());
+            self.invalid(&src, &join(path, key), "must not be empty");
+            return None;
+        }
+        Some(s)
+    }
+
+    fn bool(&mut self, table: &Table, path: &str, key: &str, default: bool) -> bool {
+        match get(table, key) {
+            None => default,
+            Some(Node { value: Value::Bool(b), .. }) => *b,
+            Some(node) => {
+                self.invalid(&node.source, &join(path, key), "expected true or false");
+                default
+            }
+        }
+    }
+
+    /// An integer within `min..=max`.
+    fn int(&mut self, table: &Table, path: &str, key: &str, default: i64, min: i64, max: i64) -> i64 {
+        match get(table, key) {
+            None => default,
+            Some(Node { value: Value::Int(i), source }) => {
+                if (min..=max).contains(i) {
+                    *i
+                } else {
+                    self.invalid(source, &join(path, key), format!("must be between {min} and {max}"));
+                    default
+                }
+            }
+            Some(node) => {
+                self.invalid(&node.source, &join(path, key), "expected an integer");
+                default
+            }
+        }
+    }
+
+    fn duration(&mut self, table: &Table, path: &str, key: &str, default: Duration) -> Duration {
+        match get(table, key) {
+            None => default,
+            Some(Node { value: Value::Str(s), source }) => match super::duration::parse(s) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.invalid(source, &join(path, key), e);
+                    default
+                }
+            },
+            Some(node) => {
+                self.invalid(&node.source, &join(path, key), "expected a duration string such as \"60s\"");
+                default
+            }
+        }
+    }
+
+    /// An array of strings; a single string is accepted as a list of one.
+    fn strings(&mut self, table: &Table, path: &str, key: &str) -> Option<Vec<String>> {
+        let node = get(table, key)?;
+        match &node.value {
+            Value::Str(s) => Some(vec![s.clone()]),
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    match &item.value {
+                        Value::Str(s) => out.push(s.clone()),
+                        _ => {
+                            self.invalid(&node.source, &join(path, key), "expected an array of strings");
+                            return None;
+                        }
+                    }
+                }
+                Some(out)
+            }
+            _ => {
+                self.invalid(&node.source, &join(path, key), "expected an array of strings");
+                None
+            }
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+fn cx_table<'t>(cx: &mut Cx, table: &'t Table, key: &str) -> Option<&'t Table> {
+    let node = get(table, key)?;
+    match &node.value {
+        Value::Table(t) => Some(t),
+        _ => {
+            cx.invalid(&node.source, key, "expected a table");
+            None
+        }
+    }
+}
+
+fn server(cx: &mut Cx, t: &Table) -> ServerConfig {
+    const P: &str = "server";
+    cx.known_keys(
+        t,
+        P,
+        &["host", "port", "tls_cert", "tls_key", "max_header_bytes", "max_body_bytes", "shutdown_timeout"],
+    );
+    let host = match get(t, "host") {
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(Node { value: Value::Str(s), source }) => s.parse().unwrap_or_else(|_| {
+            cx.invalid(source, "server.host", "expected an IP address such as 127.0.0.1 or 0.0.0.0");
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        }),
+        Some(node) => {
+            cx.invalid(&node.source, "server.host", "expected a string");
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        }
+    };
+    let port = cx.int(t, P, "port", 4000, 0, 65535) as u16;
+    let cert = cx.string(t, P, "tls_cert");
+    let key = cx.string(t, P, "tls_key");
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(TlsConfig { cert: PathBuf::from(cert), key: PathBuf::from(key) }),
+        (None, None) => None,
+        (Some(_), None) | (None, Some(_)) => {
+            let present = if get(t, "tls_cert").is_some() { "tls_cert" } else { "tls_key" };
+            let src = get(t, present).map(|n| n.source.clone()).unwrap_or_else(|| cx.env_file.clone());
+            cx.invalid(&src, &join(P, present), "tls_cert and tls_key must be set together");
+            None
+        }
+    };
+    ServerConfig {
+        host,
+        port,
+        tls,
+        max_header_bytes: cx.int(t, P, "max_header_bytes", 16_384, 8_192, 1 << 20) as usize,
+        max_body_bytes: cx.int(t, P, "max_body_bytes", 1 << 20, 1, 1 << 30) as usize,
+        shutdown_timeout: cx.duration(t, P, "shutdown_timeout", Duration::from_secs(10)),
+    }
+}
+
+fn auth(cx: &mut Cx, t: &Table, server: &ServerConfig) -> AuthConfig {
+    const P: &str = "auth";
+    cx.known_keys(
+        t,
+        P,
+        &["dev_mode", "require_exp", "leeway", "claims_namespace", "failure_status", "max_token_bytes", "providers"],
+    );
+    let failure_status = match get(t, "failure_status") {
+        None => 401,
+        Some(Node { value: Value::Int(s @ (401 | 403)), .. }) => *s as u16,
+        Some(node) => {
+            cx.invalid(&node.source, "auth.failure_status", "expected 401 or 403");
+            401
+        }
+    };
+    let max_token_bytes = cx.int(t, P, "max_token_bytes", 8_192, 256, 1 << 20) as usize;
+    if max_token_bytes >= server.max_header_bytes {
+        let src = get(t, "max_token_bytes").map(|n| n.source.clone()).unwrap_or_else(|| cx.env_file.clone());
+        cx.invalid(
+            &src,
+            "auth.max_token_bytes",
+            format!("must be smaller than server.max_header_bytes ({})", server.max_header_bytes),
+        );
+    }
+    let providers = match get(t, "providers") {
+        None => Vec::new(),
+        Some(Node { value: Value::Array(items), .. }) => {
+            items.iter().enumerate().filter_map(|(i, node)| provider(cx, i, node)).collect()
+        }
+        Some(node) => {
+            cx.invalid(&node.source, "auth.providers", "expected an array of tables ([[auth.providers]])");
+            Vec::new()
+        }
+    };
+    let auth = AuthConfig {
+        dev_mode: cx.bool(t, P, "dev_mode", false),
+        require_exp: cx.bool(t, P, "require_exp", true),
+        leeway: cx.duration(t, P, "leeway", Duration::from_secs(60)),
+        claims_namespace: cx.non_empty_string(t, P, "claims_namespace"),
+        failure_status,
+        max_token_bytes,
+        providers,
+    };
+    routing_conflicts(cx, t, &auth);
+    auth
+}
+
+fn provider(cx: &mut Cx, index: usize, node: &Node) -> Option<ProviderConfig> {
+    let Value::Table(t) = &node.value else {
+        cx.invalid(&node.source, &format!("auth.providers[#{index}]"), "expected a table");
+        return None;
+    };
+    let name = match get(t, "name") {
+        Some(Node { value: Value::Str(s), .. }) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    let path = match &name {
+        Some(n) => format!("auth.providers[{n}]"),
+        None => format!("auth.providers[#{index}]"),
+    };
+    if name.is_none() {
+        cx.invalid(&node.source, &join(&path, "name"), "every provider needs a non-empty string name");
+    }
+    let kind = match get(t, "type") {
+        None => {
+            cx.invalid(
+                &node.source,
+                &join(&path, "type"),
+                "missing; expected \"secret\", \"public_key\" or \"custom\"",
+            );
+            None
+        }
+        Some(Node { value: Value::Str(s), source }) => match s.as_str() {
+            "secret" => secret_provider(cx, t, &path).map(ProviderKind::Secret),
+            "public_key" => public_key_provider(cx, t, &path, &node.source).map(ProviderKind::PublicKey),
+            "custom" => {
+                cx.known_keys(t, &path, &["name", "type"]);
+                Some(ProviderKind::Custom)
+            }
+            other => {
+                cx.invalid(
+                    source,
+                    &join(&path, "type"),
+                    format!("unknown provider type {other:?}; expected \"secret\", \"public_key\" or \"custom\""),
+                );
+                None
+            }
+        },
+        Some(n) => {
+            cx.invalid(&n.source, &join(&path, "type"), "expected a string");
+            None
+        }
+    };
+    Some(ProviderConfig { name: name?, kind: kind? })
+}
+
+fn claim_rules(cx: &mut Cx, t: &Table, path: &str) -> ClaimRules {
+    ClaimRules {
+        issuer: cx.non_empty_string(t, path, "issuer"),
+        audience: cx.strings(t, path, "audience").unwrap_or_default(),
+        subject: cx.non_empty_string(t, path, "subject"),
+    }
+}
+
+/// Parse an `algorithms` list, checking each name against `family_ok`.
+fn algorithms(
+    cx: &mut Cx,
+    t: &Table,
+    path: &str,
+    check: impl Fn(&str, Algorithm) -> Result<(), String>,
+) -> Option<Vec<Algorithm>> {
+    let names = cx.strings(t, path, "algorithms")?;
+    let src = get(t, "algorithms").map(|n| n.source.clone()).unwrap_or_else(|| cx.env_file.clone());
+    let key = join(path, "algorithms");
+    let mut out = Vec::new();
+    for name in names {
+        if name.eq_ignore_ascii_case("none") {
+            cx.invalid(&src, &key, "\"none\" is never accepted");
+            continue;
+        }
+        match name.parse::<Algorithm>() {
+            Ok(alg) => match check(&name, alg) {
+                Ok(()) => out.push(alg),
+                Err(msg) => cx.invalid(&src, &key, msg),
+            },
+            Err(_) => cx.invalid(&src, &key, format!("unknown algorithm {name:?}")),
+        }
+    }
+    if out.is_empty() { None } else { Some(out) }
+}
+
+fn secret_provider(cx: &mut Cx, t: &Table, path: &str) -> Option<SecretProviderConfig> {
+    cx.known_keys(t, path, &["name", "type", "secrets", "algorithms", "issuer", "audience", "subject"]);
+    let algorithms = if get(t, "algorithms").is_some() {
+        algorithms(cx, t, path, |name, alg| {
+            if HMAC_ALGS.contains(&alg) {
+                Ok(())
+            } else {
+                Err(format!("{name:?} is not an HMAC algorithm; a secret provider accepts HS256, HS384 and HS512"))
+            }
+        })
+    } else {
+        Some(HMAC_ALGS.to_vec())
+    };
+    let secrets = match get(t, "secrets") {
+        None => {
+            let src = get(t, "name").map(|n| n.source.clone()).unwrap_or_else(|| cx.env_file.clone());
+            cx.invalid(&src, &join(path, "secrets"), "a secret provider needs at least one secret");
+            None
+        }
+        Some(Node { value: Value::Array(items), source }) => {
+            if items.is_empty() {
+                cx.invalid(source, &join(path, "secrets"), "a secret provider needs at least one secret");
+            }
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let key = format!("{}[{i}]", join(path, "secrets"));
+                match secret(&item.value) {
+                    Ok(s) => out.push((s, item.source.clone(), key)),
+                    Err(msg) => cx.invalid(&item.source, &key, msg),
+                }
+            }
+            Some(out)
+        }
+        Some(node) => {
+            cx.invalid(&node.source, &join(path, "secrets"), "expected an array of secrets");
+            None
+        }
+    };
+    let claims = claim_rules(cx, t, path);
+    let secrets = secrets?;
+    if secrets.is_empty() {
+        return None;
+    }
+    Some(SecretProviderConfig {
+        secrets: secrets.into_iter().map(|(s, _, _)| s).collect(),
+        algorithms: algorithms?,
+        claims,
+    })
+}
+
+/// A secret is a string (its UTF-8 bytes) or `{ base64 = "..." }`.
+/// Messages never contain the secret.
+fn secret(v: &Value) -> Result<Secret, String> {
+    let bytes = match v {
+        Value::Str(s) => s.as_bytes().to_vec(),
+        Value::Table(t) => {
+            if t.len() != 1 {
+                return Err("expected a string or { base64 = \"...\" }".into());
+            }
+            match get(t, "base64").map(|n| &n.value) {
+                Some(Value::Str(b)) => base64::engine::general_purpose::STANDARD
+                    .decode(b.trim())
+                    .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(b.trim()))
+                    .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b.trim()))
+                    .map_err(|_| "the base64 secret is not valid base64".to_string())?,
+                _ => return Err("expected a string or { base64 = \"...\" }".into()),
+            }
+        }
+        _ => return Err("expected a string or { base64 = \"...\" }".into()),
+    };
+    if bytes.is_empty() {
+        return Err("a secret must not be empty".into());
+    }
+    Ok(Secret::new(bytes))
+}
+
+fn public_key_provider(cx: &mut Cx, t: &Table, path: &str, table_source: &Source) -> Option<PublicKeyProviderConfig> {
+    cx.known_keys(t, path, &["name", "type", "pem", "pem_file", "algorithms", "issuer", "audience", "subject"]);
+    let pem_inline = cx.string(t, path, "pem");
+    let pem_file = cx.string(t, path, "pem_file");
+    let (pem, pem_source, pem_key) = match (pem_inline, pem_file) {
+        (Some(pem), None) => (pem, get(t, "pem").map(|n| n.source.clone()), "pem"),
+        (None, Some(file)) => {
+            let src = get(t, "pem_file").map(|n| n.source.clone());
+            match std::fs::read_to_string(&file) {
+                Ok(pem) => (pem, src, "pem_file"),
+                Err(e) => {
+                    cx.invalid(
+                        src.as_ref().unwrap_or(table_source),
+                        &join(path, "pem_file"),
+                        format!("cannot read {file}: {e}"),
+                    );
+                    return None;
+                }
+            }
+        }
+        (Some(_), Some(_)) => {
+            let src = get(t, "pem_file").map_or_else(|| table_source.clone(), |n| n.source.clone());
+            cx.invalid(&src, &join(path, "pem_file"), "set either pem or pem_file, not both");
+            return None;
+        }
+        (None, None) => {
+            cx.invalid(table_source, &join(path, "pem"), "a public_key provider needs pem or pem_file");
+            return None;
+        }
+    };
+    let pem_source = pem_source.unwrap_or_else(|| table_source.clone());
+    let Some(key_type) = detect_public_key(&pem) else {
+        cx.invalid(&pem_source, &join(path, pem_key), "not a PEM public key (RSA, EC P-256/P-384 or Ed25519)");
+        let _ = claim_rules(cx, t, path);
+        return None;
+    };
+    let algorithms = if get(t, "algorithms").is_some() {
+        algorithms(cx, t, path, |name, alg| {
+            if HMAC_ALGS.contains(&alg) {
+                Err(format!("{name:?} is an HMAC algorithm; a public_key provider accepts only asymmetric algorithms"))
+            } else if !key_type.fits(alg) {
+                Err(format!("{name:?} does not fit this {} key", key_type.describe()))
+            } else {
+                Ok(())
+            }
+        })
+    } else {
+        Some(vec![key_type.default_algorithm()])
+    };
+    let claims = claim_rules(cx, t, path);
+    Some(PublicKeyProviderConfig { pem, algorithms: algorithms?, claims })
+}
+
+/// The pipeline routes by algorithm family and `iss`, never by trial, so
+/// each family may have one issuer-less provider and each issuer once.
+fn routing_conflicts(cx: &mut Cx, t: &Table, auth: &AuthConfig) {
+    let provider_source = |name: &str| -> Source {
+        if let Some(Node { value: Value::Array(items), .. }) = get(t, "providers") {
+            for item in items {
+                if let Value::Table(pt) = &item.value {
+                    if matches!(get(pt, "name"), Some(Node { value: Value::Str(n), .. }) if n == name) {
+                        return item.source.clone();
+                    }
+                }
+            }
+        }
+        Source::File(String::new())
+    };
+    for (family, label) in [(true, "secret"), (false, "public_key")] {
+        let mut fallback: Option<&str> = None;
+        let mut issuers: Vec<(&str, &str)> = Vec::new();
+        for p in &auth.providers {
+            let rules = match (&p.kind, family) {
+                (ProviderKind::Secret(s), true) => &s.claims,
+                (ProviderKind::PublicKey(k), false) => &k.claims,
+                _ => continue,
+            };
+            match &rules.issuer {
+                None => match fallback {
+                    Some(first) => cx.invalid(
+                        &provider_source(&p.name),
+                        &format!("auth.providers[{}]", p.name),
+                        format!(
+                            "two {label} providers without issuer ({first:?} and {:?}); tokens without a matching iss could not be routed",
+                            p.name
+                        ),
+                    ),
+                    None => fallback = Some(&p.name),
+                },
+                Some(iss) => match issuers.iter().find(|(i, _)| i == iss) {
+                    Some((_, first)) => cx.invalid(
+                        &provider_source(&p.name),
+                        &format!("auth.providers[{}].issuer", p.name),
+                        format!("issuer {iss:?} is already used by provider {first:?}"),
+                    ),
+                    None => issuers.push((iss, &p.name)),
+                },
+            }
+        }
+    }
+}
+
+/// Rules that depend on the environment.
+fn policy(cx: &mut Cx, env: &str, server: &ServerConfig, auth: &AuthConfig, tree: &Tree) {
+    let auth_table = match get(&tree.root, "auth") {
+        Some(Node { value: Value::Table(t), .. }) => Some(t),
+        _ => None,
+    };
+    let source_of = |cx: &Cx, key: &str| -> Source {
+        auth_table.and_then(|t| get(t, key)).map_or_else(|| cx.env_file.clone(), |n| n.source.clone())
+    };
+    if auth.dev_mode && !server.host.is_loopback() {
+        let src = source_of(cx, "dev_mode");
+        cx.invalid(&src, "auth.dev_mode", format!("dev mode requires a loopback server.host (got {})", server.host));
+    }
+    if RELAXED_ENVIRONMENTS.contains(&env) {
+        return;
+    }
+    if auth.providers.is_empty() {
+        let src = cx.env_file.clone();
+        cx.invalid(&src, "auth.providers", format!("at least one provider is required in environment {env:?}"));
+    }
+    if auth.dev_mode {
+        let src = source_of(cx, "dev_mode");
+        cx.invalid(&src, "auth.dev_mode", format!("dev mode is not allowed in environment {env:?}"));
+    }
+    if !auth.require_exp {
+        let src = source_of(cx, "require_exp");
+        cx.invalid(&src, "auth.require_exp", format!("require_exp = false is not allowed in environment {env:?}"));
+    }
+    // Short secrets, each named by its own source and key.
+    if let Some(Node { value: Value::Array(items), .. }) = auth_table.and_then(|t| get(t, "providers")) {
+        for item in items {
+            let Value::Table(pt) = &item.value else { continue };
+            if !matches!(get(pt, "type"), Some(Node { value: Value::Str(s), .. }) if s == "secret") {
+                continue;
+            }
+            let name = match get(pt, "name") {
+                Some(Node { value: Value::Str(n), .. }) => n.clone(),
+                _ => continue,
+            };
+            if let Some(Node { value: Value::Array(secrets), .. }) = get(pt, "secrets") {
+                for (i, s) in secrets.iter().enumerate() {
+                    if let Ok(secret) = secret(&s.value) {
+                        if secret.len() < MIN_SECRET_BYTES {
+                            cx.invalid(
+                                &s.source,
+                                &format!("auth.providers[{name}].secrets[{i}]"),
+                                format!(
+                                    "secret is {} bytes; at least {MIN_SECRET_BYTES} are required outside development and test",
+                                    secret.len()
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl KeyType {
+    fn describe(self) -> &'static str {
+        match self {
+            KeyType::Rsa => "RSA",
+            KeyType::EcP256 => "EC P-256",
+            KeyType::EcP384 => "EC P-384",
+            KeyType::Ed25519 => "Ed25519",
+        }
+    }
+}

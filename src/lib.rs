@@ -1,0 +1,37 @@
+//! tenantgate: the auth layer and Cube.js-compatible API server for
+//! multitenant SaaS backends.
+//!
+//! # Layout
+//!
+//! The module list reads as a request's path:
+//!
+//! - [`config`]: layered files and variables in, one validated `Config` out.
+//! - [`server`]: the accept loop (TCP, optional TLS, HTTP/1.1 + HTTP/2),
+//!   routing, CORS, access log, graceful shutdown, and the one function that
+//!   maps errors to HTTP responses.
+//! - [`auth`]: extract the token from the request, parse it strictly, route it
+//!   to one provider, verify signature and claims, and build the
+//!   [`auth::SecurityContext`]. Nothing downstream runs without one.
+//! - [`mint`]: signing tokens (the `token` CLI and the development curl).
+//! - [`telemetry`]: logging setup.
+//!
+//! Later stages (query: model and SQL rendering; db: execution) take a
+//! `SecurityContext` as input, which only `auth` can build.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod mint;
+pub mod server;
+pub mod telemetry;
+
+/// Install aws-lc-rs as the process-wide crypto provider for rustls and for
+/// jsonwebtoken. Called once at startup (and by tests); calling it again is
+/// harmless.
+pub fn install_crypto_provider() {
+    // Both calls fail only when a provider is already installed, which is the
+    // state we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+}

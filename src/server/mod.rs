@@ -1,0 +1,163 @@
+//! The HTTP server: our own accept loop over an already-bound listener
+//! (tests bind `127.0.0.1:0`), optional TLS, HTTP/1.1 and HTTP/2 through
+//! hyper-util's auto builder, and graceful shutdown with a bounded drain.
+//!
+//! **Boundary:** [`run`] owns sockets and connections; [`routes`] owns what a
+//! request means; [`response::error_response`] is the only place an error
+//! becomes a status code.
+
+pub mod response;
+mod routes;
+mod tls;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth::{Pipeline, Strategies};
+use crate::config::Config;
+
+/// How long a client may take to send a request head (slowloris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything a request handler needs, built once at startup.
+pub struct App {
+    config: Arc<Config>,
+    pipeline: Pipeline,
+    tls: Option<TlsAcceptor>,
+    request_seq: AtomicU64,
+    request_prefix: u32,
+}
+
+/// Why the server could not start from a valid configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("auth: {0}")]
+    Auth(#[from] crate::auth::PipelineError),
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+impl App {
+    /// Build the auth pipeline and TLS acceptor. `strategies` holds custom
+    /// check-auth strategies by provider name (empty for the binary).
+    pub fn new(config: Config, strategies: Strategies) -> Result<Self, StartupError> {
+        let pipeline = Pipeline::new(&config.auth, strategies)?;
+        let tls = match &config.server.tls {
+            Some(t) => Some(tls::acceptor(t).map_err(StartupError::Tls)?),
+            None => None,
+        };
+        let mut seed = [0u8; 4];
+        // A random prefix keeps request ids unique across restarts; an
+        // all-zero prefix if the system RNG fails is harmless.
+        let _ = aws_lc_rs::rand::fill(&mut seed);
+        Ok(App {
+            config: Arc::new(config),
+            pipeline,
+            tls,
+            request_seq: AtomicU64::new(0),
+            request_prefix: u32::from_be_bytes(seed),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    fn next_request_id(&self) -> String {
+        let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{:08x}", self.request_prefix, n)
+    }
+}
+
+/// Serve `listener` until `shutdown` completes, then stop accepting and wait
+/// up to `server.shutdown_timeout` for in-flight requests to finish.
+pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let server_cfg = &app.config.server;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(server_cfg.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(server_cfg.max_header_bytes).unwrap_or(u32::MAX));
+    let drain_timeout = server_cfg.shutdown_timeout;
+
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Out of file descriptors and similar: back off
+                        // instead of spinning, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                serve_connection(stream, peer, app.clone(), builder.clone(), graceful.watcher());
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(connections = graceful.count(), "shutting down: draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(drain_timeout) => {
+            tracing::warn!(timeout_secs = drain_timeout.as_secs(), "drain timed out; closing remaining connections");
+        }
+    }
+    Ok(())
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Arc<App>,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    tokio::spawn(async move {
+        let service_app = app.clone();
+        let service = service_fn(move |req| {
+            let app = service_app.clone();
+            async move { Ok::<_, Infallible>(routes::handle(&app, req).await) }
+        });
+        let result = match &app.tls {
+            None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await,
+            Some(acceptor) => match acceptor.accept(stream).await {
+                Ok(tls) => watcher.watch(builder.serve_connection(TokioIo::new(tls), service).into_owned()).await,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            },
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    });
+}

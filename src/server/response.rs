@@ -1,0 +1,121 @@
+//! Responses, and the one place where errors become HTTP.
+//!
+//! Who caused a fault picks the status: the client gets a 4xx with a stable
+//! code; later layers add upstream faults (502/503) and our own (500). Bodies
+//! keep Cube.js's strings (`"error"`) so existing clients behave the same, and
+//! add a machine-readable `"code"` and, where useful, a `"detail"`.
+
+use http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+
+use crate::auth::AuthError;
+
+pub type Body = Full<Bytes>;
+
+/// Every error a request can end in.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Auth(e) => e.code(),
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+        }
+    }
+}
+
+/// The one mapping from errors to HTTP. `auth_failure_status` is 401
+/// (RFC 6750) or 403 (`[auth] failure_status`, Cube.js's status).
+pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Response<Body> {
+    match err {
+        ApiError::Auth(AuthError::MissingToken) => {
+            let mut resp = json_response(
+                auth_failure_status,
+                &json!({"error": "Authorization header isn't set", "code": err.code()}),
+            );
+            if auth_failure_status == StatusCode::UNAUTHORIZED {
+                resp.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tenantgate\""));
+            }
+            resp
+        }
+        ApiError::Auth(e) => {
+            let detail = e.to_string();
+            let mut resp = json_response(
+                auth_failure_status,
+                &json!({"error": "Invalid token", "code": e.code(), "detail": detail}),
+            );
+            if auth_failure_status == StatusCode::UNAUTHORIZED {
+                let challenge = format!(
+                    "Bearer realm=\"tenantgate\", error=\"invalid_token\", error_description=\"{}\"",
+                    rfc6750_description(&detail)
+                );
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    resp.headers_mut().insert(WWW_AUTHENTICATE, v);
+                }
+            }
+            resp
+        }
+        ApiError::NotFound => json_response(StatusCode::NOT_FOUND, &json!({"error": "Not found", "code": err.code()})),
+        ApiError::MethodNotAllowed => {
+            json_response(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "Method not allowed", "code": err.code()}))
+        }
+        ApiError::PayloadTooLarge { .. } => json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &json!({"error": "Request body is too large", "code": err.code(), "detail": err.to_string()}),
+        ),
+    }
+}
+
+/// RFC 6750 section 3: error_description is limited to %x20-21 / %x23-5B /
+/// %x5D-7E, so quotes and backslashes are replaced and the length bounded.
+fn rfc6750_description(detail: &str) -> String {
+    detail
+        .chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .take(200)
+        .collect()
+}
+
+pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_descriptions_stay_within_the_rfc6750_alphabet() {
+        assert_eq!(rfc6750_description("unsupported alg \"x\\y\" é"), "unsupported alg 'x/y' ?");
+    }
+
+    #[test]
+    fn the_cube_js_status_can_replace_401() {
+        let resp = error_response(&ApiError::Auth(AuthError::InvalidSignature), StatusCode::FORBIDDEN);
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        assert!(resp.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+}

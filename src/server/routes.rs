@@ -1,0 +1,135 @@
+//! What a request means: CORS, request id, body limit, routing, and the one
+//! access-log line per request.
+
+use std::time::Instant;
+
+use http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE,
+    CONTENT_LENGTH, HeaderValue,
+};
+use http::{HeaderName, Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::App;
+use super::response::{ApiError, Body, error_response, json_response};
+use crate::auth::Authenticated;
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the access log says about a request beyond method, path and status.
+#[derive(Default)]
+struct Outcome {
+    code: Option<&'static str>,
+    provider: Option<std::sync::Arc<str>>,
+    kid: Option<String>,
+}
+
+pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = incoming_request_id(&req).unwrap_or_else(|| app.next_request_id());
+    let (mut resp, outcome) = route(app, &req).await;
+
+    let headers = resp.headers_mut();
+    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert(X_REQUEST_ID, v);
+    }
+    // Never the token, the query string or the claims: path, ids and codes.
+    tracing::info!(
+        request_id = %request_id,
+        method = %req.method(),
+        path = req.uri().path(),
+        status = resp.status().as_u16(),
+        code = outcome.code.unwrap_or("-"),
+        provider = outcome.provider.as_deref().unwrap_or("-"),
+        kid = outcome.kid.as_deref().unwrap_or("-"),
+        latency_us = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+async fn route<B>(app: &App, req: &Request<B>) -> (Response<Body>, Outcome) {
+    if req.method() == Method::OPTIONS {
+        return (preflight(), Outcome::default());
+    }
+    if let Some(len) = content_length(req) {
+        let limit = app.config.server.max_body_bytes;
+        if len > limit {
+            return fail(app, ApiError::PayloadTooLarge { limit }, Outcome::default());
+        }
+    }
+    let path = req.uri().path();
+    match path {
+        "/livez" => only_get(app, req, || json_response(StatusCode::OK, &json!({"status": "ok"}))),
+        // Nothing upstream to wait for yet; JWKS providers will hold this
+        // until their first key set loads.
+        "/readyz" => only_get(app, req, || json_response(StatusCode::OK, &json!({"status": "ready"}))),
+        "/tenantgate/v1/whoami" => {
+            if req.method() != Method::GET {
+                return fail(app, ApiError::MethodNotAllowed, Outcome::default());
+            }
+            match app.pipeline.authenticate(req.headers()).await {
+                Ok(auth) => {
+                    let outcome = Outcome { code: None, provider: auth.provider.clone(), kid: auth.kid.clone() };
+                    (whoami(&auth), outcome)
+                }
+                Err(rejection) => {
+                    let outcome = Outcome {
+                        code: Some(rejection.error.code()),
+                        provider: rejection.provider,
+                        kid: rejection.kid,
+                    };
+                    fail(app, ApiError::Auth(rejection.error), outcome)
+                }
+            }
+        }
+        _ => fail(app, ApiError::NotFound, Outcome::default()),
+    }
+}
+
+fn whoami(auth: &Authenticated) -> Response<Body> {
+    json_response(StatusCode::OK, &json!({"securityContext": auth.context, "provider": auth.provider.as_deref()}))
+}
+
+fn only_get<B>(app: &App, req: &Request<B>, ok: impl FnOnce() -> Response<Body>) -> (Response<Body>, Outcome) {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
+        (ok(), Outcome::default())
+    } else {
+        fail(app, ApiError::MethodNotAllowed, Outcome::default())
+    }
+}
+
+fn fail(app: &App, err: ApiError, mut outcome: Outcome) -> (Response<Body>, Outcome) {
+    let status = StatusCode::from_u16(app.config.auth.failure_status).unwrap_or(StatusCode::UNAUTHORIZED);
+    outcome.code = Some(err.code());
+    (error_response(&err, status), outcome)
+}
+
+/// Cube-style CORS: any origin, preflight answered with 204.
+fn preflight() -> Response<Body> {
+    let mut resp = Response::new(Body::default());
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let h = resp.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization, x-cube-authorization, content-type, x-request-id"),
+    );
+    h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    resp
+}
+
+fn content_length<B>(req: &Request<B>) -> Option<usize> {
+    req.headers().get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// A client's `X-Request-Id` is kept when it is short and plain, so ids can
+/// be followed across services; anything else is replaced.
+fn incoming_request_id<B>(req: &Request<B>) -> Option<String> {
+    let v = req.headers().get(X_REQUEST_ID)?.to_str().ok()?;
+    let plain = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    plain.then(|| v.to_string())
+}

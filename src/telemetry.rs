@@ -1,0 +1,25 @@
+//! Logging setup. Filter directives come from `RUST_LOG` (for example
+//! `info,tenantgate=debug`); the default is `info`.
+//!
+//! **Invariant:** nothing logs a token, a secret or a whole claim set; log
+//! the provider, kid, tenant and error code as fields instead.
+
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
+
+/// Install the global subscriber, writing to stderr. Returns a warning when
+/// the directives could not be parsed (the default is used then).
+pub fn init(directives: Option<&str>) -> Option<String> {
+    let (filter, warning) = match directives.map(str::parse::<Targets>) {
+        None => (default_filter(), None),
+        Some(Ok(t)) => (t, None),
+        Some(Err(e)) => (default_filter(), Some(format!("RUST_LOG is invalid ({e}); using \"info\""))),
+    };
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let _ = tracing_subscriber::registry().with(fmt).with(filter).try_init();
+    warning
+}
+
+fn default_filter() -> Targets {
+    Targets::new().with_default(tracing::Level::INFO)
+}

@@ -1,0 +1,131 @@
+//! The binary's commands: `token` (compatible with `cubejs token`) and
+//! `check-config`.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+use http::StatusCode;
+use serde_json::json;
+
+fn tenantgate(args: &[&str], config_dir: &std::path::Path, vars: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantgate"));
+    cmd.args(args).arg("--config-dir").arg(config_dir).current_dir(config_dir).env_clear();
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run tenantgate")
+}
+
+fn config_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    dir
+}
+
+fn decode_payload(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("three segments");
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+#[test]
+fn token_prints_only_the_token_and_keeps_json_types_of_values() {
+    let dir = config_dir(&[("test.toml", "")]);
+    let out = tenantgate(
+        &[
+            "token",
+            "--env",
+            "test",
+            "-s",
+            SECRET,
+            "-e",
+            "30 days",
+            "-p",
+            "id=42",
+            "-p",
+            r#"roles=["a","b"]"#,
+            "-p",
+            "name=acme",
+            "-u",
+            "org=7",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    let token = stdout.trim_end();
+    assert_eq!(stdout, format!("{token}\n"), "stdout holds the token alone");
+    let p = decode_payload(token);
+    assert_eq!(
+        (&p["id"], &p["roles"], &p["name"], &p["u"]),
+        (&json!(42), &json!(["a", "b"]), &json!("acme"), &json!({"org": 7}))
+    );
+    let lifetime = p["exp"].as_i64().expect("exp") - p["iat"].as_i64().expect("iat");
+    assert_eq!(lifetime, 30 * 86_400);
+}
+
+#[test]
+fn token_with_expiry_zero_has_no_exp_and_the_default_secret_comes_from_cube_js_variables() {
+    let dir = config_dir(&[("test.toml", "")]);
+    let out = tenantgate(&["token", "--env", "test", "-e", "0"], dir.path(), &[("CUBEJS_API_SECRET", SECRET)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = decode_payload(String::from_utf8(out.stdout).expect("utf8").trim());
+    assert!(p.get("exp").is_none(), "{p}");
+}
+
+#[test]
+fn token_without_any_secret_exits_1_with_no_app_secret_found() {
+    let dir = config_dir(&[("test.toml", "")]);
+    let out = tenantgate(&["token", "--env", "test"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "No app secret found\n");
+}
+
+#[tokio::test]
+async fn a_token_minted_by_the_cli_is_accepted_by_the_server() {
+    let dir = config_dir(&[("test.toml", "")]);
+    let out =
+        tenantgate(&["token", "--env", "test", "-s", SECRET, "-p", "tenant_id=acme", "-e", "1h"], dir.path(), &[]);
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).expect("utf8");
+    let server = TestServer::start(&secret_config("")).await;
+    let reply = server.whoami(token.trim()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["securityContext"]["tenant_id"], "acme");
+    server.stop().await;
+}
+
+#[test]
+fn check_config_prints_a_summary_when_valid_and_every_error_when_not() {
+    let dir = config_dir(&[("test.toml", &secret_config(""))]);
+    let out = tenantgate(&["check-config", "--env", "test"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "configuration for environment \"test\" is valid: 1 provider(s), listening on 127.0.0.1:0\n"
+    );
+
+    let dir = config_dir(&[("production.toml", "[auth]\nrequire_exp = false\n")]);
+    let out = tenantgate(&["check-config", "--env", "production"], dir.path(), &[("CUBEJS_API_SECRET", "short")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.last(), Some(&"2 configuration error(s)"), "{stderr}");
+    assert!(!stderr.contains("short"), "a secret must never be printed: {stderr}");
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_configuration_error() {
+    let dir = config_dir(&[("staging.toml", "[server]\nport = \"eighty\"\n")]);
+    let out = tenantgate(&["serve", "--env", "staging"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refusing to start"), "{stderr}");
+}

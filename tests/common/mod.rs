@@ -1,0 +1,200 @@
+//! Test fixture: the real server on an ephemeral port, a minimal HTTP client,
+//! and token minting from fixture keys.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::Value;
+use tenantgate::auth::Strategies;
+use tenantgate::config::{self, Config, LoadOptions};
+use tenantgate::server::{self, App};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const SECRET: &str = "test-secret-for-the-integration-suite-0123456789";
+
+pub fn fixture(path: &str) -> String {
+    format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Load a configuration the way `serve` does: `toml` becomes `<env>.toml` in
+/// a fresh config folder; `vars` stand in for the process environment.
+pub fn load_config(env: &str, toml: &str, vars: &[(&str, &str)]) -> Result<Config, config::ConfigErrors> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join(format!("{env}.toml")), toml).expect("write config");
+    config::load(&LoadOptions {
+        config_dir: dir.path().to_path_buf(),
+        env: env.to_string(),
+        dotenv: None,
+        vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+    })
+}
+
+/// The default test configuration: one secret provider, port 0.
+pub fn secret_config(extra_auth: &str) -> String {
+    format!(
+        r#"
+[server]
+port = 0
+[auth]
+{extra_auth}
+[[auth.providers]]
+name = "main"
+type = "secret"
+secrets = ["{SECRET}"]
+"#
+    )
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(toml: &str) -> TestServer {
+        Self::start_with(toml, &[], Strategies::new()).await
+    }
+
+    pub async fn start_with(toml: &str, vars: &[(&str, &str)], strategies: Strategies) -> TestServer {
+        let cfg = load_config("test", toml, vars).unwrap_or_else(|e| panic!("config invalid:\n{e}"));
+        Self::from_config(cfg, strategies).await
+    }
+
+    pub async fn from_config(cfg: Config, strategies: Strategies) -> TestServer {
+        tenantgate::install_crypto_provider();
+        let app = Arc::new(App::new(cfg, strategies).expect("app builds"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server::run(listener, app, async {
+            let _ = rx.await;
+        }));
+        TestServer { addr, shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// Signal shutdown and wait for the server to finish draining.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server result");
+        }
+    }
+
+    pub fn trigger_shutdown(&mut self) -> JoinHandle<std::io::Result<()>> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().expect("running")
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.request(Method::GET, path, headers, Bytes::new()).await
+    }
+
+    pub async fn whoami(&self, token: &str) -> Reply {
+        self.get("/tenantgate/v1/whoami", &[("authorization", &format!("Bearer {token}"))]).await
+    }
+
+    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
+        send(self.addr, method, path, headers, body).await
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection.
+pub async fn send(addr: SocketAddr, method: Method, path: &str, headers: &[(&str, &str)], body: Bytes) -> Reply {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    let mut req = Request::builder().method(method).uri(path).header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender.send_request(req.body(Full::new(body)).expect("request")).await.expect("response");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("JSON body") };
+    Reply { status, headers, body }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// HS256/384/512 over arbitrary header and payload text, so tests can build
+/// tokens that no JWT library would produce (duplicate names, odd types).
+pub fn hmac_token(alg: &str, header: &str, payload: &str, key: &[u8]) -> String {
+    use aws_lc_rs::hmac;
+    let h = match alg {
+        "HS384" => hmac::HMAC_SHA384,
+        "HS512" => hmac::HMAC_SHA512,
+        _ => hmac::HMAC_SHA256,
+    };
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+    let tag = hmac::sign(&hmac::Key::new(h, key), input.as_bytes());
+    format!("{input}.{}", b64(tag.as_ref()))
+}
+
+/// HS256 over a JSON payload with the standard header.
+pub fn hs256(secret: &str, payload: &Value) -> String {
+    hmac_token("HS256", r#"{"alg":"HS256","typ":"JWT"}"#, &payload.to_string(), secret.as_bytes())
+}
+
+/// A payload valid for an hour, with extra claims.
+pub fn claims(extra: Value) -> Value {
+    let mut c = serde_json::json!({"iat": now(), "exp": now() + 3600});
+    if let (Some(m), Value::Object(extra)) = (c.as_object_mut(), extra) {
+        m.extend(extra);
+    }
+    c
+}
+
+/// Sign with an asymmetric fixture key through jsonwebtoken.
+pub fn sign_with_pem(
+    alg: jsonwebtoken::Algorithm,
+    private_pem_fixture: &str,
+    payload: &Value,
+    kid: Option<&str>,
+) -> String {
+    let pem = std::fs::read(fixture(private_pem_fixture)).expect("fixture key");
+    let key = match alg.family() {
+        jsonwebtoken::AlgorithmFamily::Rsa => jsonwebtoken::EncodingKey::from_rsa_pem(&pem),
+        jsonwebtoken::AlgorithmFamily::Ec => jsonwebtoken::EncodingKey::from_ec_pem(&pem),
+        jsonwebtoken::AlgorithmFamily::Ed => jsonwebtoken::EncodingKey::from_ed_pem(&pem),
+        jsonwebtoken::AlgorithmFamily::Hmac => jsonwebtoken::EncodingKey::from_secret(&pem),
+    }
+    .expect("fixture key parses");
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = kid.map(str::to_string);
+    jsonwebtoken::encode(&header, payload, &key).expect("sign")
+}
