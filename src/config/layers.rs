@@ -76,10 +76,10 @@ pub(super) fn load_layers(opts: &LoadOptions) -> Result<Tree, ConfigErrors> {
     let mut root = Table::new();
 
     let default_path = opts.config_dir.join("default.toml");
-    if default_path.exists() {
-        if let Some(t) = read_toml(&default_path, &mut errors) {
-            merge(&mut root, t, "");
-        }
+    if default_path.exists()
+        && let Some(t) = read_toml(&default_path, &mut errors)
+    {
+        merge(&mut root, t, "");
     }
     let env_path = opts.config_dir.join(format!("{}.toml", opts.env));
     let env_name = env_path.display().to_string();
@@ -91,15 +91,15 @@ pub(super) fn load_layers(opts: &LoadOptions) -> Result<Tree, ConfigErrors> {
         errors.push(ConfigError::MissingEnvironment { env: opts.env.clone(), path: env_name.clone() });
     }
 
-    if let Some(path) = &opts.dotenv {
-        if path.exists() {
-            match dotenvy::from_path_iter(path).and_then(|it| it.collect::<Result<Vec<_>, _>>()) {
-                Ok(vars) => apply_vars(&mut root, &vars, Source::DotEnv, &mut errors),
-                Err(e) => errors.push(ConfigError::Unreadable {
-                    source_name: path.display().to_string(),
-                    message: format!("cannot read .env file: {e}"),
-                }),
-            }
+    if let Some(path) = &opts.dotenv
+        && path.exists()
+    {
+        match dotenvy::from_path_iter(path).and_then(|it| it.collect::<Result<Vec<_>, _>>()) {
+            Ok(vars) => apply_vars(&mut root, &vars, Source::DotEnv, &mut errors),
+            Err(e) => errors.push(ConfigError::Unreadable {
+                source_name: path.display().to_string(),
+                message: format!("cannot read .env file: {e}"),
+            }),
         }
     }
     let vars: Vec<(String, String)> = opts.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -198,10 +198,10 @@ fn infer(raw: &str) -> Value {
         "false" => return Value::Bool(false),
         _ => {}
     }
-    if raw.contains('.') {
-        if let Ok(f) = raw.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if raw.contains('.')
+        && let Ok(f) = raw.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str(raw.to_string())
 }

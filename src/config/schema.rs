@@ -477,10 +477,10 @@ fn routing_conflicts(cx: &mut Cx, t: &Table, auth: &AuthConfig) {
     let provider_source = |name: &str| -> Source {
         if let Some(Node { value: Value::Array(items), .. }) = get(t, "providers") {
             for item in items {
-                if let Value::Table(pt) = &item.value {
-                    if matches!(get(pt, "name"), Some(Node { value: Value::Str(n), .. }) if n == name) {
-                        return item.source.clone();
-                    }
+                if let Value::Table(pt) = &item.value
+                    && matches!(get(pt, "name"), Some(Node { value: Value::Str(n), .. }) if n == name)
+                {
+                    return item.source.clone();
                 }
             }
         }
@@ -561,9 +561,10 @@ fn policy(cx: &mut Cx, env: &str, server: &ServerConfig, auth: &AuthConfig, tree
             };
             if let Some(Node { value: Value::Array(secrets), .. }) = get(pt, "secrets") {
                 for (i, s) in secrets.iter().enumerate() {
-                    if let Ok(secret) = secret(&s.value) {
-                        if secret.len() < MIN_SECRET_BYTES {
-                            cx.invalid(
+                    if let Ok(secret) = secret(&s.value)
+                        && secret.len() < MIN_SECRET_BYTES
+                    {
+                        cx.invalid(
                                 &s.source,
                                 &format!("auth.providers[{name}].secrets[{i}]"),
                                 format!(
@@ -571,7 +572,6 @@ fn policy(cx: &mut Cx, env: &str, server: &ServerConfig, auth: &AuthConfig, tree
                                     secret.len()
                                 ),
                             );
-                        }
                     }
                 }
             }
