@@ -218,6 +218,10 @@ fn auth(cx: &mut Cx, t: &Table, server: &ServerConfig) -> AuthConfig {
         P,
         &["dev_mode", "require_exp", "leeway", "claims_namespace", "failure_status", "max_token_bytes", "providers"],
     );
+    let dev_mode = cx.bool(t, P, "dev_mode", false);
+    let require_exp = cx.bool(t, P, "require_exp", true);
+    let leeway = cx.duration(t, P, "leeway", Duration::from_secs(60));
+    let claims_namespace = cx.non_empty_string(t, P, "claims_namespace");
     let failure_status = match get(t, "failure_status") {
         None => 401,
         Some(Node { value: Value::Int(s @ (401 | 403)), .. }) => *s as u16,
@@ -245,15 +249,8 @@ fn auth(cx: &mut Cx, t: &Table, server: &ServerConfig) -> AuthConfig {
             Vec::new()
         }
     };
-    let auth = AuthConfig {
-        dev_mode: cx.bool(t, P, "dev_mode", false),
-        require_exp: cx.bool(t, P, "require_exp", true),
-        leeway: cx.duration(t, P, "leeway", Duration::from_secs(60)),
-        claims_namespace: cx.non_empty_string(t, P, "claims_namespace"),
-        failure_status,
-        max_token_bytes,
-        providers,
-    };
+    let auth =
+        AuthConfig { dev_mode, require_exp, leeway, claims_namespace, failure_status, max_token_bytes, providers };
     routing_conflicts(cx, t, &auth);
     auth
 }

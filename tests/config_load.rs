@@ -1,0 +1,394 @@
+//! Configuration loading: layering, Cube.js variables, and every error
+//! message asserted exactly.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tenantgate::config::{self, Config, ConfigErrors, LoadOptions, ProviderKind};
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new(files: &[(&str, &str)]) -> Dir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        Dir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// How errors name a file of this folder.
+    fn name(&self, file: &str) -> String {
+        self.path().join(file).display().to_string()
+    }
+
+    fn load(&self, env: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        let dotenv = self.path().join(".env");
+        config::load(&LoadOptions {
+            config_dir: self.path().to_path_buf(),
+            env: env.into(),
+            dotenv: Some(dotenv),
+            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        })
+    }
+
+    fn errors(&self, env: &str, vars: &[(&str, &str)]) -> Vec<String> {
+        match self.load(env, vars) {
+            Ok(_) => panic!("configuration should be refused"),
+            Err(e) => e.messages(),
+        }
+    }
+}
+
+const LONG: &str = "0123456789abcdef0123456789abcdef-long-enough";
+
+fn rsa_public() -> String {
+    std::fs::read_to_string(format!("{}/fixtures/keys/rsa_public.pem", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+}
+
+#[test]
+fn a_named_environment_without_a_file_is_an_error() {
+    let d = Dir::new(&[("default.toml", "")]);
+    assert_eq!(
+        d.errors("staging", &[]),
+        vec![format!("{}: environment `staging` has no configuration file", d.name("staging.toml"))]
+    );
+}
+
+#[test]
+fn toml_syntax_errors_name_the_file() {
+    let d = Dir::new(&[("test.toml", "[server\nport = 1\n")]);
+    let errs = d.errors("test", &[]);
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with(&format!("{}: invalid TOML: ", d.name("test.toml"))), "{}", errs[0]);
+}
+
+#[test]
+fn unknown_keys_wrong_types_and_bad_values_are_all_reported_together_with_their_file() {
+    let d = Dir::new(&[
+        ("default.toml", "[server]\nprot = 4000\n"),
+        (
+            "test.toml",
+            r#"
+[server]
+port = "eighty"
+tls_cert = "cert.pem"
+max_header_bytes = 100
+[auth]
+requre_exp = false
+leeway = "soon"
+failure_status = 500
+dev_mode = "yes"
+[metrics]
+enabled = true
+[[auth.providers]]
+name = "main"
+type = "secret"
+secrets = ["a-test-secret", 7]
+algorithms = ["RS256", "none", "XX999", "HS512"]
+issuer = 12
+[[auth.providers]]
+name = "odd"
+type = "magic"
+"#,
+        ),
+    ]);
+    let (def, test) = (d.name("default.toml"), d.name("test.toml"));
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{test}: metrics: unknown key"),
+            format!("{def}: server.prot: unknown key"),
+            format!("{test}: server.port: expected an integer"),
+            format!("{test}: server.tls_cert: tls_cert and tls_key must be set together"),
+            format!("{test}: server.max_header_bytes: must be between 8192 and 1048576"),
+            format!("{test}: auth.requre_exp: unknown key"),
+            format!("{test}: auth.dev_mode: expected true or false"),
+            format!(
+                "{test}: auth.leeway: invalid duration \"soon\": expected a number and a unit (s, m, h, d, w), such as \"60s\" or \"30 days\""
+            ),
+            format!("{test}: auth.failure_status: expected 401 or 403"),
+            format!(
+                "{test}: auth.providers[main].algorithms: \"RS256\" is not an HMAC algorithm; a secret provider accepts HS256, HS384 and HS512"
+            ),
+            format!("{test}: auth.providers[main].algorithms: \"none\" is never accepted"),
+            format!("{test}: auth.providers[main].algorithms: unknown algorithm \"XX999\""),
+            format!("{test}: auth.providers[main].secrets[1]: expected a string or {{ base64 = \"...\" }}"),
+            format!("{test}: auth.providers[main].issuer: expected a string"),
+            format!(
+                "{test}: auth.providers[odd].type: unknown provider type \"magic\"; expected \"secret\", \"public_key\" or \"custom\""
+            ),
+        ]
+    );
+}
+
+#[test]
+fn production_refuses_weak_settings_from_files_and_variables_at_once() {
+    let d = Dir::new(&[
+        ("default.toml", "[auth]\nrequire_exp = false\n"),
+        ("production.toml", "[auth]\ndev_mode = true\n"),
+    ]);
+    assert_eq!(
+        d.errors("production", &[("CUBEJS_API_SECRET", "hunter2"), ("TENANTGATE__SERVER__HOST", "0.0.0.0")]),
+        vec![
+            format!("{}: auth.dev_mode: dev mode requires a loopback server.host (got 0.0.0.0)", d.name("production.toml")),
+            format!("{}: auth.dev_mode: dev mode is not allowed in environment \"production\"", d.name("production.toml")),
+            format!("{}: auth.require_exp: require_exp = false is not allowed in environment \"production\"", d.name("default.toml")),
+            "environment variable CUBEJS_API_SECRET: auth.providers[cubejs].secrets[0]: secret is 7 bytes; at least 32 are required outside development and test".to_string(),
+        ]
+    );
+    let d = Dir::new(&[("production.toml", "")]);
+    assert_eq!(
+        d.errors("production", &[]),
+        vec![format!(
+            "{}: auth.providers: at least one provider is required in environment \"production\"",
+            d.name("production.toml")
+        )]
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_errors_or_debug_output() {
+    let d = Dir::new(&[("production.toml", "[auth]\nrequire_exp = false\n")]);
+    let joined = d.errors("production", &[("CUBEJS_API_SECRETS", "tiny-secret-1,tiny-secret-2")]).join("\n");
+    assert!(!joined.contains("tiny-secret"), "{joined}");
+    let cfg = d.load("test", &[]).err();
+    assert!(cfg.is_some(), "no test.toml here");
+    let d = Dir::new(&[("test.toml", "")]);
+    let cfg = d.load("test", &[("CUBEJS_API_SECRET", LONG)]).expect("valid");
+    assert!(!format!("{cfg:?}").contains(LONG));
+}
+
+#[test]
+fn dev_mode_on_a_public_host_is_refused_even_in_development() {
+    let d = Dir::new(&[("development.toml", "[server]\nhost = \"0.0.0.0\"\n[auth]\ndev_mode = true\n")]);
+    assert_eq!(
+        d.errors("development", &[]),
+        vec![format!(
+            "{}: auth.dev_mode: dev mode requires a loopback server.host (got 0.0.0.0)",
+            d.name("development.toml")
+        )]
+    );
+}
+
+#[test]
+fn providers_that_could_not_be_told_apart_by_the_token_are_refused() {
+    let d = Dir::new(&[(
+        "test.toml",
+        &format!(
+            r#"
+[[auth.providers]]
+name = "a"
+type = "secret"
+secrets = ["{LONG}"]
+[[auth.providers]]
+name = "b"
+type = "secret"
+secrets = ["{LONG}"]
+[[auth.providers]]
+name = "c"
+type = "secret"
+issuer = "https://x"
+secrets = ["{LONG}"]
+[[auth.providers]]
+name = "d"
+type = "secret"
+issuer = "https://x"
+secrets = ["{LONG}"]
+"#
+        ),
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!(
+                "{t}: auth.providers[b]: two secret providers without issuer (\"a\" and \"b\"); tokens without a matching iss could not be routed"
+            ),
+            format!("{t}: auth.providers[d].issuer: issuer \"https://x\" is already used by provider \"c\""),
+        ]
+    );
+}
+
+#[test]
+fn public_key_providers_check_the_pem_and_that_algorithms_fit_the_key() {
+    let pem = rsa_public();
+    let d = Dir::new(&[(
+        "test.toml",
+        &format!(
+            "[[auth.providers]]\nname = \"pk\"\ntype = \"public_key\"\npem = '''{pem}'''\nalgorithms = [\"HS256\", \"ES256\", \"PS256\"]\n\
+             [[auth.providers]]\nname = \"bad\"\ntype = \"public_key\"\nissuer = \"https://bad\"\npem = \"not a key\"\n\
+             [[auth.providers]]\nname = \"nofile\"\ntype = \"public_key\"\nissuer = \"https://nofile\"\npem_file = \"/nonexistent/key.pem\"\n"
+        ),
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!(
+                "{t}: auth.providers[pk].algorithms: \"HS256\" is an HMAC algorithm; a public_key provider accepts only asymmetric algorithms"
+            ),
+            format!("{t}: auth.providers[pk].algorithms: \"ES256\" does not fit this RSA key"),
+            format!("{t}: auth.providers[bad].pem: not a PEM public key (RSA, EC P-256/P-384 or Ed25519)"),
+            format!(
+                "{t}: auth.providers[nofile].pem_file: cannot read /nonexistent/key.pem: No such file or directory (os error 2)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn public_key_algorithms_default_to_the_key_type() {
+    for (file, alg) in [
+        ("rsa_public.pem", jsonwebtoken::Algorithm::RS256),
+        ("ec256_public.pem", jsonwebtoken::Algorithm::ES256),
+        ("ec384_public.pem", jsonwebtoken::Algorithm::ES384),
+        ("ed25519_public.pem", jsonwebtoken::Algorithm::EdDSA),
+    ] {
+        let path = format!("{}/fixtures/keys/{file}", env!("CARGO_MANIFEST_DIR"));
+        let d = Dir::new(&[(
+            "test.toml",
+            &format!("[[auth.providers]]\nname = \"pk\"\ntype = \"public_key\"\npem_file = \"{path}\"\n"),
+        )]);
+        let cfg = d.load("test", &[]).unwrap_or_else(|e| panic!("{file}: {e}"));
+        match &cfg.auth.providers[0].kind {
+            ProviderKind::PublicKey(p) => assert_eq!(p.algorithms, vec![alg], "{file}"),
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn layers_apply_in_order_defaults_file_env_file_dotenv_then_variables() {
+    let d = Dir::new(&[
+        (
+            "default.toml",
+            "[server]\nport = 1000\nmax_body_bytes = 10\nmax_header_bytes = 9000\n[auth]\nleeway = \"1s\"\n",
+        ),
+        ("test.toml", "[server]\nport = 2000\nmax_body_bytes = 20\n"),
+        (".env", "PORT=3000\nTENANTGATE__AUTH__LEEWAY=5s\n"),
+    ]);
+    let cfg = d.load("test", &[]).expect("valid");
+    assert_eq!((cfg.server.port, cfg.server.max_body_bytes, cfg.server.max_header_bytes), (3000, 20, 9000));
+    assert_eq!(cfg.auth.leeway.as_secs(), 5);
+    assert_eq!(cfg.server.shutdown_timeout.as_secs(), 10, "built-in default");
+    // The environment beats .env; TENANTGATE__ beats the Cube.js name.
+    let cfg = d.load("test", &[("PORT", "4001")]).expect("valid");
+    assert_eq!(cfg.server.port, 4001);
+    let cfg = d.load("test", &[("PORT", "4001"), ("TENANTGATE__SERVER__PORT", "4002")]).expect("valid");
+    assert_eq!(cfg.server.port, 4002);
+}
+
+#[test]
+fn a_malformed_tenantgate_variable_is_named() {
+    let d = Dir::new(&[("test.toml", "")]);
+    assert_eq!(
+        d.errors("test", &[("TENANTGATE__PORT", "1")]),
+        vec![
+            "environment variable TENANTGATE__PORT: TENANTGATE__PORT: expected TENANTGATE__<SECTION>__<KEY>, such as TENANTGATE__SERVER__PORT"
+        ]
+    );
+    assert_eq!(
+        d.errors("test", &[("TENANTGATE__SERVER__PROT", "1")]),
+        vec!["environment variable TENANTGATE__SERVER__PROT: server.prot: unknown key"]
+    );
+}
+
+#[test]
+fn cube_js_variables_build_the_cubejs_provider() {
+    let d = Dir::new(&[("test.toml", "")]);
+    let cfg = d
+        .load(
+            "test",
+            &[
+                ("CUBEJS_API_SECRETS", "s1-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, s2-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+                ("CUBEJS_JWT_ALGS", "HS256,HS512"),
+                ("CUBEJS_JWT_ISSUER", "https://issuer"),
+                ("CUBEJS_JWT_AUDIENCE", "a1,a2"),
+                ("CUBEJS_JWT_SUBJECT", "svc"),
+                ("CUBEJS_JWT_CLAIMS_NAMESPACE", "https://ns"),
+                ("CUBEJS_DEV_MODE", "true"),
+            ],
+        )
+        .expect("valid");
+    assert!(cfg.auth.dev_mode);
+    assert_eq!(cfg.auth.claims_namespace.as_deref(), Some("https://ns"));
+    let p = &cfg.auth.providers[0];
+    assert_eq!(p.name, "cubejs");
+    let ProviderKind::Secret(s) = &p.kind else { panic!("{p:?}") };
+    assert_eq!(
+        s.secrets.iter().map(|s| s.expose().to_vec()).collect::<Vec<_>>(),
+        vec![b"s1-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_vec(), b"s2-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb".to_vec()]
+    );
+    assert_eq!(s.algorithms, vec![jsonwebtoken::Algorithm::HS256, jsonwebtoken::Algorithm::HS512]);
+    assert_eq!(s.claims.issuer.as_deref(), Some("https://issuer"));
+    assert_eq!(s.claims.audience, vec!["a1", "a2"]);
+    assert_eq!(s.claims.subject.as_deref(), Some("svc"));
+}
+
+#[test]
+fn a_pem_in_cubejs_jwt_key_makes_a_public_key_provider_and_overrides_a_file_defined_cubejs() {
+    let d = Dir::new(&[(
+        "test.toml",
+        &format!(
+            "[[auth.providers]]\nname = \"cubejs\"\ntype = \"secret\"\nsecrets = [\"{LONG}\"]\nissuer = \"https://from-file\"\n"
+        ),
+    )]);
+    let cfg = d.load("test", &[("CUBEJS_JWT_KEY", &rsa_public()), ("CUBEJS_API_SECRET", LONG)]).expect("valid");
+    assert_eq!(cfg.auth.providers.len(), 1);
+    let ProviderKind::PublicKey(p) = &cfg.auth.providers[0].kind else { panic!("{:?}", cfg.auth.providers[0]) };
+    assert_eq!(p.algorithms, vec![jsonwebtoken::Algorithm::RS256]);
+    assert_eq!(p.claims.issuer.as_deref(), Some("https://from-file"), "fields the variables do not set stay");
+    // A non-PEM JWT key is an HMAC secret.
+    let cfg = d.load("test", &[("CUBEJS_JWT_KEY", "k-0123456789012345678901234567890123")]).expect("valid");
+    let ProviderKind::Secret(s) = &cfg.auth.providers[0].kind else { panic!() };
+    assert_eq!(s.secrets[0].expose(), b"k-0123456789012345678901234567890123");
+}
+
+#[test]
+fn providers_with_the_same_name_merge_across_layers_and_new_names_append() {
+    let d = Dir::new(&[
+        ("default.toml", &format!("[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"{LONG}\"]\n")),
+        (
+            "test.toml",
+            "[[auth.providers]]\nname = \"main\"\nissuer = \"https://main\"\n[[auth.providers]]\nname = \"keys\"\ntype = \"custom\"\n",
+        ),
+    ]);
+    let cfg = d.load("test", &[]).expect("valid");
+    let names: Vec<&str> = cfg.auth.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["main", "keys"]);
+    let ProviderKind::Secret(s) = &cfg.auth.providers[0].kind else { panic!() };
+    assert_eq!(s.claims.issuer.as_deref(), Some("https://main"));
+}
+
+#[test]
+fn the_shipped_configuration_files_load_where_they_should() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let load = |env: &str, vars: &[(&str, &str)]| {
+        config::load(&LoadOptions {
+            config_dir: dir.clone(),
+            env: env.into(),
+            dotenv: None,
+            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        })
+    };
+    let dev = load("development", &[]).expect("development loads");
+    assert!(dev.auth.dev_mode);
+    assert_eq!((dev.server.host.to_string(), dev.server.port), ("127.0.0.1".to_string(), 4000));
+    let test = load("test", &[]).expect("test loads");
+    assert!(!test.auth.dev_mode);
+    let errs = load("production", &[]).expect_err("production needs a secret").messages();
+    assert_eq!(
+        errs,
+        vec![format!(
+            "{}: auth.providers: at least one provider is required in environment \"production\"",
+            dir.join("production.toml").display()
+        )]
+    );
+    let prod = load("production", &[("CUBEJS_API_SECRET", LONG)]).expect("production with a secret");
+    assert_eq!(prod.server.host.to_string(), "0.0.0.0");
+}
