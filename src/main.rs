@@ -140,6 +140,9 @@ fn serve(args: &ConfigArgs) -> ExitCode {
             providers = app.config().auth.providers.len(),
             "tenantgate listening"
         );
+        for (key, why) in app.config().dangerous_settings() {
+            tracing::warn!(setting = %key, "dangerous setting enabled: {why}");
+        }
         if let Some(hint) = hint {
             println!("{hint}");
         }

@@ -109,7 +109,7 @@ type = "magic"
             format!("{test}: auth.requre_exp: unknown key"),
             format!("{test}: auth.dev_mode: expected true or false"),
             format!(
-                "{test}: auth.leeway: invalid duration \"soon\": expected a number and a unit (s, m, h, d, w), such as \"60s\" or \"30 days\""
+                "{test}: auth.leeway: invalid duration \"soon\": expected a number and a unit (ms, s, m, h, d, w), such as \"60s\" or \"30 days\""
             ),
             format!("{test}: auth.failure_status: expected 401 or 403"),
             format!(

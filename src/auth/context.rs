@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::AuthError;
+use crate::config::ClaimMapping;
 
 /// Claims turned into the caller's context (Cube.js's `securityContext`).
 #[derive(Clone, PartialEq, Serialize)]
@@ -62,6 +63,44 @@ impl SecurityContext {
             root.extend(u);
         }
         Ok(SecurityContext(root))
+    }
+
+    /// A provider's claims map: the context becomes exactly the mapped keys,
+    /// each read by JSON pointer from the context built so far (after the
+    /// namespace and `u` steps). Absent or null claims take the default, or
+    /// stay absent.
+    pub(crate) fn apply_claims_map(self, map: &[ClaimMapping]) -> Result<Self, AuthError> {
+        if map.is_empty() {
+            return Ok(self);
+        }
+        let source = Value::Object(self.0);
+        let mut out = Map::new();
+        for m in map {
+            let found = source.pointer(&m.pointer).filter(|v| !v.is_null());
+            let value = match (found, &m.default) {
+                (Some(v), _) => v.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => continue,
+            };
+            let value = match (m.json, value) {
+                (true, Value::String(s)) => serde_json::from_str(&s).map_err(|_| {
+                    AuthError::InvalidClaim(format!("the claim at {:?} does not hold valid JSON", m.pointer))
+                })?,
+                (_, v) => v,
+            };
+            out.insert(m.target.clone(), value);
+        }
+        Ok(SecurityContext(out))
+    }
+
+    /// Cognito puts groups in `cognito:groups`; the context calls them
+    /// `groups`.
+    pub(crate) fn with_cognito_groups(mut self, groups: Option<Value>) -> Self {
+        self.0.remove("cognito:groups");
+        if let Some(g) = groups {
+            self.0.insert("groups".into(), g);
+        }
+        self
     }
 
     /// The value at a dotted path (`org.id`), if any.
@@ -142,6 +181,31 @@ mod tests {
         assert_eq!(ctx(json!({"sub": "x"}), ns), Err("missing_claims_namespace"));
         assert_eq!(ctx(json!({"https://example.com/claims": "[1]"}), ns), Err("claims_not_object"));
         assert_eq!(ctx(json!({"https://example.com/claims": 3}), ns), Err("claims_not_object"));
+    }
+
+    #[test]
+    fn a_claims_map_picks_pointers_applies_defaults_and_parses_json_strings() {
+        let c = SecurityContext::from_verified_payload(
+            json!({"custom:tenant_id": "t1", "https://x.io/roles": "[\"a\"]", "n": null, "sub": "u"}),
+            None,
+        )
+        .expect("object");
+        let m = |target: &str, pointer: &str, default: Option<Value>, json: bool| ClaimMapping {
+            target: target.into(),
+            pointer: pointer.into(),
+            default,
+            json,
+        };
+        let map = [
+            m("tenant_id", "/custom:tenant_id", None, false),
+            m("roles", "/https:~1~1x.io~1roles", None, true),
+            m("plan", "/n", Some(json!("free")), false),
+            m("missing", "/nope", None, false),
+        ];
+        let got = c.clone().apply_claims_map(&map).map(|c| Value::Object(c.0));
+        assert_eq!(got, Ok(json!({"tenant_id": "t1", "roles": ["a"], "plan": "free"})));
+        let bad = [m("x", "/custom:tenant_id", None, true)];
+        assert_eq!(c.apply_claims_map(&bad).err().map(|e| e.code()), Some("invalid_claim"));
     }
 
     #[test]

@@ -35,6 +35,16 @@ pub enum AuthError {
     ClaimsNotObject(String),
     #[error("token has no {0:?} claim (the configured claims namespace)")]
     MissingClaimsNamespace(String),
+    #[error("{0}")]
+    UnknownKid(String),
+    /// The provider's keys cannot be had right now: not the token's fault,
+    /// the client may retry (503).
+    #[error("{0}")]
+    JwksUnavailable(String),
+    #[error("{0}")]
+    TokenUseMismatch(String),
+    #[error("{0}")]
+    ClientIdMismatch(String),
     /// Refused by a custom check-auth strategy; the detail is the strategy's.
     #[error("{0}")]
     Rejected(String),
@@ -59,6 +69,10 @@ impl AuthError {
             AuthError::SubjectMismatch => "subject_mismatch",
             AuthError::ClaimsNotObject(_) => "claims_not_object",
             AuthError::MissingClaimsNamespace(_) => "missing_claims_namespace",
+            AuthError::UnknownKid(_) => "unknown_kid",
+            AuthError::JwksUnavailable(_) => "jwks_unavailable",
+            AuthError::TokenUseMismatch(_) => "token_use_mismatch",
+            AuthError::ClientIdMismatch(_) => "client_id_mismatch",
             AuthError::Rejected(_) => "token_rejected",
         }
     }

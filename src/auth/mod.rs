@@ -22,6 +22,7 @@ pub mod claims;
 mod context;
 mod error;
 pub mod extract;
+pub mod jwks;
 pub mod provider;
 pub mod token;
 
@@ -36,9 +37,11 @@ pub use error::AuthError;
 pub use provider::{BoxFuture, CheckAuth, Family};
 pub use token::Jwt;
 
-use crate::config::{AuthConfig, ProviderKind};
+use crate::config::{AuthConfig, ClaimMapping, JwksPreset, ProviderKind};
 use claims::TimeRules;
-use provider::{Provider, PublicKeyProvider, SecretProvider};
+use jwks::fetch::Fetcher;
+use jwks::{KeyCache, Refreshers};
+use provider::{JwksProvider, Provider, PublicKeyProvider, SecretProvider};
 
 /// A token as it arrived: the raw string and, when it parsed as a JWT, its
 /// unverified parts. What a [`CheckAuth`] strategy sees.
@@ -85,9 +88,18 @@ impl Rejection {
     }
 }
 
+/// A provider and how its claims become a context.
+struct Entry {
+    provider: Provider,
+    claims_map: Vec<ClaimMapping>,
+}
+
 /// The configured pipeline. Built once at startup; shared by all requests.
 pub struct Pipeline {
-    providers: Vec<Provider>,
+    providers: Vec<Entry>,
+    caches: Vec<Arc<KeyCache>>,
+    /// Owned background refresh tasks, aborted when the pipeline drops.
+    _refreshers: Refreshers,
     dev_mode: bool,
     time: TimeRules,
     namespace: Option<String>,
@@ -101,14 +113,41 @@ pub struct PipelineError(String);
 
 impl Pipeline {
     /// Build providers and keys from configuration. Custom providers must
-    /// have a strategy in `strategies` under their name.
+    /// have a strategy in `strategies` under their name. With JWKS
+    /// providers this spawns their refresh tasks, so it must run inside a
+    /// Tokio runtime.
     pub fn new(cfg: &AuthConfig, mut strategies: Strategies) -> Result<Self, PipelineError> {
         let mut providers = Vec::with_capacity(cfg.providers.len());
+        let mut caches = Vec::new();
+        let mut refreshers = Refreshers::default();
+        let mut shared_fetcher: Option<Fetcher> = None;
         for p in &cfg.providers {
             let provider = match &p.kind {
                 ProviderKind::Secret(c) => Provider::Secret(SecretProvider::new(&p.name, c).map_err(PipelineError)?),
                 ProviderKind::PublicKey(c) => {
                     Provider::PublicKey(PublicKeyProvider::new(&p.name, c).map_err(PipelineError)?)
+                }
+                ProviderKind::Jwks(c) => {
+                    let fetcher = match &c.ca_file {
+                        Some(ca) => Fetcher::new(Some(ca), c.keys.fetch_timeout),
+                        None => match &shared_fetcher {
+                            Some(f) => Ok(f.clone()),
+                            None => {
+                                Fetcher::new(None, c.keys.fetch_timeout).inspect(|f| shared_fetcher = Some(f.clone()))
+                            }
+                        },
+                    }
+                    .map_err(|e| PipelineError(format!("provider {:?}: {e}", p.name)))?;
+                    let cache = KeyCache::new(p.name.as_str().into(), c, fetcher);
+                    refreshers.push(cache.spawn_refresher());
+                    caches.push(Arc::clone(&cache));
+                    Provider::Jwks(JwksProvider {
+                        name: p.name.as_str().into(),
+                        algorithms: c.algorithms.clone(),
+                        claims: c.claims.clone(),
+                        preset: c.preset.clone(),
+                        cache,
+                    })
                 }
                 ProviderKind::Custom => {
                     let strategy = strategies.remove(&p.name).ok_or_else(|| {
@@ -122,7 +161,7 @@ impl Pipeline {
                     Provider::Custom { name: p.name.as_str().into(), strategy }
                 }
             };
-            providers.push(provider);
+            providers.push(Entry { provider, claims_map: p.claims_map.clone() });
         }
         if let Some(name) = strategies.keys().next() {
             return Err(PipelineError(format!(
@@ -131,11 +170,20 @@ impl Pipeline {
         }
         Ok(Pipeline {
             providers,
+            caches,
+            _refreshers: refreshers,
             dev_mode: cfg.dev_mode,
             time: TimeRules { require_exp: cfg.require_exp, leeway_secs: cfg.leeway.as_secs() },
             namespace: cfg.claims_namespace.clone(),
             max_token_bytes: cfg.max_token_bytes,
         })
+    }
+
+    /// Providers that must load keys before the server is ready and have
+    /// not yet. Once loaded, an upstream outage never makes this non-empty
+    /// again: every replica would drop out at once.
+    pub fn not_ready(&self) -> Vec<&str> {
+        self.caches.iter().filter(|c| c.is_required() && !c.is_loaded()).map(|c| c.provider()).collect()
     }
 
     /// Authenticate a request by its headers, at the current time.
@@ -170,14 +218,15 @@ impl Pipeline {
         let token = UnverifiedToken { raw, jwt };
 
         // Custom strategies first, in configuration order.
-        for p in &self.providers {
-            if let Provider::Custom { name, strategy } = p
+        for entry in &self.providers {
+            if let Provider::Custom { name, strategy } = &entry.provider
                 && strategy.accepts(&token)
             {
                 let fail = |error| Rejection { error, provider: Some(name.clone()), kid: kid.clone() };
                 let claims = strategy.verify(&token).await.map_err(fail)?;
-                let context =
-                    SecurityContext::from_verified_payload(claims, self.namespace.as_deref()).map_err(fail)?;
+                let context = SecurityContext::from_verified_payload(claims, self.namespace.as_deref())
+                    .and_then(|c| c.apply_claims_map(&entry.claims_map))
+                    .map_err(fail)?;
                 return Ok(Authenticated { context, provider: Some(name.clone()), kid });
             }
         }
@@ -187,11 +236,12 @@ impl Pipeline {
             (None, Some(e)) => return Err(Rejection::bare(e)),
             (None, None) => return Err(Rejection::bare(AuthError::Malformed("not a JWT".into()))),
         };
-        let provider = self.route(&jwt).map_err(|error| Rejection { error, provider: None, kid: kid.clone() })?;
+        let entry = self.route(&jwt).map_err(|error| Rejection { error, provider: None, kid: kid.clone() })?;
+        let provider = &entry.provider;
         let name = provider.name().clone();
         let fail = |error| Rejection { error, provider: Some(name.clone()), kid: kid.clone() };
 
-        let payload = provider.verify_signature(jwt).map_err(fail)?;
+        let payload = provider.verify(jwt).await.map_err(fail)?;
         // Signature first, then claims: a forger learns nothing but
         // `invalid_signature`.
         let Some(claims) = payload.as_object() else {
@@ -203,16 +253,28 @@ impl Pipeline {
         if let Some(rules) = provider.claim_rules() {
             claims::check(claims, rules, self.time, now).map_err(fail)?;
         }
-        let context = SecurityContext::from_verified_payload(payload, self.namespace.as_deref()).map_err(fail)?;
+        let cognito_groups = match provider {
+            Provider::Jwks(p) => {
+                p.check_preset(claims).map_err(fail)?;
+                matches!(p.preset, JwksPreset::Cognito { .. }).then(|| claims.get("cognito:groups").cloned())
+            }
+            _ => None,
+        };
+        let mut context = SecurityContext::from_verified_payload(payload, self.namespace.as_deref())
+            .and_then(|c| c.apply_claims_map(&entry.claims_map))
+            .map_err(fail)?;
+        if let Some(groups) = cognito_groups {
+            context = context.with_cognito_groups(groups);
+        }
         Ok(Authenticated { context, provider: Some(name), kid })
     }
 
     /// Pick the one built-in provider for this token: same algorithm family,
     /// then the provider whose issuer equals the unverified `iss`, else the
     /// family's issuer-less fallback.
-    fn route(&self, jwt: &Jwt<'_>) -> Result<&Provider, AuthError> {
+    fn route(&self, jwt: &Jwt<'_>) -> Result<&Entry, AuthError> {
         let family = Family::of(jwt.alg());
-        let mut candidates = self.providers.iter().filter(|p| p.family() == Some(family)).peekable();
+        let mut candidates = self.providers.iter().filter(|e| e.provider.family() == Some(family)).peekable();
         if candidates.peek().is_none() {
             return Err(AuthError::AlgorithmNotAllowed(format!(
                 "no provider accepts {} tokens (alg {:?})",
@@ -223,7 +285,7 @@ impl Pipeline {
         let token_iss = jwt.issuer()?;
         let (mut matching, mut fallback) = (None, None);
         for p in candidates {
-            match p.claim_rules().and_then(|r| r.issuer.as_deref()) {
+            match p.provider.claim_rules().and_then(|r| r.issuer.as_deref()) {
                 Some(i) if Some(i) == token_iss => matching = Some(p),
                 Some(_) => {}
                 None => fallback = Some(p),

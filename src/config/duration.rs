@@ -1,4 +1,5 @@
-//! Human durations: `"60s"`, `"10m"`, `"24h"`, `"30d"`, `"30 days"`, `"1h30m"`.
+//! Human durations: `"60s"`, `"10m"`, `"24h"`, `"30d"`, `"30 days"`, `"1h30m"`,
+//! `"250ms"`.
 //!
 //! Shared by the configuration (`leeway = "60s"`) and the token CLI
 //! (`--expiry 30d`, as `cubejs token` accepts). A bare number is seconds.
@@ -25,12 +26,14 @@ pub fn parse(input: &str) -> Result<Duration, String> {
         rest = rest[digits..].trim_start();
         let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
         let unit = &rest[..unit_len];
+        // In milliseconds.
         let mult = match unit.to_ascii_lowercase().as_str() {
-            "s" | "sec" | "secs" | "second" | "seconds" => 1,
-            "m" | "min" | "mins" | "minute" | "minutes" => 60,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
-            "d" | "day" | "days" => 86_400,
-            "w" | "week" | "weeks" => 604_800,
+            "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => 1,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
+            "d" | "day" | "days" => 86_400_000,
+            "w" | "week" | "weeks" => 604_800_000,
             _ => return Err(bad(input)),
         };
         total = n
@@ -39,12 +42,12 @@ pub fn parse(input: &str) -> Result<Duration, String> {
             .ok_or_else(|| format!("duration \"{input}\" is too large"))?;
         rest = rest[unit_len..].trim_start();
     }
-    Ok(Duration::from_secs(total))
+    Ok(Duration::from_millis(total))
 }
 
 fn bad(input: &str) -> String {
     format!(
-        "invalid duration \"{input}\": expected a number and a unit (s, m, h, d, w), such as \"60s\" or \"30 days\""
+        "invalid duration \"{input}\": expected a number and a unit (ms, s, m, h, d, w), such as \"60s\" or \"30 days\""
     )
 }
 
@@ -69,6 +72,8 @@ mod tests {
         for (input, secs) in cases {
             assert_eq!(parse(input), Ok(Duration::from_secs(secs)), "{input}");
         }
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("1s500ms"), Ok(Duration::from_millis(1500)));
     }
 
     #[test]

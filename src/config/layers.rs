@@ -283,7 +283,8 @@ fn apply_vars(root: &mut Table, vars: &[(String, String)], mk: fn(String) -> Sou
 }
 
 fn apply_cube_provider<'v>(root: &mut Table, var: &dyn Fn(&str) -> Option<&'v str>, mk: fn(String) -> Source) {
-    const NAMES: [&str; 7] = [
+    const NAMES: [&str; 8] = [
+        "CUBEJS_JWK_URL",
         "CUBEJS_API_SECRET",
         "CUBEJS_API_SECRETS",
         "CUBEJS_JWT_KEY",
@@ -310,8 +311,15 @@ fn apply_cube_provider<'v>(root: &mut Table, var: &dyn Fn(&str) -> Option<&'v st
         }
         secrets_source.get_or_insert_with(|| src("CUBEJS_API_SECRETS"));
     }
-    // CUBEJS_JWT_KEY wins over the API secret for verification, as in Cube.js.
-    if let Some(key) = var("CUBEJS_JWT_KEY") {
+    // CUBEJS_JWK_URL makes it a JWKS provider; as in Cube.js, the API secret
+    // and JWT key are then not used for verification.
+    if let Some(url) = var("CUBEJS_JWK_URL") {
+        let s = src("CUBEJS_JWK_URL");
+        insert(p, "type", Node { value: Value::Str("jwks".into()), source: s.clone() });
+        insert(p, "jwks_url", Node { value: Value::Str(url.into()), source: s });
+        p.retain(|(k, _)| k != "secrets" && k != "pem" && k != "pem_file");
+    } else if let Some(key) = var("CUBEJS_JWT_KEY") {
+        // CUBEJS_JWT_KEY wins over the API secret for verification, as in Cube.js.
         let s = src("CUBEJS_JWT_KEY");
         if key.contains("-----BEGIN") {
             insert(p, "type", Node { value: Value::Str("public_key".into()), source: s.clone() });

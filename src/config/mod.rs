@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+pub use schema::check_fetch_url;
 pub use secret::Secret;
 
 /// Environments in which weak settings (short secrets, dev mode, no `exp`)
@@ -96,6 +97,22 @@ pub struct AuthConfig {
 pub struct ProviderConfig {
     pub name: String,
     pub kind: ProviderKind,
+    /// `[auth.providers.claims]`: builds the security context from the
+    /// token. Empty: the whole payload is the context.
+    pub claims_map: Vec<ClaimMapping>,
+}
+
+/// One entry of a provider's claims map (Hasura-style).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimMapping {
+    /// Key in the security context.
+    pub target: String,
+    /// RFC 6901 JSON pointer into the claims, e.g. `/custom:tenant_id`.
+    pub pointer: String,
+    /// Used when the claim is absent or null.
+    pub default: Option<serde_json::Value>,
+    /// The claim is a string holding JSON; parse it.
+    pub json: bool,
 }
 
 /// One variant per `type` of `[[auth.providers]]`.
@@ -105,9 +122,90 @@ pub enum ProviderKind {
     Secret(SecretProviderConfig),
     /// `type = "public_key"`: a static PEM public key.
     PublicKey(PublicKeyProviderConfig),
+    /// `type = "jwks"`, `"cognito"`, `"auth0"` or `"oidc"`: keys from a
+    /// JWKS endpoint, cached by kid.
+    Jwks(JwksProviderConfig),
     /// `type = "custom"`: a strategy the embedding program registers under
     /// the provider's name.
     Custom,
+}
+
+/// A provider whose keys come from a JWKS endpoint.
+#[derive(Debug, Clone)]
+pub struct JwksProviderConfig {
+    pub preset: JwksPreset,
+    /// Where the key set is. `None` only for `oidc` without an override:
+    /// discovered from `discovery_url`.
+    pub jwks_url: Option<String>,
+    /// `<issuer>/.well-known/openid-configuration`, for `oidc`.
+    pub discovery_url: Option<String>,
+    /// Asymmetric only; default `["RS256"]`. Never an HMAC algorithm.
+    pub algorithms: Vec<Algorithm>,
+    pub claims: ClaimRules,
+    pub keys: KeyCacheConfig,
+    /// A PEM file of extra trusted roots (a private CA).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What a JWKS preset adds to the generic checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksPreset {
+    Generic,
+    /// AWS Cognito: `token_use` and the app client id.
+    Cognito {
+        token_use: TokenUse,
+        client_ids: Vec<String>,
+    },
+    Auth0,
+    Oidc,
+}
+
+/// Which Cognito tokens a provider takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    Id,
+    Access,
+    Any,
+}
+
+/// Key lifecycle settings of a JWKS provider (defaults in the README).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyCacheConfig {
+    pub fetch_timeout: Duration,
+    pub max_jwks_bytes: usize,
+    pub max_keys: usize,
+    pub ttl_default: Duration,
+    pub ttl_min: Duration,
+    pub ttl_max: Duration,
+    /// Fraction of the TTL after which the background refresh runs.
+    pub refresh_at: f64,
+    pub refetch_cooldown: Duration,
+    pub max_stale: Duration,
+    pub prefetch: bool,
+    pub required: bool,
+    pub negative_cache_size: usize,
+    /// Allow `http://` to non-loopback hosts. Logged as a warning.
+    pub dangerous_allow_http: bool,
+}
+
+impl Default for KeyCacheConfig {
+    fn default() -> Self {
+        KeyCacheConfig {
+            fetch_timeout: Duration::from_secs(5),
+            max_jwks_bytes: 512 * 1024,
+            max_keys: 100,
+            ttl_default: Duration::from_secs(600),
+            ttl_min: Duration::from_secs(60),
+            ttl_max: Duration::from_secs(86_400),
+            refresh_at: 0.8,
+            refetch_cooldown: Duration::from_secs(30),
+            max_stale: Duration::from_secs(86_400),
+            prefetch: true,
+            required: true,
+            negative_cache_size: 1024,
+            dangerous_allow_http: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +238,23 @@ pub struct ClaimRules {
 impl Config {
     pub fn is_relaxed_environment(&self) -> bool {
         RELAXED_ENVIRONMENTS.contains(&self.environment.as_str())
+    }
+
+    /// Settings that weaken a guarantee on purpose, as `(key, why)`, for the
+    /// startup warning.
+    pub fn dangerous_settings(&self) -> Vec<(String, &'static str)> {
+        let mut out = Vec::new();
+        for p in &self.auth.providers {
+            if let ProviderKind::Jwks(j) = &p.kind {
+                if j.keys.dangerous_allow_http {
+                    out.push((
+                        format!("auth.providers[{}].dangerous_allow_http", p.name),
+                        "keys may be fetched over plain HTTP from a non-loopback host",
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 

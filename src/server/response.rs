@@ -5,7 +5,7 @@
 //! keep Cube.js's strings (`"error"`) so existing clients behave the same, and
 //! add a machine-readable `"code"` and, where useful, a `"detail"`.
 
-use http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -51,6 +51,16 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             if auth_failure_status == StatusCode::UNAUTHORIZED {
                 resp.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"tenantgate\""));
             }
+            resp
+        }
+        // Not the token's fault: the identity provider's keys cannot be had.
+        // 503 whatever failure_status says, so clients retry.
+        ApiError::Auth(e @ AuthError::JwksUnavailable(_)) => {
+            let mut resp = json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"error": "Token keys are unavailable", "code": e.code(), "detail": e.to_string()}),
+            );
+            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("10"));
             resp
         }
         ApiError::Auth(e) => {

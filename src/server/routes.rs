@@ -35,6 +35,10 @@ pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Body> {
         headers.insert(X_REQUEST_ID, v);
     }
     // Never the token, the query string or the claims: path, ids and codes.
+    // Upstream faults (the key endpoint) are warnings; the rest is routine.
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE && outcome.code.is_some() {
+        tracing::warn!(request_id = %request_id, code = outcome.code.unwrap_or("-"), provider = outcome.provider.as_deref().unwrap_or("-"), "request refused: upstream unavailable");
+    }
     tracing::info!(
         request_id = %request_id,
         method = %req.method(),
@@ -62,9 +66,17 @@ async fn route<B>(app: &App, req: &Request<B>) -> (Response<Body>, Outcome) {
     let path = req.uri().path();
     match path {
         "/livez" => only_get(app, req, || json_response(StatusCode::OK, &json!({"status": "ok"}))),
-        // Nothing upstream to wait for yet; JWKS providers will hold this
-        // until their first key set loads.
-        "/readyz" => only_get(app, req, || json_response(StatusCode::OK, &json!({"status": "ready"}))),
+        // Not ready until every required JWKS provider has loaded keys once;
+        // never unready again after that (an upstream outage must not take
+        // every replica out of the load balancer at once).
+        "/readyz" => only_get(app, req, || {
+            let waiting = app.pipeline.not_ready();
+            if waiting.is_empty() {
+                json_response(StatusCode::OK, &json!({"status": "ready"}))
+            } else {
+                json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "not_ready", "waiting_for": waiting}))
+            }
+        }),
         "/tenantgate/v1/whoami" => {
             if req.method() != Method::GET {
                 return fail(app, ApiError::MethodNotAllowed, Outcome::default());

@@ -5,6 +5,7 @@
 //! registers under a `type = "custom"` provider's name.
 
 mod custom;
+mod jwks;
 mod public_key;
 mod secret;
 
@@ -14,6 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
 pub use custom::{BoxFuture, CheckAuth};
+pub(crate) use jwks::JwksProvider;
 pub(crate) use public_key::PublicKeyProvider;
 pub(crate) use secret::SecretProvider;
 
@@ -50,6 +52,7 @@ impl Family {
 pub(crate) enum Provider {
     Secret(SecretProvider),
     PublicKey(PublicKeyProvider),
+    Jwks(JwksProvider),
     Custom { name: Arc<str>, strategy: Arc<dyn CheckAuth> },
 }
 
@@ -58,6 +61,7 @@ impl Provider {
         match self {
             Provider::Secret(p) => &p.name,
             Provider::PublicKey(p) => &p.name,
+            Provider::Jwks(p) => &p.name,
             Provider::Custom { name, .. } => name,
         }
     }
@@ -67,7 +71,7 @@ impl Provider {
     pub fn family(&self) -> Option<Family> {
         match self {
             Provider::Secret(_) => Some(Family::Hmac),
-            Provider::PublicKey(_) => Some(Family::Asymmetric),
+            Provider::PublicKey(_) | Provider::Jwks(_) => Some(Family::Asymmetric),
             Provider::Custom { .. } => None,
         }
     }
@@ -76,6 +80,7 @@ impl Provider {
         match self {
             Provider::Secret(p) => Some(&p.claims),
             Provider::PublicKey(p) => Some(&p.claims),
+            Provider::Jwks(p) => Some(&p.claims),
             Provider::Custom { .. } => None,
         }
     }
@@ -83,10 +88,11 @@ impl Provider {
     /// Check the algorithm pin and the signature of a JWT, returning its
     /// payload. Claims are checked by the pipeline afterwards. Custom
     /// strategies are not JWT providers and never get here.
-    pub fn verify_signature<'a>(&self, jwt: Jwt<'a>) -> Result<Value, AuthError> {
-        let (algorithms, keys): (&[Algorithm], &[DecodingKey]) = match self {
-            Provider::Secret(p) => (&p.algorithms, &p.keys),
-            Provider::PublicKey(p) => (&p.algorithms, std::slice::from_ref(&p.key)),
+    pub async fn verify(&self, jwt: Jwt<'_>) -> Result<Value, AuthError> {
+        let algorithms: &[Algorithm] = match self {
+            Provider::Secret(p) => &p.algorithms,
+            Provider::PublicKey(p) => &p.algorithms,
+            Provider::Jwks(p) => &p.algorithms,
             Provider::Custom { name, .. } => {
                 return Err(AuthError::Rejected(format!("provider {name:?} is not a JWT provider")));
             }
@@ -99,15 +105,22 @@ impl Provider {
                 algorithms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")
             )));
         }
-        // Every key is tried (secret rotation); a key that does not fit the
-        // algorithm counts as a failed check, never as a server error.
-        let verified = keys.iter().any(|key| {
-            jsonwebtoken::crypto::verify(jwt.signature(), jwt.signing_input().as_bytes(), key, jwt.alg())
-                .unwrap_or(false)
-        });
+        let verified = match self {
+            // Every secret is tried (rotation).
+            Provider::Secret(p) => p.keys.iter().any(|key| check(&jwt, key)),
+            Provider::PublicKey(p) => check(&jwt, &p.key),
+            Provider::Jwks(p) => check(&jwt, &p.cache.key(jwt.kid(), jwt.alg()).await?.decoding),
+            Provider::Custom { .. } => false,
+        };
         if !verified {
             return Err(AuthError::InvalidSignature);
         }
         Ok(jwt.into_payload())
     }
+}
+
+/// A key that does not fit the algorithm counts as a failed check, never as
+/// a server error.
+fn check(jwt: &Jwt<'_>, key: &DecodingKey) -> bool {
+    jsonwebtoken::crypto::verify(jwt.signature(), jwt.signing_input().as_bytes(), key, jwt.alg()).unwrap_or(false)
 }

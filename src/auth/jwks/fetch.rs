@@ -1,0 +1,128 @@
+//! Fetching key sets and OIDC discovery documents: HTTPS through rustls
+//! (webpki roots, plus a provider's `ca_file`), plain HTTP only where the
+//! configuration allowed it (loopback, or `dangerous_allow_http`).
+//! Redirects are not followed, the status must be 200, the body is bounded
+//! and the whole exchange has one deadline.
+
+use std::time::Duration;
+
+use http::header::{CACHE_CONTROL, HeaderValue};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use super::KeyError;
+
+/// One HTTP client, shared by every provider that trusts the same roots.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+}
+
+impl Fetcher {
+    /// A client trusting the webpki roots and, when given, a private CA.
+    pub fn new(ca_file: Option<&std::path::Path>, connect_timeout: Duration) -> Result<Fetcher, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = ca_file {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            for cert in certs {
+                roots.add(cert).map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
+            }
+        }
+        let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(Fetcher { client: Client::builder(TokioExecutor::new()).build(https) })
+    }
+
+    /// GET `url`; the body and the `Cache-Control: max-age`, if any.
+    pub async fn get(
+        &self,
+        url: &str,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<(Bytes, Option<Duration>), KeyError> {
+        let uri: http::Uri = url.parse().map_err(|_| KeyError::Transport(format!("{url:?} is not a URL")))?;
+        let req = Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, concat!("tenantgate/", env!("CARGO_PKG_VERSION")))
+            .body(Empty::new())
+            .map_err(|e| KeyError::Transport(e.to_string()))?;
+        let exchange = async {
+            let resp = self.client.request(req).await.map_err(|e| KeyError::Transport(error_chain(&e)))?;
+            if resp.status() != StatusCode::OK {
+                return Err(KeyError::Status(resp.status().as_u16()));
+            }
+            let max_age = resp.headers().get(CACHE_CONTROL).and_then(max_age);
+            let body = Limited::new(resp.into_body(), max_bytes)
+                .collect()
+                .await
+                .map_err(|e| match e.downcast::<http_body_util::LengthLimitError>() {
+                    Ok(_) => KeyError::TooLarge { max: max_bytes },
+                    Err(e) => KeyError::Transport(e.to_string()),
+                })?
+                .to_bytes();
+            Ok((body, max_age))
+        };
+        tokio::time::timeout(timeout, exchange).await.map_err(|_| KeyError::Timeout(timeout))?
+    }
+}
+
+/// `max-age` from a `Cache-Control` value; `no-store`/`no-cache` count as 0
+/// (clamped up to `ttl_min` by the policy).
+fn max_age(v: &HeaderValue) -> Option<Duration> {
+    let v = v.to_str().ok()?;
+    let mut out = None;
+    for directive in v.split(',').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        if lower == "no-store" || lower == "no-cache" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(n) = lower.strip_prefix("max-age=") {
+            out = n.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+        }
+    }
+    out
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        let h = |s: &'static str| max_age(&HeaderValue::from_static(s));
+        assert_eq!(h("public, max-age=3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(h("max-age=\"120\", must-revalidate"), Some(Duration::from_secs(120)));
+        assert_eq!(h("no-store"), Some(Duration::ZERO));
+        assert_eq!(h("public"), None);
+        assert_eq!(h("max-age=abc"), None);
+    }
+}
