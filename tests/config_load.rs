@@ -120,7 +120,7 @@ type = "magic"
             format!("{test}: auth.providers[main].secrets[1]: expected a string or {{ base64 = \"...\" }}"),
             format!("{test}: auth.providers[main].issuer: expected a string"),
             format!(
-                "{test}: auth.providers[odd].type: unknown provider type \"magic\"; expected \"secret\", \"public_key\" or \"custom\""
+                "{test}: auth.providers[odd].type: unknown provider type \"magic\"; expected \"secret\", \"public_key\", \"jwks\", \"cognito\", \"auth0\", \"oidc\" or \"custom\""
             ),
         ]
     );
@@ -207,7 +207,7 @@ secrets = ["{LONG}"]
         d.errors("test", &[]),
         vec![
             format!(
-                "{t}: auth.providers[b]: two secret providers without issuer (\"a\" and \"b\"); tokens without a matching iss could not be routed"
+                "{t}: auth.providers[b]: two HMAC providers without issuer (\"a\" and \"b\"); tokens without a matching iss could not be routed"
             ),
             format!("{t}: auth.providers[d].issuer: issuer \"https://x\" is already used by provider \"c\""),
         ]

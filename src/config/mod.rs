@@ -116,6 +116,8 @@ pub struct ClaimMapping {
 }
 
 /// One variant per `type` of `[[auth.providers]]`.
+// Built once at startup, so the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ProviderKind {
     /// `type = "secret"`: HMAC with shared secrets.
@@ -245,13 +247,13 @@ impl Config {
     pub fn dangerous_settings(&self) -> Vec<(String, &'static str)> {
         let mut out = Vec::new();
         for p in &self.auth.providers {
-            if let ProviderKind::Jwks(j) = &p.kind {
-                if j.keys.dangerous_allow_http {
-                    out.push((
-                        format!("auth.providers[{}].dangerous_allow_http", p.name),
-                        "keys may be fetched over plain HTTP from a non-loopback host",
-                    ));
-                }
+            if let ProviderKind::Jwks(j) = &p.kind
+                && j.keys.dangerous_allow_http
+            {
+                out.push((
+                    format!("auth.providers[{}].dangerous_allow_http", p.name),
+                    "keys may be fetched over plain HTTP from a non-loopback host",
+                ));
             }
         }
         out

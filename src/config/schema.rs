@@ -691,12 +691,10 @@ fn jwks_provider(cx: &mut Cx, t: &Table, path: &str, kind: &str, table_source: &
         }
         "oidc" => {
             match &claims.issuer {
-                Some(issuer) => {
-                    if jwks_url.is_none() {
-                        discovery_url =
-                            Some(format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')));
-                    }
+                Some(issuer) if jwks_url.is_none() => {
+                    discovery_url = Some(format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')));
                 }
+                Some(_) => {}
                 None if get(t, "issuer").is_none() => {
                     cx.invalid(table_source, &join(path, "issuer"), "required for type = \"oidc\"");
                 }
@@ -714,11 +712,11 @@ fn jwks_provider(cx: &mut Cx, t: &Table, path: &str, kind: &str, table_source: &
 
     let keys = key_cache_settings(cx, t, path, table_source);
     for (key, url) in [("jwks_url", &jwks_url), ("issuer", &discovery_url)] {
-        if let Some(url) = url {
-            if let Err(msg) = check_fetch_url(url, keys.dangerous_allow_http) {
-                let src = get(t, key).map_or_else(|| table_source.clone(), |n| n.source.clone());
-                cx.invalid(&src, &join(path, key), msg);
-            }
+        if let Some(url) = url
+            && let Err(msg) = check_fetch_url(url, keys.dangerous_allow_http)
+        {
+            let src = get(t, key).map_or_else(|| table_source.clone(), |n| n.source.clone());
+            cx.invalid(&src, &join(path, key), msg);
         }
     }
     let algorithms = if get(t, "algorithms").is_some() {
@@ -733,11 +731,11 @@ fn jwks_provider(cx: &mut Cx, t: &Table, path: &str, kind: &str, table_source: &
         Some(vec![Algorithm::RS256])
     };
     let ca_file = cx.non_empty_string(t, path, "ca_file").map(PathBuf::from);
-    if let Some(file) = &ca_file {
-        if let Err(e) = std::fs::metadata(file) {
-            let src = get(t, "ca_file").map_or_else(|| table_source.clone(), |n| n.source.clone());
-            cx.invalid(&src, &join(path, "ca_file"), format!("cannot read {}: {e}", file.display()));
-        }
+    if let Some(file) = &ca_file
+        && let Err(e) = std::fs::metadata(file)
+    {
+        let src = get(t, "ca_file").map_or_else(|| table_source.clone(), |n| n.source.clone());
+        cx.invalid(&src, &join(path, "ca_file"), format!("cannot read {}: {e}", file.display()));
     }
     if jwks_url.is_none() && discovery_url.is_none() {
         return None;

@@ -198,3 +198,4 @@ pub fn sign_with_pem(
     header.kid = kid.map(str::to_string);
     jsonwebtoken::encode(&header, payload, &key).expect("sign")
 }
+pub mod jwks_server;

@@ -160,19 +160,19 @@ fn parse_key(raw: &Value) -> Result<Key, String> {
     if kty == "oct" {
         return Err("symmetric (oct) keys are never used from a key set".into());
     }
-    if let Some(u) = raw.get("use") {
-        if u.as_str() != Some("sig") {
-            return Err(format!("use is {u}, not \"sig\""));
-        }
+    if let Some(u) = raw.get("use")
+        && u.as_str() != Some("sig")
+    {
+        return Err(format!("use is {u}, not \"sig\""));
     }
     let jwk: Jwk = serde_json::from_value(raw.clone()).map_err(|e| format!("not a usable JWK: {e}"))?;
     if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
         return Err("use is not \"sig\"".into());
     }
-    if let Some(ops) = &jwk.common.key_operations {
-        if !ops.contains(&KeyOperations::Verify) {
-            return Err("key_ops does not include \"verify\"".into());
-        }
+    if let Some(ops) = &jwk.common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
+        return Err("key_ops does not include \"verify\"".into());
     }
     let alg = match raw.get("alg") {
         None => None,
@@ -202,10 +202,10 @@ fn parse_key(raw: &Value) -> Result<Key, String> {
         AlgorithmParameters::OctetKey(_) => return Err("symmetric (oct) keys are never used from a key set".into()),
         _ => return Err(format!("key type {kty:?} is not supported")),
     };
-    if let Some(a) = alg {
-        if !kind.fits(a) {
-            return Err(format!("alg {a:?} does not fit a {kind:?} key"));
-        }
+    if let Some(a) = alg
+        && !kind.fits(a)
+    {
+        return Err(format!("alg {a:?} does not fit a {kind:?} key"));
     }
     let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| format!("unusable key material: {e}"))?;
     Ok(Key { kid: jwk.common.key_id, kind, alg, decoding })

@@ -193,10 +193,10 @@ impl KeyCache {
         let (body, _) = self.fetcher.get(url, self.cfg.fetch_timeout, self.cfg.max_jwks_bytes).await?;
         let doc: Value =
             serde_json::from_slice(&body).map_err(|_| KeyError::Discovery("the document is not JSON".into()))?;
-        if let Some(expected) = &self.issuer {
-            if doc.get("issuer").and_then(Value::as_str) != Some(expected.as_str()) {
-                return Err(KeyError::Discovery("the document's issuer is not the configured issuer".into()));
-            }
+        if let Some(expected) = &self.issuer
+            && doc.get("issuer").and_then(Value::as_str) != Some(expected.as_str())
+        {
+            return Err(KeyError::Discovery("the document's issuer is not the configured issuer".into()));
         }
         let jwks_uri = doc
             .get("jwks_uri")
