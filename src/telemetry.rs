@@ -15,7 +15,8 @@ pub fn init(directives: Option<&str>) -> Option<String> {
         Some(Ok(t)) => (t, None),
         Some(Err(e)) => (default_filter(), Some(format!("RUST_LOG is invalid ({e}); using \"info\""))),
     };
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
     let _ = tracing_subscriber::registry().with(fmt).with(filter).try_init();
     warning
 }

@@ -129,3 +129,67 @@ fn serve_refuses_to_start_on_a_configuration_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("refusing to start"), "{stderr}");
 }
+
+#[test]
+fn serve_logs_one_line_per_request_without_tokens_or_claims_and_exits_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let dir = config_dir(&[("test.toml", &secret_config(""))]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+        .args(["serve", "--env", "test", "--config-dir"])
+        .arg(dir.path())
+        .current_dir(dir.path())
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("server starts");
+        log.push(line.clone());
+        if line.contains("tenantgate listening") {
+            let addr = line.split_whitespace().find_map(|w| w.strip_prefix("address=")).expect("address field");
+            break addr.to_string();
+        }
+    };
+
+    let request = |token: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        write!(s, "GET /tenantgate/v1/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+            .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    };
+    let good = hs256(SECRET, &claims(json!({"tenant_id": "tenant-needle-7"})));
+    let forged = hs256("some-other-secret-some-other-secret-0", &claims(json!({"tenant_id": "x"})));
+    assert!(request(&good).starts_with("HTTP/1.1 200"));
+    assert!(request(&forged).starts_with("HTTP/1.1 401"));
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    reader.join().expect("reader");
+    log.extend(rx.try_iter());
+    assert!(exit.success(), "exit {exit:?}; log:\n{}", log.join("\n"));
+
+    let text = log.join("\n");
+    let access: Vec<&String> = log.iter().filter(|l| l.contains(" request ") || l.ends_with(" request")).collect();
+    assert_eq!(access.len(), 2, "one access line per request:\n{text}");
+    assert!(access[0].contains("status=200") && access[0].contains("provider=main"), "{}", access[0]);
+    assert!(access[1].contains("status=401") && access[1].contains("code=invalid_signature"), "{}", access[1]);
+    for needle in [good.as_str(), forged.as_str(), SECRET, "tenant-needle-7"] {
+        assert!(!text.contains(needle), "the log must not contain {needle:.24}...:\n{text}");
+    }
+    assert!(text.contains("shutting down"), "{text}");
+}

@@ -392,3 +392,126 @@ fn the_shipped_configuration_files_load_where_they_should() {
     let prod = load("production", &[("CUBEJS_API_SECRET", LONG)]).expect("production with a secret");
     assert_eq!(prod.server.host.to_string(), "0.0.0.0");
 }
+
+#[test]
+fn jwks_providers_report_missing_and_unsafe_settings() {
+    let d = Dir::new(&[(
+        "test.toml",
+        r#"
+[[auth.providers]]
+name = "plain"
+type = "jwks"
+issuer = "https://plain"
+algorithms = ["HS256"]
+[[auth.providers]]
+name = "cleartext"
+type = "jwks"
+jwks_url = "http://keys.example.com/jwks.json"
+[[auth.providers]]
+name = "cog"
+type = "cognito"
+region = "eu-west-1"
+token_use = "both"
+[[auth.providers]]
+name = "a0"
+type = "auth0"
+domain = "acme.auth0.com"
+prefetch = false
+ttl_min = "2h"
+[[auth.providers]]
+name = "idp"
+type = "oidc"
+[auth.providers.claims]
+tenant_id = "tenant_id"
+org = { path = "/org~2id" }
+"#,
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{t}: auth.providers[plain].jwks_url: required for type = \"jwks\""),
+            format!(
+                "{t}: auth.providers[plain].algorithms: \"HS256\" is an HMAC algorithm; a JWKS provider never accepts HMAC"
+            ),
+            format!(
+                "{t}: auth.providers[cleartext].jwks_url: plain http:// is allowed only to loopback hosts; use https:// or set dangerous_allow_http = true (got \"http://keys.example.com/jwks.json\")"
+            ),
+            format!("{t}: auth.providers[cog].user_pool_id: required for type = \"cognito\""),
+            format!("{t}: auth.providers[cog].client_ids: at least one app client id is required"),
+            format!("{t}: auth.providers[cog].token_use: expected \"id\", \"access\" or \"any\""),
+            format!("{t}: auth.providers[a0].audience: required for type = \"auth0\" (the API identifier)"),
+            format!("{t}: auth.providers[a0].ttl_default: expected ttl_min <= ttl_default <= ttl_max"),
+            format!(
+                "{t}: auth.providers[a0].prefetch: a required provider must prefetch (readiness waits for its first key set); set required = false too"
+            ),
+            format!("{t}: auth.providers[idp].issuer: required for type = \"oidc\""),
+            format!(
+                "{t}: auth.providers[idp].claims.tenant_id: \"tenant_id\" is not a JSON pointer: it must start with \"/\" (e.g. \"/custom:tenant_id\")"
+            ),
+            format!(
+                "{t}: auth.providers[idp].claims.org: \"/org~2id\" is not a JSON pointer: \"~\" must be followed by 0 or 1 (\"~1\" is \"/\")"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn presets_derive_the_issuer_and_key_url_and_cubejs_jwk_url_makes_a_jwks_provider() {
+    let d = Dir::new(&[(
+        "test.toml",
+        r#"
+[[auth.providers]]
+name = "cog"
+type = "cognito"
+region = "eu-west-1"
+user_pool_id = "eu-west-1_AbC"
+client_ids = ["c1"]
+[[auth.providers]]
+name = "a0"
+type = "auth0"
+domain = "acme.auth0.com"
+audience = ["https://api"]
+[[auth.providers]]
+name = "okta"
+type = "oidc"
+issuer = "https://acme.okta.com/oauth2/default/"
+"#,
+    )]);
+    let cfg = d.load("test", &[]).expect("valid");
+    let jwks = |i: usize| match &cfg.auth.providers[i].kind {
+        ProviderKind::Jwks(j) => j.clone(),
+        other => panic!("{other:?}"),
+    };
+    let cog = jwks(0);
+    assert_eq!(cog.claims.issuer.as_deref(), Some("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC"));
+    assert_eq!(
+        cog.jwks_url.as_deref(),
+        Some("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC/.well-known/jwks.json")
+    );
+    let a0 = jwks(1);
+    assert_eq!(a0.claims.issuer.as_deref(), Some("https://acme.auth0.com/"));
+    assert_eq!(a0.jwks_url.as_deref(), Some("https://acme.auth0.com/.well-known/jwks.json"));
+    let okta = jwks(2);
+    assert_eq!(okta.jwks_url, None);
+    assert_eq!(
+        okta.discovery_url.as_deref(),
+        Some("https://acme.okta.com/oauth2/default/.well-known/openid-configuration")
+    );
+    assert_eq!(okta.algorithms, vec![jsonwebtoken::Algorithm::RS256]);
+
+    let d = Dir::new(&[("test.toml", "")]);
+    let cfg = d
+        .load(
+            "test",
+            &[
+                ("CUBEJS_JWK_URL", "https://idp/jwks.json"),
+                ("CUBEJS_API_SECRET", LONG),
+                ("CUBEJS_JWT_ALGS", "RS256,ES256"),
+            ],
+        )
+        .expect("valid");
+    let ProviderKind::Jwks(j) = &cfg.auth.providers[0].kind else { panic!("{:?}", cfg.auth.providers[0]) };
+    assert_eq!(j.jwks_url.as_deref(), Some("https://idp/jwks.json"));
+    assert_eq!(j.algorithms, vec![jsonwebtoken::Algorithm::RS256, jsonwebtoken::Algorithm::ES256]);
+}

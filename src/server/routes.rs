@@ -44,8 +44,9 @@ pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Body> {
         method = %req.method(),
         path = req.uri().path(),
         status = resp.status().as_u16(),
-        code = outcome.code.unwrap_or("-"),
-        provider = outcome.provider.as_deref().unwrap_or("-"),
+        code = %outcome.code.unwrap_or("-"),
+        provider = %outcome.provider.as_deref().unwrap_or("-"),
+        // Client-controlled values stay Debug-escaped (no log injection).
         kid = outcome.kid.as_deref().unwrap_or("-"),
         latency_us = started.elapsed().as_micros() as u64,
         "request"
