@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod config;
 pub mod mint;
+pub mod query;
 pub mod server;
 pub mod telemetry;
 

@@ -1,0 +1,84 @@
+//! The query engine: a Cube.js query and a security context in, SQL text and
+//! bound parameters out.
+//!
+//! - [`model`]: the YAML data model, loaded and checked at startup.
+//! - [`template`]: `{SECURITY_CONTEXT.x.filter('col')}` in a cube's `sql`.
+//! - [`request`]: the query JSON, checked against the model.
+//! - [`render`]: the pure renderer, one [`dialect`] per database.
+//!
+//! **Invariant:** rendering requires a [`SecurityContext`], which only the
+//! auth pipeline can build.
+//! **Invariant:** tenant values and query values reach SQL only as bound
+//! parameters; identifiers come only from the model. The one exception,
+//! `.unsafeValue()`, is refused when the model loads unless
+//! `[model] dangerous_allow_unsafe_value = true`.
+//!
+//! [`SecurityContext`]: crate::auth::SecurityContext
+
+pub mod dialect;
+pub mod model;
+pub mod render;
+pub mod request;
+pub mod template;
+
+pub use dialect::Dialect;
+pub use model::Model;
+pub use render::{Column, Rendered, render};
+pub use request::Query;
+
+/// A value bound to a statement parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl SqlValue {
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            SqlValue::Null => serde_json::Value::Null,
+            SqlValue::Bool(b) => (*b).into(),
+            SqlValue::Int(i) => (*i).into(),
+            SqlValue::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            SqlValue::Text(s) => s.clone().into(),
+        }
+    }
+}
+
+/// Why a query was refused. All but `MissingSecurityContext` (403) are the
+/// client's 400s.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("Query param is required")]
+    MissingQuery,
+    #[error("Unable to decode query param as JSON, error: {0}")]
+    BadJson(String),
+    #[error(
+        "Query should contain either measures, dimensions or timeDimensions with granularities in order to be valid"
+    )]
+    Empty,
+    #[error("'{0}' not found for path '{0}'")]
+    UnknownMember(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Security context has no '{path}' required by cube {cube}")]
+    MissingSecurityContext { path: String, cube: String },
+    #[error("{0}")]
+    InvalidSecurityContext(String),
+}
+
+impl QueryError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryError::UnknownMember(_) => "unknown_member",
+            QueryError::MissingSecurityContext { .. } => "missing_security_context",
+            QueryError::InvalidSecurityContext(_) => "invalid_security_context",
+            QueryError::MissingQuery | QueryError::BadJson(_) | QueryError::Empty | QueryError::Invalid(_) => {
+                "invalid_query"
+            }
+        }
+    }
+}

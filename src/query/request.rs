@@ -1,0 +1,525 @@
+//! A Cube.js query (JSON) parsed and checked against the model. Every
+//! member must exist; identifiers come only from the model; every value is
+//! kept as data for a bound parameter.
+
+use serde_json::{Map, Value, json};
+
+use super::QueryError;
+use super::model::{Cube, DimensionType, Model};
+
+/// Cube.js's default row limit.
+pub const DEFAULT_LIMIT: u64 = 10_000;
+/// Above this, a query is refused (400).
+pub const MAX_LIMIT: u64 = 50_000;
+/// Bounds on a query's shape, so a hostile query costs little.
+const MAX_MEMBERS: usize = 100;
+const MAX_FILTERS: usize = 200;
+const MAX_FILTER_DEPTH: usize = 8;
+const MAX_VALUES: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Granularity {
+    fn parse(s: &str) -> Option<Granularity> {
+        Some(match s {
+            "second" => Granularity::Second,
+            "minute" => Granularity::Minute,
+            "hour" => Granularity::Hour,
+            "day" => Granularity::Day,
+            "week" => Granularity::Week,
+            "month" => Granularity::Month,
+            "quarter" => Granularity::Quarter,
+            "year" => Granularity::Year,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Second => "second",
+            Granularity::Minute => "minute",
+            Granularity::Hour => "hour",
+            Granularity::Day => "day",
+            Granularity::Week => "week",
+            Granularity::Month => "month",
+            Granularity::Quarter => "quarter",
+            Granularity::Year => "year",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Equals,
+    NotEquals,
+    Contains,
+    NotContains,
+    StartsWith,
+    EndsWith,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Set,
+    NotSet,
+    InDateRange,
+    NotInDateRange,
+    BeforeDate,
+    AfterDate,
+}
+
+impl Operator {
+    fn parse(s: &str) -> Option<Operator> {
+        Some(match s {
+            "equals" => Operator::Equals,
+            "notEquals" => Operator::NotEquals,
+            "contains" => Operator::Contains,
+            "notContains" => Operator::NotContains,
+            "startsWith" => Operator::StartsWith,
+            "endsWith" => Operator::EndsWith,
+            "gt" => Operator::Gt,
+            "gte" => Operator::Gte,
+            "lt" => Operator::Lt,
+            "lte" => Operator::Lte,
+            "set" => Operator::Set,
+            "notSet" => Operator::NotSet,
+            "inDateRange" => Operator::InDateRange,
+            "notInDateRange" => Operator::NotInDateRange,
+            "beforeDate" => Operator::BeforeDate,
+            "afterDate" => Operator::AfterDate,
+            _ => return None,
+        })
+    }
+}
+
+/// A member of the query's one cube.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRef {
+    Measure(usize),
+    Dimension(usize),
+    Segment(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct TimeDimension {
+    pub dimension: usize,
+    pub name: String,
+    pub granularity: Option<Granularity>,
+    /// Already widened to full timestamps.
+    pub date_range: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Filter {
+    Member { member: MemberRef, name: String, operator: Operator, values: Vec<Value> },
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
+}
+
+/// A checked query over one cube.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub cube: usize,
+    pub measures: Vec<(usize, String)>,
+    pub dimensions: Vec<(usize, String)>,
+    pub time_dimensions: Vec<TimeDimension>,
+    pub filters: Vec<Filter>,
+    pub segments: Vec<usize>,
+    /// (member name as in the query, descending)
+    pub order: Vec<(String, bool)>,
+    pub limit: u64,
+    pub offset: u64,
+    /// The query as Cube.js reports it back (`query` in responses).
+    pub normalized: Value,
+}
+
+impl Query {
+    /// Parse and check `raw` against `model`.
+    pub fn parse(raw: &Value, model: &Model) -> Result<Query, QueryError> {
+        let Some(obj) = raw.as_object() else {
+            return Err(QueryError::Invalid("the query must be a JSON object".into()));
+        };
+        for key in obj.keys() {
+            const KNOWN: [&str; 13] = [
+                "measures",
+                "dimensions",
+                "timeDimensions",
+                "filters",
+                "segments",
+                "order",
+                "limit",
+                "offset",
+                "timezone",
+                "renewQuery",
+                "ungrouped",
+                "total",
+                "responseFormat",
+            ];
+            if !KNOWN.contains(&key.as_str()) {
+                return Err(QueryError::Invalid(format!("unknown query property {}", short(key))));
+            }
+        }
+        if obj.get("ungrouped").and_then(Value::as_bool) == Some(true) {
+            return Err(QueryError::Invalid("ungrouped queries are not supported".into()));
+        }
+        let measures = names(obj, "measures")?;
+        let dimensions = names(obj, "dimensions")?;
+        let segments = names(obj, "segments")?;
+        let raw_tds = match obj.get("timeDimensions") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => return Err(QueryError::Invalid("timeDimensions must be an array".into())),
+        };
+        if measures.len() + dimensions.len() + segments.len() + raw_tds.len() > MAX_MEMBERS {
+            return Err(QueryError::Invalid(format!("a query may name at most {MAX_MEMBERS} members")));
+        }
+        let has_granular_td = raw_tds.iter().any(|td| td.get("granularity").is_some_and(|g| !g.is_null()));
+        if measures.is_empty() && dimensions.is_empty() && !has_granular_td {
+            return Err(QueryError::Empty);
+        }
+
+        // Every member must belong to one cube: joins are not supported.
+        let mut all: Vec<String> = measures.iter().chain(&dimensions).chain(&segments).cloned().collect();
+        for td in &raw_tds {
+            if let Some(d) = td.get("dimension").and_then(Value::as_str) {
+                all.push(d.to_string());
+            }
+        }
+        let mut cube_name: Option<&str> = None;
+        for m in &all {
+            let (c, _) = split_member(m)?;
+            match cube_name {
+                None => cube_name = Some(c),
+                Some(prev) if prev == c => {}
+                Some(prev) => {
+                    return Err(QueryError::Invalid(format!(
+                        "members of cubes {} and {} in one query need a join, which is not supported yet",
+                        short(prev),
+                        short(c)
+                    )));
+                }
+            }
+        }
+        let cube_name = cube_name.unwrap_or_default().to_string();
+        let cube_idx = model
+            .cubes
+            .iter()
+            .position(|c| c.name == cube_name)
+            .ok_or_else(|| QueryError::UnknownMember(all.first().cloned().unwrap_or_default()))?;
+        let cube = &model.cubes[cube_idx];
+
+        let measures_r = measures
+            .iter()
+            .map(|m| match resolve(cube, m)? {
+                MemberRef::Measure(i) => Ok((i, m.clone())),
+                _ => Err(QueryError::Invalid(format!("{} is not a measure", short(m)))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let dimensions_r = dimensions
+            .iter()
+            .map(|m| match resolve(cube, m)? {
+                MemberRef::Dimension(i) => Ok((i, m.clone())),
+                _ => Err(QueryError::Invalid(format!("{} is not a dimension", short(m)))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let segments_r = segments
+            .iter()
+            .map(|m| match resolve(cube, m)? {
+                MemberRef::Segment(i) => Ok(i),
+                _ => Err(QueryError::Invalid(format!("{} is not a segment", short(m)))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let time_dimensions = raw_tds.iter().map(|td| time_dimension(cube, td)).collect::<Result<Vec<_>, _>>()?;
+
+        let filters = match obj.get("filters") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => {
+                let mut count = 0;
+                list.iter().map(|f| filter(cube, f, 1, &mut count)).collect::<Result<Vec<_>, _>>()?
+            }
+            Some(_) => return Err(QueryError::Invalid("filters must be an array".into())),
+        };
+
+        let limit = match obj.get("limit") {
+            None | Some(Value::Null) => DEFAULT_LIMIT,
+            Some(v) => {
+                let n = v.as_u64().ok_or_else(|| QueryError::Invalid("limit must be a non-negative integer".into()))?;
+                if n > MAX_LIMIT {
+                    return Err(QueryError::Invalid(format!("Limit of {n} is exceeded. Max limit is {MAX_LIMIT}")));
+                }
+                n
+            }
+        };
+        let offset = match obj.get("offset") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n <= 1_000_000_000)
+                .ok_or_else(|| QueryError::Invalid("offset must be a non-negative integer".into()))?,
+        };
+        match obj.get("timezone") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(tz)) if tz == "UTC" || tz == "Etc/UTC" => {}
+            Some(tz) => {
+                return Err(QueryError::Invalid(format!(
+                    "timezone {} is not supported; only UTC",
+                    short(&tz.to_string())
+                )));
+            }
+        }
+
+        let mut in_query: Vec<&str> = measures.iter().chain(&dimensions).map(String::as_str).collect();
+        let td_names: Vec<String> = time_dimensions
+            .iter()
+            .filter_map(|td| td.granularity.map(|g| format!("{}.{}", td.name, g.as_str())))
+            .collect();
+        in_query.extend(time_dimensions.iter().filter(|td| td.granularity.is_some()).map(|td| td.name.as_str()));
+        in_query.extend(td_names.iter().map(String::as_str));
+        let order = order(obj.get("order"), &in_query)?;
+
+        let normalized = json!({
+            "measures": measures,
+            "dimensions": dimensions,
+            "timeDimensions": raw_tds,
+            "segments": segments,
+            "filters": obj.get("filters").cloned().unwrap_or(json!([])),
+            "order": order.iter().map(|(m, desc)| json!([m, if *desc { "desc" } else { "asc" }])).collect::<Vec<_>>(),
+            "limit": limit,
+            "offset": offset,
+            "timezone": "UTC",
+            "rowLimit": limit,
+        });
+        Ok(Query {
+            cube: cube_idx,
+            measures: measures_r,
+            dimensions: dimensions_r,
+            time_dimensions,
+            filters,
+            segments: segments_r,
+            order,
+            limit,
+            offset,
+            normalized,
+        })
+    }
+}
+
+fn names(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, QueryError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| QueryError::Invalid(format!("{key} must be an array of member names")))
+            })
+            .collect(),
+        Some(_) => Err(QueryError::Invalid(format!("{key} must be an array of member names"))),
+    }
+}
+
+fn split_member(member: &str) -> Result<(&str, &str), QueryError> {
+    match member.split_once('.') {
+        Some((c, m)) if !c.is_empty() && !m.is_empty() => Ok((c, m)),
+        _ => Err(QueryError::UnknownMember(member.to_string())),
+    }
+}
+
+fn resolve(cube: &Cube, member: &str) -> Result<MemberRef, QueryError> {
+    let (_, name) = split_member(member)?;
+    if let Some(i) = cube.measures.iter().position(|m| m.name == name) {
+        return Ok(MemberRef::Measure(i));
+    }
+    if let Some(i) = cube.dimensions.iter().position(|d| d.name == name) {
+        return Ok(MemberRef::Dimension(i));
+    }
+    if let Some(i) = cube.segments.iter().position(|s| s.name == name) {
+        return Ok(MemberRef::Segment(i));
+    }
+    Err(QueryError::UnknownMember(member.to_string()))
+}
+
+fn time_dimension(cube: &Cube, td: &Value) -> Result<TimeDimension, QueryError> {
+    let name = td
+        .get("dimension")
+        .and_then(Value::as_str)
+        .ok_or_else(|| QueryError::Invalid("each time dimension needs a dimension".into()))?;
+    let idx = match resolve(cube, name)? {
+        MemberRef::Dimension(i) if cube.dimensions[i].kind == DimensionType::Time => i,
+        _ => return Err(QueryError::Invalid(format!("{} is not a time dimension", short(name)))),
+    };
+    let granularity = match td.get("granularity") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(g)) => Some(Granularity::parse(g).ok_or_else(|| {
+            QueryError::Invalid(format!(
+                "granularity {} is not one of second, minute, hour, day, week, month, quarter, year",
+                short(g)
+            ))
+        })?),
+        Some(_) => return Err(QueryError::Invalid("granularity must be a string".into())),
+    };
+    let date_range = match td.get("dateRange") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(r)) if r.len() == 2 => {
+            let from = r[0].as_str().and_then(|s| widen_date(s, false)).ok_or_else(bad_date)?;
+            let to = r[1].as_str().and_then(|s| widen_date(s, true)).ok_or_else(bad_date)?;
+            Some((from, to))
+        }
+        Some(Value::String(_)) => {
+            return Err(QueryError::Invalid(
+                "relative date ranges such as \"last week\" are not supported; send [from, to]".into(),
+            ));
+        }
+        Some(_) => return Err(QueryError::Invalid("dateRange must be [from, to]".into())),
+    };
+    Ok(TimeDimension { dimension: idx, name: name.to_string(), granularity, date_range })
+}
+
+fn bad_date() -> QueryError {
+    QueryError::Invalid("dates must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.mmm]".into())
+}
+
+/// `2024-01-31` -> `2024-01-31T00:00:00.000` (from) or
+/// `2024-01-31T23:59:59.999` (to); full timestamps are kept, checked.
+pub fn widen_date(s: &str, end: bool) -> Option<String> {
+    let s = s.trim_end_matches('Z');
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let date_ok = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+    if !date_ok {
+        return None;
+    }
+    if b.len() == 10 {
+        return Some(format!("{s}T{}", if end { "23:59:59.999" } else { "00:00:00.000" }));
+    }
+    let time_ok = b.len() >= 19
+        && (b[10] == b'T' || b[10] == b' ')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    let frac_ok = b.len() == 19 || (b[19] == b'.' && b.len() > 20 && b.len() <= 26 && digits(20..b.len()));
+    if !(time_ok && frac_ok) {
+        return None;
+    }
+    let mut out = format!("{}T{}", &s[..10], &s[11..19]);
+    if b.len() == 19 {
+        out.push_str(if end { ".999" } else { ".000" });
+    } else {
+        out.push_str(&format!("{:0<4}", &s[19..23.min(s.len())]));
+    }
+    Some(out)
+}
+
+fn filter(cube: &Cube, f: &Value, depth: usize, count: &mut usize) -> Result<Filter, QueryError> {
+    *count += 1;
+    if depth > MAX_FILTER_DEPTH || *count > MAX_FILTERS {
+        return Err(QueryError::Invalid(format!(
+            "filters may nest {MAX_FILTER_DEPTH} levels and hold {MAX_FILTERS} conditions at most"
+        )));
+    }
+    let Some(obj) = f.as_object() else { return Err(QueryError::Invalid("each filter must be an object".into())) };
+    for (key, make) in [("and", Filter::And as fn(Vec<Filter>) -> Filter), ("or", Filter::Or)] {
+        if let Some(list) = obj.get(key) {
+            let list =
+                list.as_array().ok_or_else(|| QueryError::Invalid(format!("{key} must be an array of filters")))?;
+            if obj.len() != 1 {
+                return Err(QueryError::Invalid(format!("a filter with {key} may hold nothing else")));
+            }
+            return Ok(make(list.iter().map(|f| filter(cube, f, depth + 1, count)).collect::<Result<Vec<_>, _>>()?));
+        }
+    }
+    let name = obj
+        .get("member")
+        .or_else(|| obj.get("dimension"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| QueryError::Invalid("each filter needs a member".into()))?;
+    let member = resolve(cube, name)?;
+    if matches!(member, MemberRef::Segment(_)) {
+        return Err(QueryError::Invalid(format!("{} is a segment; use segments", short(name))));
+    }
+    let op_name = obj.get("operator").and_then(Value::as_str).unwrap_or("");
+    let operator = Operator::parse(op_name).ok_or_else(|| {
+        QueryError::Invalid(format!("unknown operator {} in the filter on {}", short(op_name), short(name)))
+    })?;
+    let values = match obj.get("values") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(v)) if v.len() <= MAX_VALUES => v.clone(),
+        Some(Value::Array(_)) => {
+            return Err(QueryError::Invalid(format!("a filter may hold {MAX_VALUES} values at most")));
+        }
+        Some(_) => return Err(QueryError::Invalid("filter values must be an array".into())),
+    };
+    let need = match operator {
+        Operator::Set | Operator::NotSet => Some(0),
+        Operator::InDateRange | Operator::NotInDateRange => Some(2),
+        Operator::BeforeDate | Operator::AfterDate | Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte => {
+            Some(1)
+        }
+        _ => None,
+    };
+    match need {
+        Some(0) if !values.is_empty() => {
+            return Err(QueryError::Invalid(format!("{op_name} takes no values")));
+        }
+        Some(n) if n > 0 && values.len() != n => {
+            return Err(QueryError::Invalid(format!("{op_name} takes exactly {n} value(s)")));
+        }
+        None if values.is_empty() => {
+            return Err(QueryError::Invalid(format!("{op_name} needs at least one value")));
+        }
+        _ => {}
+    }
+    if values.iter().any(|v| !(v.is_string() || v.is_number() || v.is_boolean())) {
+        return Err(QueryError::Invalid("filter values must be strings, numbers or booleans".into()));
+    }
+    Ok(Filter::Member { member, name: name.to_string(), operator, values })
+}
+
+fn order(raw: Option<&Value>, in_query: &[&str]) -> Result<Vec<(String, bool)>, QueryError> {
+    let pairs: Vec<(String, Value)> = match raw {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(o)) => o.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|p| match p.as_array().map(Vec::as_slice) {
+                Some([Value::String(m), d]) => Ok((m.clone(), d.clone())),
+                _ => Err(QueryError::Invalid(
+                    "order must be an object or an array of [member, \"asc\"|\"desc\"] pairs".into(),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(QueryError::Invalid("order must be an object or an array of pairs".into())),
+    };
+    pairs
+        .into_iter()
+        .map(|(m, d)| {
+            let desc = match d.as_str() {
+                Some("desc") => true,
+                Some("asc") => false,
+                _ => return Err(QueryError::Invalid(format!("order of {} must be \"asc\" or \"desc\"", short(&m)))),
+            };
+            if !in_query.contains(&m.as_str()) {
+                return Err(QueryError::Invalid(format!("{} is ordered by but not part of the query", short(&m))));
+            }
+            Ok((m, desc))
+        })
+        .collect()
+}
+
+/// A client's string, bounded and quoted for an error message.
+pub fn short(s: &str) -> String {
+    crate::auth::token::quoted(s)
+}
