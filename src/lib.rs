@@ -22,6 +22,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod db;
 pub mod mint;
 pub mod query;
 pub mod server;

@@ -261,6 +261,12 @@ fn apply_vars(root: &mut Table, vars: &[(String, String)], mk: fn(String) -> Sou
     if let Some(v) = var("CUBEJS_DEV_MODE") {
         set(root, "auth", "dev_mode", node("CUBEJS_DEV_MODE", infer(v)));
     }
+    if let Some(v) = var("CUBEJS_SCHEMA_PATH") {
+        set(root, "model", "path", node("CUBEJS_SCHEMA_PATH", Value::Str(v.into())));
+    }
+    if let Some(v) = var("CUBEJS_DB_TYPE") {
+        set(root, "database", "type", node("CUBEJS_DB_TYPE", Value::Str(v.into())));
+    }
     if let Some(v) = var("CUBEJS_JWT_CLAIMS_NAMESPACE") {
         set(root, "auth", "claims_namespace", node("CUBEJS_JWT_CLAIMS_NAMESPACE", Value::Str(v.into())));
     }

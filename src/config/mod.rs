@@ -58,6 +58,39 @@ pub struct Config {
     pub environment: String,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub model: ModelConfig,
+    /// `None` when no `[database]` is configured: query endpoints then
+    /// answer 503 `db_unavailable`.
+    pub database: Option<DatabaseConfig>,
+}
+
+/// `[model]`: the data model and what it may do.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    pub path: PathBuf,
+    /// The loaded, checked model.
+    pub model: std::sync::Arc<crate::query::Model>,
+    pub dangerous_allow_unsafe_value: bool,
+    pub dangerous_missing_filter_allows_all: bool,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseConfig {
+    pub kind: DatabaseKind,
+    pub statement_timeout: Duration,
+    pub max_concurrent_queries: usize,
+    /// How long a query waits for a free slot before 503.
+    pub queue_timeout: Duration,
+    /// Result rows above this are refused.
+    pub max_rows: usize,
+}
+
+/// One variant per `type` of `[database]`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseKind {
+    /// `type = "sqlite"`: a file, created from `seed` (SQL) when missing.
+    Sqlite { path: PathBuf, seed: Option<PathBuf> },
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +279,18 @@ impl Config {
     /// startup warning.
     pub fn dangerous_settings(&self) -> Vec<(String, &'static str)> {
         let mut out = Vec::new();
+        if self.model.dangerous_allow_unsafe_value {
+            out.push((
+                "model.dangerous_allow_unsafe_value".to_string(),
+                "cubes may inline security-context values into SQL with .unsafeValue()",
+            ));
+        }
+        if self.model.dangerous_missing_filter_allows_all {
+            out.push((
+                "model.dangerous_missing_filter_allows_all".to_string(),
+                "a token without a filtered claim sees every tenant's rows (Cube.js's 1 = 1)",
+            ));
+        }
         for p in &self.auth.providers {
             if let ProviderKind::Jwks(j) = &p.kind
                 && j.keys.dangerous_allow_http
@@ -272,6 +317,9 @@ pub enum ConfigError {
     /// A key that no part of the configuration defines.
     #[error("{source_name}: {key}: unknown key")]
     UnknownKey { source_name: String, key: String },
+    /// A problem in the data model (already names its file and cube).
+    #[error("{0}")]
+    Model(String),
     /// A value of the wrong type or out of range, or a policy violation.
     #[error("{source_name}: {key}: {message}")]
     Invalid { source_name: String, key: String, message: String },

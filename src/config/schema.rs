@@ -13,9 +13,9 @@ use jsonwebtoken::Algorithm;
 use super::layers::{Node, Source, Table, Tree, Value, get};
 use super::pem::{KeyType, detect_public_key};
 use super::{
-    AuthConfig, ClaimMapping, ClaimRules, Config, ConfigError, ConfigErrors, JwksPreset, JwksProviderConfig,
-    KeyCacheConfig, ProviderConfig, ProviderKind, PublicKeyProviderConfig, RELAXED_ENVIRONMENTS, Secret,
-    SecretProviderConfig, ServerConfig, TlsConfig, TokenUse,
+    AuthConfig, ClaimMapping, ClaimRules, Config, ConfigError, ConfigErrors, DatabaseConfig, DatabaseKind, JwksPreset,
+    JwksProviderConfig, KeyCacheConfig, ModelConfig, ProviderConfig, ProviderKind, PublicKeyProviderConfig,
+    RELAXED_ENVIRONMENTS, Secret, SecretProviderConfig, ServerConfig, TlsConfig, TokenUse,
 };
 
 /// Smallest secret accepted outside development and test (HS256's key size).
@@ -53,15 +53,21 @@ const JWKS_KEYS: [&str; 22] = [
 
 pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
     let mut cx = Cx { errors: Vec::new(), env_file: tree.env_file.clone() };
-    cx.known_keys(&tree.root, "", &["server", "auth"]);
+    cx.known_keys(&tree.root, "", &["server", "auth", "model", "database"]);
     let empty = Table::new();
     let server_table = cx_table(&mut cx, &tree.root, "server").unwrap_or(&empty);
     let server = server(&mut cx, server_table);
     let auth_table = cx_table(&mut cx, &tree.root, "auth").unwrap_or(&empty);
     let auth = auth(&mut cx, auth_table, &server);
+    let model_table = cx_table(&mut cx, &tree.root, "model").unwrap_or(&empty);
+    let model = model(&mut cx, model_table);
+    let database = match cx_table(&mut cx, &tree.root, "database") {
+        Some(t) => database(&mut cx, t),
+        None => None,
+    };
     policy(&mut cx, env, &server, &auth, tree);
     if cx.errors.is_empty() {
-        Ok(Config { environment: env.to_string(), server, auth })
+        Ok(Config { environment: env.to_string(), server, auth, model, database })
     } else {
         Err(ConfigErrors(cx.errors))
     }
@@ -888,5 +894,69 @@ fn to_json(v: &Value) -> serde_json::Value {
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Array(items) => serde_json::Value::Array(items.iter().map(|n| to_json(&n.value)).collect()),
         Value::Table(t) => serde_json::Value::Object(t.iter().map(|(k, n)| (k.clone(), to_json(&n.value))).collect()),
+    }
+}
+
+fn model(cx: &mut Cx, t: &Table) -> ModelConfig {
+    const P: &str = "model";
+    cx.known_keys(t, P, &["path", "dangerous_allow_unsafe_value", "dangerous_missing_filter_allows_all"]);
+    let path = PathBuf::from(cx.non_empty_string(t, P, "path").unwrap_or_else(|| "model".into()));
+    let allow_unsafe = cx.bool(t, P, "dangerous_allow_unsafe_value", false);
+    let allows_all = cx.bool(t, P, "dangerous_missing_filter_allows_all", false);
+    let options = crate::query::model::ModelOptions { allow_unsafe_value: allow_unsafe };
+    let model = match crate::query::model::load_dir(&path, options) {
+        Ok(m) => m,
+        Err(errors) => {
+            cx.errors.extend(errors.into_iter().map(ConfigError::Model));
+            crate::query::Model::empty()
+        }
+    };
+    ModelConfig {
+        path,
+        model: std::sync::Arc::new(model),
+        dangerous_allow_unsafe_value: allow_unsafe,
+        dangerous_missing_filter_allows_all: allows_all,
+    }
+}
+
+fn database(cx: &mut Cx, t: &Table) -> Option<DatabaseConfig> {
+    const P: &str = "database";
+    cx.known_keys(
+        t,
+        P,
+        &["type", "path", "seed", "statement_timeout", "max_concurrent_queries", "queue_timeout", "max_rows"],
+    );
+    let d = DatabaseConfig {
+        kind: DatabaseKind::Sqlite { path: PathBuf::new(), seed: None },
+        statement_timeout: cx.duration(t, P, "statement_timeout", Duration::from_secs(10)),
+        max_concurrent_queries: cx.int(t, P, "max_concurrent_queries", 8, 1, 1024) as usize,
+        queue_timeout: cx.duration(t, P, "queue_timeout", Duration::from_secs(2)),
+        max_rows: cx.int(t, P, "max_rows", 50_000, 1, 10_000_000) as usize,
+    };
+    let kind = match get(t, "type") {
+        None => "sqlite".to_string(),
+        Some(Node { value: Value::Str(s), .. }) => s.clone(),
+        Some(n) => {
+            cx.invalid(&n.source, "database.type", "expected a string");
+            return None;
+        }
+    };
+    match kind.as_str() {
+        "sqlite" => {
+            let Some(path) = cx.non_empty_string(t, P, "path") else {
+                if get(t, "path").is_none() {
+                    let src = cx.env_file.clone();
+                    cx.invalid(&src, "database.path", "required for type = \"sqlite\" (the database file)");
+                }
+                return None;
+            };
+            let seed = cx.non_empty_string(t, P, "seed").map(PathBuf::from);
+            Some(DatabaseConfig { kind: DatabaseKind::Sqlite { path: PathBuf::from(path), seed }, ..d })
+        }
+        other => {
+            let src = get(t, "type").map_or_else(|| cx.env_file.clone(), |n| n.source.clone());
+            cx.invalid(&src, "database.type", format!("unknown database type {other:?}; expected \"sqlite\""));
+            None
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! request means; [`response::error_response`] is the only place an error
 //! becomes a status code.
 
+mod cube_api;
 pub mod response;
 mod routes;
 mod tls;
@@ -35,6 +36,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct App {
     config: Arc<Config>,
     pipeline: Pipeline,
+    /// `None` without a `[database]` section.
+    data: Option<crate::db::DataSource>,
     tls: Option<TlsAcceptor>,
     request_seq: AtomicU64,
     request_prefix: u32,
@@ -47,6 +50,8 @@ pub enum StartupError {
     Auth(#[from] crate::auth::PipelineError),
     #[error("tls: {0}")]
     Tls(String),
+    #[error("database: {0}")]
+    Database(#[from] crate::db::DbError),
 }
 
 impl App {
@@ -54,6 +59,7 @@ impl App {
     /// check-auth strategies by provider name (empty for the binary).
     pub fn new(config: Config, strategies: Strategies) -> Result<Self, StartupError> {
         let pipeline = Pipeline::new(&config.auth, strategies)?;
+        let data = config.database.as_ref().map(crate::db::DataSource::open).transpose()?;
         let tls = match &config.server.tls {
             Some(t) => Some(tls::acceptor(t).map_err(StartupError::Tls)?),
             None => None,
@@ -65,6 +71,7 @@ impl App {
         Ok(App {
             config: Arc::new(config),
             pipeline,
+            data,
             tls,
             request_seq: AtomicU64::new(0),
             request_prefix: u32::from_be_bytes(seed),

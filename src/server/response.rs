@@ -12,6 +12,8 @@ use hyper::body::Bytes;
 use serde_json::{Value, json};
 
 use crate::auth::AuthError;
+use crate::db::DbError;
+use crate::query::QueryError;
 
 pub type Body = Full<Bytes>;
 
@@ -26,6 +28,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body could not be read: {0}")]
+    BadBody(String),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 impl ApiError {
@@ -35,6 +43,9 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::BadBody(_) => "bad_request",
+            ApiError::Query(e) => e.code(),
+            ApiError::Db(e) => e.code(),
         }
     }
 }
@@ -88,6 +99,36 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             StatusCode::PAYLOAD_TOO_LARGE,
             &json!({"error": "Request body is too large", "code": err.code(), "detail": err.to_string()}),
         ),
+        ApiError::BadBody(_) => {
+            json_response(StatusCode::BAD_REQUEST, &json!({"error": err.to_string(), "code": err.code()}))
+        }
+        // A token that lacks a claim the model filters on is not allowed to
+        // see the cube: 403. Everything else about a query is the client's
+        // 400, with Cube.js's message.
+        ApiError::Query(e @ QueryError::MissingSecurityContext { .. }) => {
+            json_response(StatusCode::FORBIDDEN, &json!({"error": e.to_string(), "code": e.code()}))
+        }
+        ApiError::Query(e) => {
+            json_response(StatusCode::BAD_REQUEST, &json!({"error": e.to_string(), "code": e.code()}))
+        }
+        ApiError::Db(e) => {
+            let status = match e {
+                DbError::Busy | DbError::Unavailable(_) | DbError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+                DbError::BadValue(_) | DbError::TooManyRows { .. } => StatusCode::BAD_REQUEST,
+                DbError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            // Our own fault: say so without the database's text.
+            let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+                "Internal error: the query could not be run".to_string()
+            } else {
+                e.to_string()
+            };
+            let mut resp = json_response(status, &json!({"error": message, "code": e.code()}));
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            resp
+        }
     }
 }
 

@@ -10,8 +10,12 @@ use http::header::{
 use http::{HeaderName, Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::App;
+use http::request::Parts;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+
 use super::response::{ApiError, Body, error_response, json_response};
+use super::{App, cube_api};
 use crate::auth::Authenticated;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -24,10 +28,11 @@ struct Outcome {
     kid: Option<String>,
 }
 
-pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Body> {
+pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let request_id = incoming_request_id(&req).unwrap_or_else(|| app.next_request_id());
-    let (mut resp, outcome) = route(app, &req).await;
+    let (parts, body) = req.into_parts();
+    let (mut resp, outcome) = route(app, &parts, body).await;
 
     let headers = resp.headers_mut();
     headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -41,8 +46,8 @@ pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Body> {
     }
     tracing::info!(
         request_id = %request_id,
-        method = %req.method(),
-        path = req.uri().path(),
+        method = %parts.method,
+        path = parts.uri.path(),
         status = resp.status().as_u16(),
         code = %outcome.code.unwrap_or("-"),
         provider = %outcome.provider.as_deref().unwrap_or("-"),
@@ -54,17 +59,15 @@ pub async fn handle<B>(app: &App, req: Request<B>) -> Response<Body> {
     resp
 }
 
-async fn route<B>(app: &App, req: &Request<B>) -> (Response<Body>, Outcome) {
-    if req.method() == Method::OPTIONS {
+async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outcome) {
+    if req.method == Method::OPTIONS {
         return (preflight(), Outcome::default());
     }
-    if let Some(len) = content_length(req) {
-        let limit = app.config.server.max_body_bytes;
-        if len > limit {
-            return fail(app, ApiError::PayloadTooLarge { limit }, Outcome::default());
-        }
+    let limit = app.config.server.max_body_bytes;
+    if content_length(req).is_some_and(|len| len > limit) {
+        return fail(app, ApiError::PayloadTooLarge { limit }, Outcome::default());
     }
-    let path = req.uri().path();
+    let path = req.uri.path();
     match path {
         "/livez" => only_get(app, req, || json_response(StatusCode::OK, &json!({"status": "ok"}))),
         // Not ready until every required JWKS provider has loaded keys once;
@@ -79,25 +82,59 @@ async fn route<B>(app: &App, req: &Request<B>) -> (Response<Body>, Outcome) {
             }
         }),
         "/tenantgate/v1/whoami" => {
-            if req.method() != Method::GET {
+            if req.method != Method::GET {
                 return fail(app, ApiError::MethodNotAllowed, Outcome::default());
             }
-            match app.pipeline.authenticate(req.headers()).await {
-                Ok(auth) => {
-                    let outcome = Outcome { code: None, provider: auth.provider.clone(), kid: auth.kid.clone() };
-                    (whoami(&auth), outcome)
-                }
-                Err(rejection) => {
-                    let outcome = Outcome {
-                        code: Some(rejection.error.code()),
-                        provider: rejection.provider,
-                        kid: rejection.kid,
-                    };
-                    fail(app, ApiError::Auth(rejection.error), outcome)
-                }
+            match authenticate(app, req).await {
+                Ok((auth, outcome)) => (whoami(&auth), outcome),
+                Err(failed) => failed,
             }
         }
-        _ => fail(app, ApiError::NotFound, Outcome::default()),
+        _ => match cube_api::Endpoint::from_path(path) {
+            Some(endpoint) => {
+                let allowed =
+                    req.method == Method::GET || (req.method == Method::POST && endpoint != cube_api::Endpoint::Meta);
+                if !allowed {
+                    return fail(app, ApiError::MethodNotAllowed, Outcome::default());
+                }
+                // Authentication before anything else is read or parsed.
+                let (auth, outcome) = match authenticate(app, req).await {
+                    Ok(ok) => ok,
+                    Err(failed) => return failed,
+                };
+                let bytes = if req.method == Method::POST {
+                    match Limited::new(body, limit).collect().await {
+                        Ok(c) => c.to_bytes(),
+                        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                            return fail(app, ApiError::PayloadTooLarge { limit }, outcome);
+                        }
+                        Err(e) => return fail(app, ApiError::BadBody(e.to_string()), outcome),
+                    }
+                } else {
+                    Bytes::new()
+                };
+                match cube_api::handle(app, endpoint, req, bytes, &auth).await {
+                    Ok(resp) => (resp, outcome),
+                    Err(e) => fail(app, e, outcome),
+                }
+            }
+            None => fail(app, ApiError::NotFound, Outcome::default()),
+        },
+    }
+}
+
+/// Run the auth pipeline; a refusal comes back as the finished response.
+async fn authenticate(app: &App, req: &Parts) -> Result<(Authenticated, Outcome), (Response<Body>, Outcome)> {
+    match app.pipeline.authenticate(&req.headers).await {
+        Ok(auth) => {
+            let outcome = Outcome { code: None, provider: auth.provider.clone(), kid: auth.kid.clone() };
+            Ok((auth, outcome))
+        }
+        Err(rejection) => {
+            let outcome =
+                Outcome { code: Some(rejection.error.code()), provider: rejection.provider, kid: rejection.kid };
+            Err(fail(app, ApiError::Auth(rejection.error), outcome))
+        }
     }
 }
 
@@ -105,8 +142,8 @@ fn whoami(auth: &Authenticated) -> Response<Body> {
     json_response(StatusCode::OK, &json!({"securityContext": auth.context, "provider": auth.provider.as_deref()}))
 }
 
-fn only_get<B>(app: &App, req: &Request<B>, ok: impl FnOnce() -> Response<Body>) -> (Response<Body>, Outcome) {
-    if req.method() == Method::GET || req.method() == Method::HEAD {
+fn only_get(app: &App, req: &Parts, ok: impl FnOnce() -> Response<Body>) -> (Response<Body>, Outcome) {
+    if req.method == Method::GET || req.method == Method::HEAD {
         (ok(), Outcome::default())
     } else {
         fail(app, ApiError::MethodNotAllowed, Outcome::default())
@@ -133,8 +170,8 @@ fn preflight() -> Response<Body> {
     resp
 }
 
-fn content_length<B>(req: &Request<B>) -> Option<usize> {
-    req.headers().get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+fn content_length(req: &Parts) -> Option<usize> {
+    req.headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
 /// A client's `X-Request-Id` is kept when it is short and plain, so ids can

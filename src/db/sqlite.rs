@@ -1,0 +1,149 @@
+//! SQLite through rusqlite (bundled), off the async runtime: each query runs
+//! in `spawn_blocking` on a read-only connection from a small pool, with a
+//! progress handler enforcing the statement timeout.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::{ToSqlOutput, Value as SqlLite, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
+
+use super::{Cell, DbError, Rows};
+use crate::config::DatabaseConfig;
+use crate::query::SqlValue;
+
+pub struct SqliteSource {
+    path: PathBuf,
+    pool: Arc<Mutex<Vec<Connection>>>,
+    timeout: Duration,
+    max_rows: usize,
+}
+
+impl SqliteSource {
+    pub fn open(path: &Path, seed: Option<&Path>, cfg: &DatabaseConfig) -> Result<SqliteSource, DbError> {
+        if !path.exists() {
+            match seed {
+                Some(seed) => create_from_seed(path, seed)?,
+                None => {
+                    return Err(DbError::Unavailable(format!(
+                        "{} does not exist (and no seed is configured)",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        let source = SqliteSource {
+            path: path.to_path_buf(),
+            pool: Arc::new(Mutex::new(Vec::new())),
+            timeout: cfg.statement_timeout,
+            max_rows: cfg.max_rows,
+        };
+        // Fail at startup, not on the first request, if it cannot be opened.
+        let conn = source.connect()?;
+        source.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        Ok(source)
+    }
+
+    fn connect(&self) -> Result<Connection, DbError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| DbError::Unavailable(format!("cannot open {}: {e}", self.path.display())))?;
+        // Belt and braces: the connection refuses writes even if the file
+        // permissions would allow them.
+        conn.pragma_update(None, "query_only", true).map_err(|e| DbError::Unavailable(e.to_string()))?;
+        Ok(conn)
+    }
+
+    pub async fn query(&self, sql: String, params: Vec<SqlValue>) -> Result<Rows, DbError> {
+        let pool = Arc::clone(&self.pool);
+        let pooled = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.connect()?,
+        };
+        let (timeout, max_rows) = (self.timeout, self.max_rows);
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = run(&conn, &sql, &params, timeout, max_rows);
+            conn.progress_handler(0, None::<fn() -> bool>);
+            (conn, result)
+        })
+        .await;
+        match joined {
+            Ok((conn, result)) => {
+                pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+                result
+            }
+            Err(e) => Err(DbError::Internal(format!("the query task failed: {e}"))),
+        }
+    }
+}
+
+/// Build the database file from a SQL seed (the demo data), atomically:
+/// written to a temporary file, then renamed.
+fn create_from_seed(path: &Path, seed: &Path) -> Result<(), DbError> {
+    let sql = std::fs::read_to_string(seed)
+        .map_err(|e| DbError::Unavailable(format!("cannot read seed {}: {e}", seed.display())))?;
+    let tmp = path.with_extension("seeding");
+    let _ = std::fs::remove_file(&tmp);
+    let conn =
+        Connection::open(&tmp).map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", tmp.display())))?;
+    conn.execute_batch(&sql).map_err(|e| DbError::Unavailable(format!("seed {} failed: {e}", seed.display())))?;
+    drop(conn);
+    std::fs::rename(&tmp, path).map_err(|e| DbError::Unavailable(format!("cannot create {}: {e}", path.display())))?;
+    tracing::info!(database = %path.display(), seed = %seed.display(), "created the database from its seed");
+    Ok(())
+}
+
+struct Param<'a>(&'a SqlValue);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            SqlValue::Null => ToSqlOutput::Owned(SqlLite::Null),
+            SqlValue::Bool(b) => ToSqlOutput::Owned(SqlLite::Integer(i64::from(*b))),
+            SqlValue::Int(i) => ToSqlOutput::Owned(SqlLite::Integer(*i)),
+            SqlValue::Float(f) => ToSqlOutput::Owned(SqlLite::Real(*f)),
+            SqlValue::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+fn run(conn: &Connection, sql: &str, params: &[SqlValue], timeout: Duration, max_rows: usize) -> Result<Rows, DbError> {
+    let deadline = Instant::now() + timeout;
+    // Checked every 10k VM steps: returning true interrupts the statement.
+    conn.progress_handler(10_000, Some(move || Instant::now() > deadline));
+    let mut stmt = conn.prepare_cached(sql).map_err(|e| classify(e, timeout))?;
+    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
+    let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter())).map_err(|e| classify(e, timeout))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| classify(e, timeout))? {
+        if out.len() == max_rows {
+            return Err(DbError::TooManyRows { max: max_rows });
+        }
+        let mut cells = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let cell = match row.get_ref(i).map_err(|e| classify(e, timeout))? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(v) => Cell::Int(v),
+                ValueRef::Real(v) => Cell::Float(v),
+                ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Cell::Bytes(b.to_vec()),
+            };
+            cells.push(cell);
+        }
+        out.push(cells);
+    }
+    Ok(Rows { columns, rows: out })
+}
+
+fn classify(e: rusqlite::Error, timeout: Duration) -> DbError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::OperationInterrupted) => DbError::Timeout(timeout),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => DbError::Busy,
+        Some(rusqlite::ErrorCode::TooBig) => DbError::BadValue(e.to_string()),
+        Some(rusqlite::ErrorCode::CannotOpen) => DbError::Unavailable(e.to_string()),
+        _ => DbError::Internal(e.to_string()),
+    }
+}

@@ -1,0 +1,387 @@
+//! Cube.js's REST API: `/cubejs-api/v1/load`, `/sql`, `/dry-run`, `/meta`,
+//! with Cube.js's request and response shapes, so its clients work as-is.
+//! Out of scope for now (said so in the README): the WebSocket transport,
+//! "Continue wait" polling, pre-aggregations.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use http::request::Parts;
+use http::{Response, StatusCode};
+use hyper::body::Bytes;
+use serde_json::{Map, Value, json};
+
+use super::App;
+use super::response::{ApiError, Body, json_response};
+use crate::auth::Authenticated;
+use crate::db::{Cell, DbError, Rows};
+use crate::query::model::{Cube, Model};
+use crate::query::render::{ColumnKind, RenderOptions};
+use crate::query::{Query, QueryError, Rendered, render};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Load,
+    Sql,
+    DryRun,
+    Meta,
+}
+
+impl Endpoint {
+    pub fn from_path(path: &str) -> Option<Endpoint> {
+        Some(match path.strip_prefix("/cubejs-api/v1/")? {
+            "load" => Endpoint::Load,
+            "sql" => Endpoint::Sql,
+            "dry-run" => Endpoint::DryRun,
+            "meta" => Endpoint::Meta,
+            _ => return None,
+        })
+    }
+}
+
+/// The query (or queries) of a request and whether the multi-result wrapper
+/// was asked for (the official JS client always sends `queryType=multi`).
+struct Request {
+    queries: Vec<Value>,
+    multi: bool,
+}
+
+pub async fn handle(
+    app: &App,
+    endpoint: Endpoint,
+    parts: &Parts,
+    body: Bytes,
+    auth: &Authenticated,
+) -> Result<Response<Body>, ApiError> {
+    let model = &app.config.model.model;
+    if endpoint == Endpoint::Meta {
+        return Ok(json_response(StatusCode::OK, &meta(model)));
+    }
+    let req = parse_request(parts, &body)?;
+    let checked = req.queries.iter().map(|q| Query::parse(q, model)).collect::<Result<Vec<_>, _>>()?;
+    let dialect = app.data.as_ref().map_or(crate::query::Dialect::Sqlite, |d| d.dialect());
+    let opts = RenderOptions { missing_filter_allows_all: app.config.model.dangerous_missing_filter_allows_all };
+    let rendered =
+        checked.iter().map(|q| render(model, q, &auth.context, dialect, opts)).collect::<Result<Vec<_>, _>>()?;
+
+    match endpoint {
+        // Answered above, before any query is parsed.
+        Endpoint::Meta => Ok(json_response(StatusCode::OK, &meta(model))),
+        Endpoint::DryRun => {
+            let normalized: Vec<Value> = checked.iter().map(|q| q.normalized.clone()).collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({
+                    "queryType": query_type(&req),
+                    "normalizedQueries": normalized,
+                    "queryOrder": checked.iter().map(|q| order_object(&q.order)).collect::<Vec<_>>(),
+                    "pivotQuery": normalized.first().cloned().unwrap_or(Value::Null),
+                }),
+            ))
+        }
+        Endpoint::Sql => {
+            let sqls: Vec<Value> = checked.iter().zip(&rendered).map(|(q, r)| sql_object(model, q, r)).collect();
+            let body = if req.multi || sqls.len() > 1 {
+                json!({"queryType": query_type(&req), "sql": sqls})
+            } else {
+                json!({"sql": sqls.into_iter().next().unwrap_or(Value::Null)})
+            };
+            Ok(json_response(StatusCode::OK, &body))
+        }
+        Endpoint::Load => {
+            let Some(data) = app.data.as_ref() else {
+                return Err(ApiError::Db(DbError::Unavailable("no [database] is configured".into())));
+            };
+            let mut results = Vec::with_capacity(rendered.len());
+            for (q, r) in checked.iter().zip(&rendered) {
+                let rows = data.query(&r.sql, &r.params).await?;
+                results.push(load_result(model, q, r, &rows, data.db_type()));
+            }
+            let body = if req.multi || results.len() > 1 {
+                json!({
+                    "queryType": query_type(&req),
+                    "results": results,
+                    "pivotQuery": checked.first().map(|q| pivot(q, &req)).unwrap_or(Value::Null),
+                    "slowQuery": false,
+                })
+            } else {
+                results.into_iter().next().unwrap_or(Value::Null)
+            };
+            Ok(json_response(StatusCode::OK, &body))
+        }
+    }
+}
+
+fn query_type(req: &Request) -> &'static str {
+    if req.queries.len() > 1 { "blendingQuery" } else { "regularQuery" }
+}
+
+fn pivot(q: &Query, req: &Request) -> Value {
+    let mut p = q.normalized.clone();
+    p["queryType"] = json!(query_type(req));
+    p
+}
+
+/// The query from `?query=` (GET) or the JSON body's `query` (POST).
+fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
+    let params = query_params(parts.uri.query().unwrap_or(""));
+    let (raw, mut multi) = if parts.method == http::Method::POST {
+        let v: Value = serde_json::from_slice(body).map_err(|e| QueryError::BadJson(e.to_string()))?;
+        let multi = v.get("queryType").and_then(Value::as_str) == Some("multi");
+        (v.get("query").cloned().ok_or(QueryError::MissingQuery)?, multi)
+    } else {
+        let text =
+            params.iter().find(|(k, _)| k == "query").map(|(_, v)| v.as_str()).ok_or(QueryError::MissingQuery)?;
+        let v: Value = serde_json::from_str(text).map_err(|e| QueryError::BadJson(e.to_string()))?;
+        (v, false)
+    };
+    multi |= params.iter().any(|(k, v)| k == "queryType" && v == "multi");
+    let queries = match raw {
+        Value::Array(list) if list.is_empty() => return Err(QueryError::Empty.into()),
+        Value::Array(list) if list.len() > 20 => {
+            return Err(QueryError::Invalid("at most 20 queries per request".into()).into());
+        }
+        Value::Array(list) => list,
+        Value::String(s) => {
+            vec![serde_json::from_str(&s).map_err(|e: serde_json::Error| QueryError::BadJson(e.to_string()))?]
+        }
+        other => vec![other],
+    };
+    Ok(Request { queries, multi })
+}
+
+/// `a=1&b=%7B...%7D` -> pairs, percent-decoded (`+` is a space).
+fn query_params(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn order_object(order: &[(String, bool)]) -> Value {
+    Value::Object(order.iter().map(|(m, d)| (m.clone(), json!(if *d { "desc" } else { "asc" }))).collect())
+}
+
+fn sql_object(model: &Model, q: &Query, r: &Rendered) -> Value {
+    let cube = &model.cubes[q.cube];
+    let alias_to_member: Map<String, Value> = r.columns.iter().map(|c| (c.alias.clone(), json!(c.member))).collect();
+    json!({
+        "sql": [r.sql, r.params.iter().map(crate::query::SqlValue::to_json).collect::<Vec<_>>()],
+        "timeDimensionAlias": Value::Null,
+        "timeDimensionField": Value::Null,
+        "order": q.order.iter().map(|(m, d)| json!({"id": m, "desc": d})).collect::<Vec<_>>(),
+        "cacheKeyQueries": [],
+        "dataSource": "default",
+        "aliasNameToMember": alias_to_member,
+        "rollupMatchResults": [],
+        "canUseTransformedQuery": {"allowed": false},
+        "external": false,
+        "preAggregations": [],
+        "cube": cube.name,
+    })
+}
+
+fn load_result(model: &Model, q: &Query, r: &Rendered, rows: &Rows, db_type: &str) -> Value {
+    let data: Vec<Value> = rows
+        .rows
+        .iter()
+        .map(|row| {
+            let mut obj = Map::new();
+            for (cell, col) in row.iter().zip(&r.columns) {
+                let v = cell_json(cell);
+                if let Some(also) = &col.also {
+                    obj.insert(also.clone(), v.clone());
+                }
+                obj.insert(col.member.clone(), v);
+            }
+            Value::Object(obj)
+        })
+        .collect();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    json!({
+        "query": q.normalized,
+        "data": data,
+        "annotation": annotation(&model.cubes[q.cube], r),
+        "lastRefreshTime": iso_millis(now),
+        "dataSource": "default",
+        "dbType": db_type,
+        "extDbType": "cubestore",
+        "external": false,
+        "slowQuery": false,
+        "total": Value::Null,
+    })
+}
+
+/// Integers within +-2^53 and finite floats are JSON numbers; larger
+/// integers and exact decimals (text) stay strings, so nothing loses
+/// precision silently.
+pub fn cell_json(cell: &Cell) -> Value {
+    const SAFE: i64 = 1 << 53;
+    match cell {
+        Cell::Null => Value::Null,
+        Cell::Int(i) if (-SAFE..=SAFE).contains(i) => json!(i),
+        Cell::Int(i) => json!(i.to_string()),
+        Cell::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Cell::Text(s) => json!(s),
+        Cell::Bytes(b) => json!(base64::engine::general_purpose::STANDARD.encode(b)),
+    }
+}
+
+fn annotation(cube: &Cube, r: &Rendered) -> Value {
+    let mut measures = Map::new();
+    let mut dimensions = Map::new();
+    let mut time_dimensions = Map::new();
+    for col in &r.columns {
+        let short = col.member.split('.').nth(1).unwrap_or(&col.member);
+        let title =
+            |short: &str| format!("{} {}", cube.title, crate::query::model::snake_case(short).replace('_', " "));
+        match col.kind {
+            ColumnKind::Measure(_) => {
+                measures.insert(col.member.clone(), json!({"title": title(short), "shortTitle": short, "type": "number", "drillMembers": [], "drillMembersGrouped": {"measures": [], "dimensions": []}}));
+            }
+            ColumnKind::Dimension(kind) if col.also.is_some() => {
+                let entry = json!({"title": title(short), "shortTitle": short, "type": kind.as_str()});
+                time_dimensions.insert(col.member.clone(), entry.clone());
+                if let Some(also) = &col.also {
+                    time_dimensions.insert(also.clone(), entry);
+                }
+            }
+            ColumnKind::Dimension(kind) => {
+                dimensions.insert(
+                    col.member.clone(),
+                    json!({"title": title(short), "shortTitle": short, "type": kind.as_str()}),
+                );
+            }
+        }
+    }
+    json!({"measures": measures, "dimensions": dimensions, "segments": {}, "timeDimensions": time_dimensions})
+}
+
+/// `/meta`: every cube with its members, in Cube.js's shape.
+fn meta(model: &Model) -> Value {
+    let cubes: Vec<Value> = model
+        .cubes
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "title": c.title,
+                "type": "cube",
+                "isVisible": true,
+                "public": true,
+                "connectedComponent": 1,
+                "measures": c.measures.iter().map(|m| json!({
+                    "name": format!("{}.{}", c.name, m.name),
+                    "title": format!("{} {}", c.title, m.title),
+                    "shortTitle": m.title,
+                    "type": "number",
+                    "aggType": m.kind.as_str(),
+                    "cumulative": false,
+                    "cumulativeTotal": false,
+                    "drillMembers": [],
+                    "drillMembersGrouped": {"measures": [], "dimensions": []},
+                    "isVisible": true,
+                    "public": true,
+                })).collect::<Vec<_>>(),
+                "dimensions": c.dimensions.iter().map(|d| json!({
+                    "name": format!("{}.{}", c.name, d.name),
+                    "title": format!("{} {}", c.title, d.title),
+                    "shortTitle": d.title,
+                    "type": d.kind.as_str(),
+                    "suggestFilterValues": true,
+                    "primaryKey": d.primary_key,
+                    "isVisible": true,
+                    "public": true,
+                })).collect::<Vec<_>>(),
+                "segments": c.segments.iter().map(|s| json!({
+                    "name": format!("{}.{}", c.name, s.name),
+                    "title": format!("{} {}", c.title, s.title),
+                    "shortTitle": s.title,
+                    "isVisible": true,
+                    "public": true,
+                })).collect::<Vec<_>>(),
+                "hierarchies": [],
+                "folders": [],
+                "nestedFolders": [],
+            })
+        })
+        .collect();
+    json!({"cubes": cubes})
+}
+
+/// Milliseconds since the epoch as `2024-03-05T14:22:01.000Z` (civil-from-
+/// days, Howard Hinnant's algorithm; no date crate needed for one field).
+fn iso_millis(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_are_percent_decoded() {
+        let p = query_params("query=%7B%22measures%22%3A%5B%22Orders.count%22%5D%7D&queryType=multi&x=a+b&bad=%zz%");
+        assert_eq!(p[0], ("query".into(), r#"{"measures":["Orders.count"]}"#.into()));
+        assert_eq!(p[1], ("queryType".into(), "multi".into()));
+        assert_eq!(p[2], ("x".into(), "a b".into()));
+        assert_eq!(p[3], ("bad".into(), "%zz%".into()));
+    }
+
+    #[test]
+    fn timestamps_render_as_cube_js_does() {
+        assert_eq!(iso_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_millis(1_709_648_521_123), "2024-03-05T14:22:01.123Z");
+        assert_eq!(iso_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn large_integers_stay_strings_and_safe_ones_are_numbers() {
+        assert_eq!(cell_json(&Cell::Int(9_007_199_254_740_992)), json!(9_007_199_254_740_992_i64));
+        assert_eq!(cell_json(&Cell::Int(9_007_199_254_740_993)), json!("9007199254740993"));
+        assert_eq!(cell_json(&Cell::Float(1.5)), json!(1.5));
+        assert_eq!(cell_json(&Cell::Text("12.30".into())), json!("12.30"));
+    }
+}
