@@ -1,0 +1,423 @@
+//! The query engine through the real server on real SQLite: endpoints,
+//! errors, tenant isolation (including a randomized property test), the
+//! statement timeout and the concurrency cap.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use http::{Method, StatusCode};
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+
+/// A small seed: three tenants, users spread across them.
+const SEED: &str = r#"
+CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, tenant_id TEXT NOT NULL,
+  amount NUMERIC NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL);
+INSERT INTO orders VALUES
+ (1, 1, 'acme', 10.50, 'completed', '2024-01-05T10:00:00.000Z'),
+ (2, 1, 'acme', 20.00, 'shipped', '2024-01-20T10:00:00.000Z'),
+ (3, 2, 'acme', 5.25, 'completed', '2024-02-01T08:30:00.000Z'),
+ (4, 3, 'globex', 100.00, 'completed', '2024-02-02T09:00:00.000Z'),
+ (5, 3, 'globex', 7.00, 'cancelled', '2024-03-03T09:00:00.000Z'),
+ (6, 4, 'initech', 1.00, 'completed', '2024-03-04T09:00:00.000Z'),
+ (7, 0, 'initech', 2.00, 'completed', '2024-03-05T09:00:00.000Z'),
+ (8, 5, '', 3.00, 'completed', '2024-03-06T09:00:00.000Z'),
+ (9, 6, '42 OR 1=1', 4.00, 'completed', '2024-03-07T09:00:00.000Z');
+"#;
+
+const MODEL: &str = r#"
+cubes:
+  - name: Orders
+    sql: SELECT * FROM orders WHERE {SECURITY_CONTEXT.tenant_id.filter('tenant_id')}
+    measures:
+      - name: count
+        type: count
+      - name: totalAmount
+        sql: amount
+        type: sum
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+      - name: tenantId
+        sql: tenant_id
+        type: string
+      - name: userId
+        sql: user_id
+        type: number
+      - name: status
+        sql: status
+        type: string
+      - name: createdAt
+        sql: created_at
+        type: time
+  - name: MyOrders
+    sql: SELECT * FROM orders WHERE ${USER_CONTEXT.id.filter('user_id')}
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: userId
+        sql: user_id
+        type: number
+  - name: Slow
+    sql: WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c WHERE {SECURITY_CONTEXT.tenant_id.filter('x')} OR 1 = 1
+    measures:
+      - name: count
+        type: count
+"#;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    server: TestServer,
+}
+
+async fn start(extra: &str) -> Env {
+    start_with(extra, "").await
+}
+
+/// `model_extra` goes under `[model]`, `db_extra` under `[database]`.
+async fn start_with(extra: &str, db_extra: &str) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    std::fs::write(dir.path().join("model/orders.yml"), MODEL).expect("model");
+    std::fs::write(dir.path().join("seed.sql"), SEED).expect("seed");
+    let cfg = format!(
+        "{}\n[model]\npath = \"{m}\"\n{extra}\n[database]\npath = \"{db}\"\nseed = \"{seed}\"\nstatement_timeout = \"300ms\"\n{db_extra}\n",
+        secret_config(""),
+        m = dir.path().join("model").display(),
+        db = dir.path().join("orders.sqlite").display(),
+        seed = dir.path().join("seed.sql").display(),
+    );
+    let server = TestServer::start(&cfg).await;
+    Env { _dir: dir, server }
+}
+
+fn token(claims_: Value) -> String {
+    hs256(SECRET, &claims(claims_))
+}
+
+async fn load(server: &TestServer, token: &str, query: &Value) -> Reply {
+    let path = format!("/cubejs-api/v1/load?query={}", urlencode(&query.to_string()));
+    server.get(&path, &[("authorization", token)]).await
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn load_returns_only_the_tokens_tenant_with_cube_js_shapes() {
+    let env = start("").await;
+    let acme = token(json!({"tenant_id": "acme"}));
+    let q = json!({"measures": ["Orders.count", "Orders.totalAmount"], "dimensions": ["Orders.status"], "order": {"Orders.status": "asc"}});
+    let reply = load(&env.server, &acme, &q).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["data"],
+        json!([
+            {"Orders.status": "completed", "Orders.count": 2, "Orders.totalAmount": 15.75},
+            // NUMERIC 20.00 is stored as the integer 20 by SQLite.
+            {"Orders.status": "shipped", "Orders.count": 1, "Orders.totalAmount": 20},
+        ])
+    );
+    assert_eq!(reply.body["dbType"], "sqlite");
+    assert_eq!(reply.body["query"]["limit"], 10000);
+    assert_eq!(reply.body["annotation"]["measures"]["Orders.count"]["type"], "number");
+
+    // POST with the multi wrapper the official client asks for.
+    let body = json!({"query": q, "queryType": "multi"}).to_string();
+    let reply = env
+        .server
+        .request(
+            Method::POST,
+            "/cubejs-api/v1/load",
+            &[("authorization", &acme), ("content-type", "application/json")],
+            Bytes::from(body),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["queryType"], "regularQuery");
+    assert_eq!(reply.body["results"][0]["data"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn time_dimensions_are_truncated_and_filtered_by_date_range() {
+    let env = start("").await;
+    let acme = token(json!({"tenant_id": "acme"}));
+    let q = json!({"measures": ["Orders.count"], "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "month", "dateRange": ["2024-01-01", "2024-01-31"]}]});
+    let reply = load(&env.server, &acme, &q).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["data"],
+        json!([{"Orders.createdAt.month": "2024-01-01T00:00:00.000", "Orders.createdAt": "2024-01-01T00:00:00.000", "Orders.count": 2}])
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_the_filtered_claim_is_refused_not_shown_every_tenant() {
+    let env = start("").await;
+    let reply = load(&env.server, &token(json!({"sub": "someone"})), &json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        reply.body,
+        json!({"error": "Security context has no 'tenant_id' required by cube Orders", "code": "missing_security_context"})
+    );
+    // Cube.js's behaviour, when asked for by name: every row.
+    let env = start("dangerous_missing_filter_allows_all = true").await;
+    let reply = load(&env.server, &token(json!({"sub": "someone"})), &json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 9}]));
+}
+
+#[tokio::test]
+async fn zero_false_and_empty_values_are_real_filter_values() {
+    let env = start("").await;
+    let reply = load(&env.server, &token(json!({"tenant_id": ""})), &json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 1}]));
+    let reply = load(&env.server, &token(json!({"id": 0})), &json!({"measures": ["MyOrders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"MyOrders.count": 1}]));
+    let reply = load(&env.server, &token(json!({"tenant_id": []})), &json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 0}]), "an empty array matches nothing");
+    let reply =
+        load(&env.server, &token(json!({"tenant_id": ["acme", "globex"]})), &json!({"measures": ["Orders.count"]}))
+            .await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 5}]));
+}
+
+#[tokio::test]
+async fn bad_queries_get_cube_js_messages_and_400() {
+    let env = start("").await;
+    let acme = token(json!({"tenant_id": "acme"}));
+    let s = &env.server;
+    let reply = s.get("/cubejs-api/v1/load", &[("authorization", &acme)]).await;
+    assert_eq!(
+        (reply.status, reply.body.clone()),
+        (StatusCode::BAD_REQUEST, json!({"error": "Query param is required", "code": "invalid_query"}))
+    );
+    let reply = s.get("/cubejs-api/v1/load?query=%7Bnope", &[("authorization", &acme)]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply.body["error"].as_str().is_some_and(|e| e.starts_with("Unable to decode query param as JSON, error: ")),
+        "{:?}",
+        reply.body
+    );
+    let reply = load(s, &acme, &json!({})).await;
+    assert_eq!(
+        reply.body["error"],
+        "Query should contain either measures, dimensions or timeDimensions with granularities in order to be valid"
+    );
+    let reply = load(s, &acme, &json!({"measures": ["Orders.nope"]})).await;
+    assert_eq!(
+        (reply.status, reply.body.clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "'Orders.nope' not found for path 'Orders.nope'", "code": "unknown_member"})
+        )
+    );
+    for (q, needle) in [
+        (json!({"measures": ["Orders.count"], "limit": 50001}), "Limit of 50001 is exceeded. Max limit is 50000"),
+        (json!({"measures": ["Orders.count"], "offset": -1}), "offset must be a non-negative integer"),
+        (
+            json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.status", "operator": "likeish", "values": ["x"]}]}),
+            "unknown operator",
+        ),
+        (
+            json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.userId", "operator": "equals", "values": ["1 OR 1=1"]}]}),
+            "is not a valid value",
+        ),
+        (json!({"measures": ["Orders.count", "MyOrders.count"]}), "need a join"),
+        (json!({"measures": ["Orders.count\"; DROP TABLE orders; --"]}), "not found"),
+    ] {
+        let reply = load(s, &acme, &q).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{q}: {:?}", reply.body);
+        assert!(reply.body["error"].as_str().is_some_and(|e| e.contains(needle)), "{q}: {:?}", reply.body);
+    }
+    // Authentication comes first: no token, no parsing.
+    let reply = s.get("/cubejs-api/v1/load?query=%7Bnope", &[]).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::UNAUTHORIZED, "missing_token"));
+}
+
+#[tokio::test]
+async fn sql_dry_run_and_meta_answer_in_cube_js_shapes() {
+    let env = start("").await;
+    let acme = token(json!({"tenant_id": "acme"}));
+    let q = json!({"measures": ["Orders.count"]}).to_string();
+    let reply =
+        env.server.get(&format!("/cubejs-api/v1/sql?query={}", urlencode(&q)), &[("authorization", &acme)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["sql"]["sql"],
+        json!([
+            "SELECT count(*) \"orders__count\" FROM (SELECT * FROM orders WHERE tenant_id = ?1) AS \"orders\" LIMIT 10000",
+            ["acme"]
+        ])
+    );
+    let reply =
+        env.server.get(&format!("/cubejs-api/v1/dry-run?query={}", urlencode(&q)), &[("authorization", &acme)]).await;
+    assert_eq!(reply.body["queryType"], "regularQuery");
+    assert_eq!(reply.body["normalizedQueries"][0]["measures"], json!(["Orders.count"]));
+    let reply = env.server.get("/cubejs-api/v1/meta", &[("authorization", &acme)]).await;
+    let names: Vec<&str> =
+        reply.body["cubes"].as_array().expect("cubes").iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["Orders", "MyOrders", "Slow"]);
+    assert_eq!(reply.body["cubes"][0]["measures"][1]["name"], "Orders.totalAmount");
+    assert_eq!(reply.body["cubes"][0]["measures"][1]["aggType"], "sum");
+}
+
+#[tokio::test]
+async fn a_query_past_the_statement_timeout_is_stopped_with_503() {
+    let env = start("").await;
+    let reply = load(&env.server, &token(json!({"tenant_id": "1"})), &json!({"measures": ["Slow.count"]})).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "query_timeout"), "{:?}", reply.body);
+    // The connection went back to the pool and still works.
+    let reply = load(&env.server, &token(json!({"tenant_id": "acme"})), &json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]));
+}
+
+#[tokio::test]
+async fn past_the_concurrency_cap_requests_get_503_with_retry_after() {
+    let env = start_with("", "max_concurrent_queries = 1\nqueue_timeout = \"50ms\"").await;
+    let slow_token = token(json!({"tenant_id": "1"}));
+    let addr = env.server.addr;
+    let hog = tokio::spawn(async move {
+        let path = format!("/cubejs-api/v1/load?query={}", urlencode(&json!({"measures": ["Slow.count"]}).to_string()));
+        send(addr, Method::GET, &path, &[("authorization", &slow_token)], Bytes::new()).await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let acme = token(json!({"tenant_id": "acme"}));
+    let reply = load(&env.server, &acme, &json!({"measures": ["Orders.count"]})).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "db_unavailable"), "{:?}", reply.body);
+    assert_eq!(reply.headers["retry-after"], "1");
+    assert_eq!(hog.await.expect("task").code(), "query_timeout");
+    // The slot is free again.
+    assert_eq!(load(&env.server, &acme, &json!({"measures": ["Orders.count"]})).await.status, StatusCode::OK);
+}
+
+/// A tiny deterministic generator (xorshift64*), so a failure replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+#[tokio::test]
+async fn random_tokens_and_hostile_queries_never_see_another_tenants_rows() {
+    let env = start("").await;
+    let hostile = [
+        json!("acme"),
+        json!("globex"),
+        json!("initech"),
+        json!(""),
+        json!("42 OR 1=1"),
+        json!("'; DROP TABLE orders; --"),
+        json!("acme' OR '1'='1"),
+        json!("ünïcødé ✓"),
+        json!(0),
+        json!(42),
+        json!(false),
+        json!(null),
+        json!(["acme"]),
+        json!(["acme", "globex"]),
+        json!([]),
+        json!({"$ne": ""}),
+        json!([{"tenant": "acme"}]),
+    ];
+    let filter_values = [
+        "completed",
+        "completed' OR '1'='1",
+        "%",
+        "_",
+        "\\",
+        "globex",
+        "acme",
+        "'; DROP TABLE orders; --",
+        "ünïcødé",
+        "0",
+        "",
+    ];
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let (mut ok, mut refused) = (0, 0);
+    for i in 0..400 {
+        let claim = rng.pick(&hostile).clone();
+        let mut extra = json!({"sub": format!("user-{i}")});
+        if !rng.chance(10) {
+            extra["tenant_id"] = claim.clone();
+        }
+        let token = token(extra.clone());
+        let mut filters = Vec::new();
+        for _ in 0..(rng.next() % 3) {
+            let member = *rng.pick(&["Orders.status", "Orders.tenantId"]);
+            let op = *rng.pick(&["equals", "notEquals", "contains", "startsWith", "notContains"]);
+            let value = *rng.pick(&filter_values);
+            filters.push(json!({"member": member, "operator": op, "values": [value]}));
+        }
+        if rng.chance(30) {
+            filters = vec![json!({"or": [{"and": filters}, {"member": "Orders.tenantId", "operator": "set"}]})];
+        }
+        let mut dims = vec!["Orders.tenantId"];
+        if rng.chance(50) {
+            dims.push("Orders.status");
+        }
+        let q = json!({"measures": ["Orders.count"], "dimensions": dims, "filters": filters});
+        let reply = load(&env.server, &token, &q).await;
+        assert!(reply.status.as_u16() < 500, "token {extra} query {q}: {} {:?}", reply.status, reply.body);
+
+        let allowed: Option<Vec<String>> = match extra.get("tenant_id") {
+            Some(Value::String(s)) => Some(vec![s.clone()]),
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {
+                Some(a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            }
+            // Numbers and booleans are bound as such; no tenant is named
+            // 0, 42 or false, so they may match nothing.
+            Some(Value::Number(_) | Value::Bool(_)) => Some(Vec::new()),
+            _ => None,
+        };
+        match (reply.status, allowed) {
+            (StatusCode::OK, Some(allowed)) => {
+                ok += 1;
+                for row in reply.body["data"].as_array().expect("rows") {
+                    let tenant = row["Orders.tenantId"].as_str().unwrap_or("<none>");
+                    assert!(allowed.iter().any(|a| a == tenant), "token {extra} saw tenant {tenant:?} with query {q}");
+                }
+            }
+            (StatusCode::FORBIDDEN, None) => {
+                refused += 1;
+                assert_eq!(reply.code(), "missing_security_context", "{extra}");
+            }
+            (StatusCode::BAD_REQUEST, None) => {
+                refused += 1;
+                assert_eq!(reply.code(), "invalid_security_context", "{extra}");
+            }
+            (status, allowed) => {
+                panic!("token {extra} query {q}: unexpected {status} (allowed {allowed:?}): {:?}", reply.body)
+            }
+        }
+    }
+    assert!(ok > 200 && refused > 20, "the generator must exercise both outcomes ({ok} ok, {refused} refused)");
+    // Nothing was ever executed from a value: the table is intact.
+    let db = env._dir.path().join("orders.sqlite");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let n: i64 = conn.query_row("SELECT count(*) FROM orders", [], |r| r.get(0)).expect("count");
+    assert_eq!(n, 9);
+}
