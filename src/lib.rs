@@ -5,27 +5,28 @@
 //!
 //! The module list reads as a request's path:
 //!
-//! - [`config`]: layered files and variables in, one validated `Config` out.
+//! - [`config`]: layered files and variables in, one validated `Config` out
+//!   (including the loaded data model).
 //! - [`server`]: the accept loop (TCP, optional TLS, HTTP/1.1 + HTTP/2),
-//!   routing, CORS, access log, graceful shutdown, and the one function that
-//!   maps errors to HTTP responses.
+//!   routing, CORS, access log, graceful shutdown, the Cube.js REST
+//!   endpoints, and the one function that maps errors to HTTP responses.
 //! - [`auth`]: extract the token from the request, parse it strictly, route it
 //!   to one provider, verify signature and claims, and build the
 //!   [`auth::SecurityContext`]. Nothing downstream runs without one.
+//! - [`query`]: the data model and the pure renderer: a Cube.js query and a
+//!   security context in, SQL text and bound parameters out.
+//! - [`db`]: run the rendered SQL on a data source (SQLite embedded).
 //! - [`mint`]: signing tokens (the `token` CLI and the development curl).
 //! - [`telemetry`]: logging setup.
-//!
-//! Later stages (query: model and SQL rendering; db: execution) take a
-//! `SecurityContext` as input, which only `auth` can build.
 
 #![forbid(unsafe_code)]
 
-pub mod auth;
 pub mod config;
+pub mod server;
+pub mod auth;
+pub mod query;
 pub mod db;
 pub mod mint;
-pub mod query;
-pub mod server;
 pub mod telemetry;
 
 /// Install aws-lc-rs as the process-wide crypto provider for rustls and for

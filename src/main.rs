@@ -172,9 +172,22 @@ fn development_curl(cfg: &Config, scheme: &str, addr: &str) -> Option<String> {
     );
     let token = tenantgate::mint::sign_hs256(&secret, &claims).ok()?;
     let insecure = if scheme == "https" { " -k" } else { "" };
-    Some(format!(
+    let mut hint = format!(
         "development token (1 hour, tenant_id=acme, id=42); try:\n  curl{insecure} -H \"Authorization: Bearer {token}\" {scheme}://{addr}/tenantgate/v1/whoami"
-    ))
+    );
+    // With a model and a database, a query that returns the demo rows.
+    let cube = cfg.model.model.cubes.iter().find(|c| c.measures.iter().any(|m| m.name == "count"));
+    if let (Some(cube), Some(_)) = (cube, &cfg.database) {
+        let mut query = serde_json::json!({"measures": [format!("{}.count", cube.name)]});
+        if let Some(d) = cube.dimensions.iter().find(|d| d.kind == tenantgate::query::model::DimensionType::String) {
+            query["dimensions"] = serde_json::json!([format!("{}.{}", cube.name, d.name)]);
+        }
+        hint.push_str(&format!(
+            "\n  curl{insecure} -H \"Authorization: Bearer {token}\" '{scheme}://{addr}/cubejs-api/v1/load?query={}'",
+            urlencode(&query.to_string())
+        ));
+    }
+    Some(hint)
 }
 
 /// The secret `token` signs with by default: the `cubejs` provider's first
@@ -186,6 +199,15 @@ fn first_secret(cfg: &Config) -> Option<Vec<u8>> {
     };
     let providers = &cfg.auth.providers;
     providers.iter().filter(|p| p.name == "cubejs").find_map(secret_of).or_else(|| providers.iter().find_map(secret_of))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn now_secs() -> u64 {

@@ -273,8 +273,8 @@ fn cube(cx: &mut CubeCx<'_>, raw: &Value, opts: ModelOptions) -> Option<Cube> {
         }
     };
     let title = obj.get("title").and_then(Value::as_str).map_or_else(|| titleize(&name), str::to_owned);
-    let measures = members(cx, obj.get("measures"), "measure", |cx, name, m| measure(cx, name, m));
-    let dimensions = members(cx, obj.get("dimensions"), "dimension", |cx, name, m| dimension(cx, name, m));
+    let measures = members(cx, obj.get("measures"), "measure", measure);
+    let dimensions = members(cx, obj.get("dimensions"), "dimension", dimension);
     let segments = members(cx, obj.get("segments"), "segment", |cx, name, m| {
         let sql = member_sql(cx, name, m.get("sql"), true)?;
         Some(Segment { name: name.to_string(), title: title_of(name, m), sql })
