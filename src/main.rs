@@ -184,7 +184,7 @@ fn development_curl(cfg: &Config, scheme: &str, addr: &str) -> Option<String> {
         }
         hint.push_str(&format!(
             "\n  curl{insecure} -H \"Authorization: Bearer {token}\" '{scheme}://{addr}/cubejs-api/v1/load?query={}'",
-            urlencode(&query.to_string())
+            tenantgate::server::url::encode(&query.to_string())
         ));
     }
     Some(hint)
@@ -199,15 +199,6 @@ fn first_secret(cfg: &Config) -> Option<Vec<u8>> {
     };
     let providers = &cfg.auth.providers;
     providers.iter().filter(|p| p.name == "cubejs").find_map(secret_of).or_else(|| providers.iter().find_map(secret_of))
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn now_secs() -> u64 {

@@ -101,17 +101,8 @@ fn token(claims_: Value) -> String {
 }
 
 async fn load(server: &TestServer, token: &str, query: &Value) -> Reply {
-    let path = format!("/cubejs-api/v1/load?query={}", urlencode(&query.to_string()));
+    let path = format!("/cubejs-api/v1/load?query={}", tenantgate::server::url::encode(&query.to_string()));
     server.get(&path, &[("authorization", token)]).await
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -250,8 +241,10 @@ async fn sql_dry_run_and_meta_answer_in_cube_js_shapes() {
     let env = start("").await;
     let acme = token(json!({"tenant_id": "acme"}));
     let q = json!({"measures": ["Orders.count"]}).to_string();
-    let reply =
-        env.server.get(&format!("/cubejs-api/v1/sql?query={}", urlencode(&q)), &[("authorization", &acme)]).await;
+    let reply = env
+        .server
+        .get(&format!("/cubejs-api/v1/sql?query={}", tenantgate::server::url::encode(&q)), &[("authorization", &acme)])
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     assert_eq!(
         reply.body["sql"]["sql"],
@@ -260,8 +253,13 @@ async fn sql_dry_run_and_meta_answer_in_cube_js_shapes() {
             ["acme"]
         ])
     );
-    let reply =
-        env.server.get(&format!("/cubejs-api/v1/dry-run?query={}", urlencode(&q)), &[("authorization", &acme)]).await;
+    let reply = env
+        .server
+        .get(
+            &format!("/cubejs-api/v1/dry-run?query={}", tenantgate::server::url::encode(&q)),
+            &[("authorization", &acme)],
+        )
+        .await;
     assert_eq!(reply.body["queryType"], "regularQuery");
     assert_eq!(reply.body["normalizedQueries"][0]["measures"], json!(["Orders.count"]));
     let reply = env.server.get("/cubejs-api/v1/meta", &[("authorization", &acme)]).await;
@@ -288,7 +286,10 @@ async fn past_the_concurrency_cap_requests_get_503_with_retry_after() {
     let slow_token = token(json!({"tenant_id": "1"}));
     let addr = env.server.addr;
     let hog = tokio::spawn(async move {
-        let path = format!("/cubejs-api/v1/load?query={}", urlencode(&json!({"measures": ["Slow.count"]}).to_string()));
+        let path = format!(
+            "/cubejs-api/v1/load?query={}",
+            tenantgate::server::url::encode(&json!({"measures": ["Slow.count"]}).to_string())
+        );
         send(addr, Method::GET, &path, &[("authorization", &slow_token)], Bytes::new()).await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -124,7 +124,7 @@ fn pivot(q: &Query, req: &Request) -> Value {
 
 /// The query from `?query=` (GET) or the JSON body's `query` (POST).
 fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
-    let params = query_params(parts.uri.query().unwrap_or(""));
+    let params = super::url::query_pairs(parts.uri.query().unwrap_or(""));
     let (raw, mut multi) = if parts.method == http::Method::POST {
         let v: Value = serde_json::from_slice(body).map_err(|e| QueryError::BadJson(e.to_string()))?;
         let multi = v.get("queryType").and_then(Value::as_str) == Some("multi");
@@ -148,44 +148,6 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         other => vec![other],
     };
     Ok(Request { queries, multi })
-}
-
-/// `a=1&b=%7B...%7D` -> pairs, percent-decoded (`+` is a space).
-fn query_params(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn order_object(order: &[(String, bool)]) -> Value {
@@ -360,15 +322,6 @@ fn iso_millis(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_params_are_percent_decoded() {
-        let p = query_params("query=%7B%22measures%22%3A%5B%22Orders.count%22%5D%7D&queryType=multi&x=a+b&bad=%zz%");
-        assert_eq!(p[0], ("query".into(), r#"{"measures":["Orders.count"]}"#.into()));
-        assert_eq!(p[1], ("queryType".into(), "multi".into()));
-        assert_eq!(p[2], ("x".into(), "a b".into()));
-        assert_eq!(p[3], ("bad".into(), "%zz%".into()));
-    }
 
     #[test]
     fn timestamps_render_as_cube_js_does() {

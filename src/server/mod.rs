@@ -10,6 +10,7 @@ mod cube_api;
 pub mod response;
 mod routes;
 mod tls;
+pub mod url;
 
 use std::convert::Infallible;
 use std::future::Future;
