@@ -18,7 +18,7 @@
 
 pub mod duration;
 mod layers;
-mod pem;
+pub mod pem;
 mod schema;
 mod secret;
 

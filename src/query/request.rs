@@ -218,27 +218,21 @@ impl Query {
             .ok_or_else(|| QueryError::UnknownMember(all.first().cloned().unwrap_or_default()))?;
         let cube = &model.cubes[cube_idx];
 
-        let measures_r = measures
-            .iter()
-            .map(|m| match resolve(cube, m)? {
-                MemberRef::Measure(i) => Ok((i, m.clone())),
-                _ => Err(QueryError::Invalid(format!("{} is not a measure", short(m)))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let dimensions_r = dimensions
-            .iter()
-            .map(|m| match resolve(cube, m)? {
-                MemberRef::Dimension(i) => Ok((i, m.clone())),
-                _ => Err(QueryError::Invalid(format!("{} is not a dimension", short(m)))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let segments_r = segments
-            .iter()
-            .map(|m| match resolve(cube, m)? {
-                MemberRef::Segment(i) => Ok(i),
-                _ => Err(QueryError::Invalid(format!("{} is not a segment", short(m)))),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let measures_r = resolve_all(cube, &measures, "a measure", |r| match r {
+            MemberRef::Measure(i) => Some(i),
+            _ => None,
+        })?;
+        let dimensions_r = resolve_all(cube, &dimensions, "a dimension", |r| match r {
+            MemberRef::Dimension(i) => Some(i),
+            _ => None,
+        })?;
+        let segments_r = resolve_all(cube, &segments, "a segment", |r| match r {
+            MemberRef::Segment(i) => Some(i),
+            _ => None,
+        })?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
         let time_dimensions = raw_tds.iter().map(|td| time_dimension(cube, td)).collect::<Result<Vec<_>, _>>()?;
 
         let filters = match obj.get("filters") {
@@ -348,6 +342,23 @@ fn resolve(cube: &Cube, member: &str) -> Result<MemberRef, QueryError> {
         return Ok(MemberRef::Segment(i));
     }
     Err(QueryError::UnknownMember(member.to_string()))
+}
+
+/// Resolve names that must all be one kind of member (`want` picks it).
+fn resolve_all(
+    cube: &Cube,
+    names: &[String],
+    what: &str,
+    want: impl Fn(MemberRef) -> Option<usize>,
+) -> Result<Vec<(usize, String)>, QueryError> {
+    names
+        .iter()
+        .map(|m| {
+            want(resolve(cube, m)?)
+                .map(|i| (i, m.clone()))
+                .ok_or_else(|| QueryError::Invalid(format!("{} is not {what}", short(m))))
+        })
+        .collect()
 }
 
 fn time_dimension(cube: &Cube, td: &Value) -> Result<TimeDimension, QueryError> {

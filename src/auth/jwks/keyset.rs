@@ -22,28 +22,8 @@ use serde_json::Value;
 /// Smallest RSA modulus we accept (NIST SP 800-131A).
 pub const MIN_RSA_BITS: usize = 2048;
 
-/// What a key can verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    Rsa,
-    EcP256,
-    EcP384,
-    Ed25519,
-}
-
-impl KeyKind {
-    /// Whether a token signed with `alg` can be verified by this kind of key.
-    pub fn fits(self, alg: Algorithm) -> bool {
-        use Algorithm::*;
-        matches!(
-            (self, alg),
-            (KeyKind::Rsa, RS256 | RS384 | RS512 | PS256 | PS384 | PS512)
-                | (KeyKind::EcP256, ES256)
-                | (KeyKind::EcP384, ES384)
-                | (KeyKind::Ed25519, EdDSA)
-        )
-    }
-}
+/// What a key can verify: the same key types a static PEM key may have.
+pub use crate::config::pem::KeyType as KeyKind;
 
 /// One usable verification key.
 pub struct Key {
