@@ -264,8 +264,25 @@ fn apply_vars(root: &mut Table, vars: &[(String, String)], mk: fn(String) -> Sou
     if let Some(v) = var("CUBEJS_SCHEMA_PATH") {
         set(root, "model", "path", node("CUBEJS_SCHEMA_PATH", Value::Str(v.into())));
     }
-    if let Some(v) = var("CUBEJS_DB_TYPE") {
-        set(root, "database", "type", node("CUBEJS_DB_TYPE", Value::Str(v.into())));
+    // Cube.js's database variables; a password stays a string (never
+    // inferred as a number) and is never printed.
+    for (name, key) in [
+        ("CUBEJS_DB_TYPE", "type"),
+        ("CUBEJS_DB_HOST", "host"),
+        ("CUBEJS_DB_NAME", "name"),
+        ("CUBEJS_DB_USER", "user"),
+        ("CUBEJS_DB_PASS", "password"),
+        ("CUBEJS_DB_URL", "url"),
+    ] {
+        if let Some(v) = var(name) {
+            set(root, "database", key, node(name, Value::Str(v.into())));
+        }
+    }
+    if let Some(v) = var("CUBEJS_DB_PORT") {
+        set(root, "database", "port", node("CUBEJS_DB_PORT", infer(v)));
+    }
+    if let Some(v) = var("CUBEJS_DB_SSL") {
+        set(root, "database", "ssl", node("CUBEJS_DB_SSL", infer(v)));
     }
     if let Some(v) = var("CUBEJS_JWT_CLAIMS_NAMESPACE") {
         set(root, "auth", "claims_namespace", node("CUBEJS_JWT_CLAIMS_NAMESPACE", Value::Str(v.into())));

@@ -75,7 +75,7 @@ pub struct ModelConfig {
 }
 
 /// `[database]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct DatabaseConfig {
     pub kind: DatabaseKind,
     pub statement_timeout: Duration,
@@ -84,13 +84,49 @@ pub struct DatabaseConfig {
     pub queue_timeout: Duration,
     /// Result rows above this are refused.
     pub max_rows: usize,
+    /// `[database.session]`: settings bound with `set_config` in every
+    /// query's transaction (PostgreSQL), for row-level security.
+    pub session: Vec<(String, SessionValue)>,
+}
+
+/// A session setting's value: a security-context path or a literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionValue {
+    Context(Vec<String>),
+    Literal(String),
+}
+
+impl SessionValue {
+    /// `{SECURITY_CONTEXT.tenant_id}` (also `${...}` and `USER_CONTEXT`) or
+    /// a literal without braces.
+    pub fn parse(raw: &str) -> Result<SessionValue, String> {
+        let t = raw.trim();
+        let inner = t.strip_prefix("${").or_else(|| t.strip_prefix('{')).and_then(|r| r.strip_suffix('}'));
+        match inner {
+            Some(expr) => {
+                let path = expr
+                    .strip_prefix("SECURITY_CONTEXT.")
+                    .or_else(|| expr.strip_prefix("USER_CONTEXT."))
+                    .ok_or_else(|| format!("{raw:?}: expected {{SECURITY_CONTEXT.<path>}} or a literal"))?;
+                let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
+                if parts.iter().any(|p| p.is_empty()) {
+                    return Err(format!("{raw:?}: the security context path is empty"));
+                }
+                Ok(SessionValue::Context(parts))
+            }
+            None if t.contains('{') || t.contains('}') => Err(format!("{raw:?}: expected {{SECURITY_CONTEXT.<path>}} or a literal")),
+            None => Ok(SessionValue::Literal(raw.to_string())),
+        }
+    }
 }
 
 /// One variant per `type` of `[database]`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum DatabaseKind {
     /// `type = "sqlite"`: a file, created from `seed` (SQL) when missing.
     Sqlite { path: PathBuf, seed: Option<PathBuf> },
+    /// `type = "postgres"`. tokio-postgres's `Debug` redacts the password.
+    Postgres(Box<tokio_postgres::Config>),
 }
 
 #[derive(Debug, Clone)]

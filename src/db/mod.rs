@@ -7,6 +7,7 @@
 //! at most `max_concurrent_queries` run at once and the rest wait at most
 //! `queue_timeout` before a 503.
 
+mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
@@ -16,7 +17,26 @@ use tokio::sync::Semaphore;
 
 use crate::config::{DatabaseConfig, DatabaseKind};
 use crate::query::{Dialect, SqlValue};
+pub use postgres::PostgresSource;
 pub use sqlite::SqliteSource;
+
+/// Milliseconds since the Unix epoch as `2024-03-05T14:22:01.000Z`
+/// (civil-from-days, Howard Hinnant's algorithm; no date crate for this).
+pub fn iso_utc_millis(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
+}
 
 /// One result value as the database returned it.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +44,7 @@ pub enum Cell {
     Null,
     Int(i64),
     Float(f64),
+    Bool(bool),
     /// Exact decimals and large integers arrive as text to keep precision.
     Text(String),
     Bytes(Vec<u8>),
@@ -75,6 +96,7 @@ pub struct DataSource {
 
 enum Kind {
     Sqlite(SqliteSource),
+    Postgres(PostgresSource),
 }
 
 impl DataSource {
@@ -83,6 +105,13 @@ impl DataSource {
     pub fn open(cfg: &DatabaseConfig) -> Result<DataSource, DbError> {
         let kind = match &cfg.kind {
             DatabaseKind::Sqlite { path, seed } => Kind::Sqlite(SqliteSource::open(path, seed.as_deref(), cfg)?),
+            DatabaseKind::Postgres(pg) => Kind::Postgres(PostgresSource::open(
+                (**pg).clone(),
+                cfg.max_concurrent_queries,
+                cfg.queue_timeout,
+                cfg.statement_timeout,
+                cfg.max_rows,
+            )?),
         };
         Ok(DataSource {
             kind,
@@ -94,6 +123,7 @@ impl DataSource {
     pub fn dialect(&self) -> Dialect {
         match self.kind {
             Kind::Sqlite(_) => Dialect::Sqlite,
+            Kind::Postgres(_) => Dialect::Postgres,
         }
     }
 
@@ -101,17 +131,21 @@ impl DataSource {
     pub fn db_type(&self) -> &'static str {
         match self.kind {
             Kind::Sqlite(_) => "sqlite",
+            Kind::Postgres(_) => "postgres",
         }
     }
 
     /// Run one statement. Waits at most `queue_timeout` for a slot.
-    pub async fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Rows, DbError> {
+    /// `settings` are transaction-local `set_config` pairs (PostgreSQL; the
+    /// configuration refuses them for SQLite).
+    pub async fn query(&self, sql: &str, params: &[SqlValue], settings: &[(String, String)]) -> Result<Rows, DbError> {
         let permit = tokio::time::timeout(self.queue_timeout, Arc::clone(&self.permits).acquire_owned())
             .await
             .map_err(|_| DbError::Busy)?
             .map_err(|_| DbError::Unavailable("shutting down".into()))?;
         let result = match &self.kind {
             Kind::Sqlite(s) => s.query(sql.to_string(), params.to_vec()).await,
+            Kind::Postgres(p) => p.query(sql, params, settings).await,
         };
         drop(permit);
         result

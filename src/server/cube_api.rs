@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use super::App;
 use super::response::{ApiError, Body, json_response};
 use crate::auth::Authenticated;
+use crate::config::SessionValue;
 use crate::db::{Cell, DbError, Rows};
 use crate::query::model::{Cube, Model};
 use crate::query::render::{ColumnKind, RenderOptions};
@@ -94,7 +95,8 @@ pub async fn handle(
             };
             let mut results = Vec::with_capacity(rendered.len());
             for (q, r) in checked.iter().zip(&rendered) {
-                let rows = data.query(&r.sql, &r.params).await?;
+                let settings = session_settings(app, &model.cubes[q.cube].name, &auth.context)?;
+                let rows = data.query(&r.sql, &r.params, &settings).await?;
                 results.push(load_result(model, q, r, &rows, data.db_type()));
             }
             let body = if req.multi || results.len() > 1 {
@@ -110,6 +112,41 @@ pub async fn handle(
             Ok(json_response(StatusCode::OK, &body))
         }
     }
+}
+
+/// `[database.session]` resolved for this caller: the values the database's
+/// row-level-security policies read. A missing value fails closed, as a
+/// missing filter does.
+fn session_settings(
+    app: &App,
+    cube: &str,
+    ctx: &crate::auth::SecurityContext,
+) -> Result<Vec<(String, String)>, QueryError> {
+    let Some(db) = &app.config.database else { return Ok(Vec::new()) };
+    db.session
+        .iter()
+        .map(|(name, value)| {
+            let v = match value {
+                SessionValue::Literal(l) => l.clone(),
+                SessionValue::Context(path) => {
+                    let dotted = path.join(".");
+                    match ctx.get(&dotted) {
+                        None | Some(Value::Null) => {
+                            return Err(QueryError::MissingSecurityContext { path: dotted, cube: cube.to_string() });
+                        }
+                        Some(Value::String(s)) => s.clone(),
+                        Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+                        Some(_) => {
+                            return Err(QueryError::InvalidSecurityContext(format!(
+                                "security context value '{dotted}' must be a string, number or boolean for database.session"
+                            )));
+                        }
+                    }
+                }
+            };
+            Ok((name.clone(), v))
+        })
+        .collect()
 }
 
 fn query_type(req: &Request) -> &'static str {
@@ -194,7 +231,7 @@ fn load_result(model: &Model, q: &Query, r: &Rendered, rows: &Rows, db_type: &st
         "query": q.normalized,
         "data": data,
         "annotation": annotation(&model.cubes[q.cube], r),
-        "lastRefreshTime": iso_millis(now),
+        "lastRefreshTime": crate::db::iso_utc_millis(now),
         "dataSource": "default",
         "dbType": db_type,
         "extDbType": "cubestore",
@@ -214,6 +251,7 @@ pub fn cell_json(cell: &Cell) -> Value {
         Cell::Int(i) if (-SAFE..=SAFE).contains(i) => json!(i),
         Cell::Int(i) => json!(i.to_string()),
         Cell::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        Cell::Bool(b) => json!(b),
         Cell::Text(s) => json!(s),
         Cell::Bytes(b) => json!(base64::engine::general_purpose::STANDARD.encode(b)),
     }
@@ -301,33 +339,15 @@ fn meta(model: &Model) -> Value {
     json!({"cubes": cubes})
 }
 
-/// Milliseconds since the epoch as `2024-03-05T14:22:01.000Z` (civil-from-
-/// days, Howard Hinnant's algorithm; no date crate needed for one field).
-fn iso_millis(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn timestamps_render_as_cube_js_does() {
-        assert_eq!(iso_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_millis(1_709_648_521_123), "2024-03-05T14:22:01.123Z");
-        assert_eq!(iso_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(crate::db::iso_utc_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(crate::db::iso_utc_millis(1_709_648_521_123), "2024-03-05T14:22:01.123Z");
+        assert_eq!(crate::db::iso_utc_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

@@ -46,10 +46,13 @@ impl Dialect {
         }
     }
 
+    /// A bound ISO-8601 value compared with a time column. On PostgreSQL
+    /// the parameter is text, cast in SQL, so it binds as sent (the
+    /// transaction's time zone is UTC).
     pub fn time_param(self, placeholder: &str) -> String {
         match self {
             Dialect::Sqlite => placeholder.to_string(),
-            Dialect::Postgres => format!("{placeholder}::timestamptz"),
+            Dialect::Postgres => format!("{placeholder}::text::timestamptz"),
         }
     }
 
