@@ -114,7 +114,9 @@ impl SessionValue {
                 }
                 Ok(SessionValue::Context(parts))
             }
-            None if t.contains('{') || t.contains('}') => Err(format!("{raw:?}: expected {{SECURITY_CONTEXT.<path>}} or a literal")),
+            None if t.contains('{') || t.contains('}') => {
+                Err(format!("{raw:?}: expected {{SECURITY_CONTEXT.<path>}} or a literal"))
+            }
             None => Ok(SessionValue::Literal(raw.to_string())),
         }
     }

@@ -13,9 +13,9 @@ use jsonwebtoken::Algorithm;
 use super::layers::{Node, Source, Table, Tree, Value, get};
 use super::pem::{KeyType, detect_public_key};
 use super::{
-    AuthConfig, ClaimMapping, ClaimRules, Config, ConfigError, ConfigErrors, DatabaseConfig, DatabaseKind, SessionValue, JwksPreset,
+    AuthConfig, ClaimMapping, ClaimRules, Config, ConfigError, ConfigErrors, DatabaseConfig, DatabaseKind, JwksPreset,
     JwksProviderConfig, KeyCacheConfig, ModelConfig, ProviderConfig, ProviderKind, PublicKeyProviderConfig,
-    RELAXED_ENVIRONMENTS, Secret, SecretProviderConfig, ServerConfig, TlsConfig, TokenUse,
+    RELAXED_ENVIRONMENTS, Secret, SecretProviderConfig, ServerConfig, SessionValue, TlsConfig, TokenUse,
 };
 
 /// Smallest secret accepted outside development and test (HS256's key size).
@@ -981,7 +981,11 @@ fn database(cx: &mut Cx, t: &Table) -> Option<DatabaseConfig> {
         }
         other => {
             let src = get(t, "type").map_or_else(|| cx.env_file.clone(), |n| n.source.clone());
-            cx.invalid(&src, "database.type", format!("unknown database type {other:?}; expected \"sqlite\" or \"postgres\""));
+            cx.invalid(
+                &src,
+                "database.type",
+                format!("unknown database type {other:?}; expected \"sqlite\" or \"postgres\""),
+            );
             None
         }
     }
@@ -993,7 +997,11 @@ fn postgres_connection(cx: &mut Cx, t: &Table) -> Option<tokio_postgres::Config>
     const P: &str = "database";
     if cx.bool(t, P, "ssl", false) {
         let src = get(t, "ssl").map_or_else(|| cx.env_file.clone(), |n| n.source.clone());
-        cx.invalid(&src, "database.ssl", "TLS to PostgreSQL is not implemented yet; connect over a private network or a local socket proxy");
+        cx.invalid(
+            &src,
+            "database.ssl",
+            "TLS to PostgreSQL is not implemented yet; connect over a private network or a local socket proxy",
+        );
         return None;
     }
     let mut config = match cx.non_empty_string(t, P, "url") {
@@ -1001,7 +1009,11 @@ fn postgres_connection(cx: &mut Cx, t: &Table) -> Option<tokio_postgres::Config>
             Ok(c) => c,
             Err(_) => {
                 let src = get(t, "url").map_or_else(|| cx.env_file.clone(), |n| n.source.clone());
-                cx.invalid(&src, "database.url", "not a PostgreSQL connection URL (postgres://user:password@host:port/database)");
+                cx.invalid(
+                    &src,
+                    "database.url",
+                    "not a PostgreSQL connection URL (postgres://user:password@host:port/database)",
+                );
                 return None;
             }
         },
@@ -1045,11 +1057,14 @@ fn session_settings(cx: &mut Cx, t: &Table) -> Vec<(String, SessionValue)> {
     let mut out = Vec::new();
     for (name, entry) in map {
         let key = format!("database.session.{name}");
-        let valid_name = !name.is_empty()
-            && name.split('.').all(|p| crate::query::model::is_member_name(p))
-            && name.contains('.');
+        let valid_name =
+            !name.is_empty() && name.split('.').all(|p| crate::query::model::is_member_name(p)) && name.contains('.');
         if !valid_name {
-            cx.invalid(&entry.source, &key, "a custom setting name has a dot and plain words, such as \"app.tenant_id\"");
+            cx.invalid(
+                &entry.source,
+                &key,
+                "a custom setting name has a dot and plain words, such as \"app.tenant_id\"",
+            );
             continue;
         }
         let Value::Str(raw) = &entry.value else {

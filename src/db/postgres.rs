@@ -64,19 +64,17 @@ impl PostgresSource {
         })?;
         let tx = client.build_transaction().read_only(true).start().await.map_err(classify)?;
         let timeout = format!("{}ms", self.statement_timeout.as_millis().max(1));
-        tx.execute("SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true)", &[&timeout])
-            .await
-            .map_err(classify)?;
+        tx.execute(
+            "SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true)",
+            &[&timeout],
+        )
+        .await
+        .map_err(classify)?;
         for (name, value) in settings {
             tx.execute("SELECT set_config($1, $2, true)", &[name, value]).await.map_err(classify)?;
         }
         let stmt = tx.prepare(sql).await.map_err(classify)?;
-        let bound = stmt
-            .params()
-            .iter()
-            .zip(params)
-            .map(|(ty, v)| convert(v, ty))
-            .collect::<Result<Vec<_>, _>>()?;
+        let bound = stmt.params().iter().zip(params).map(|(ty, v)| convert(v, ty)).collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
         let rows = tx.query(&stmt, &refs).await.map_err(classify)?;
         if rows.len() > self.max_rows {
@@ -236,7 +234,12 @@ impl Numeric {
         let frac_pad = (4 - frac.len() % 4) % 4;
         let int_digits = format!("{}{int}", "0".repeat(int_pad));
         let frac_digits = format!("{frac}{}", "0".repeat(frac_pad));
-        let group = |s: &str| -> Vec<i16> { s.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).ok().and_then(|g| g.parse().ok()).unwrap_or(0)).collect() };
+        let group = |s: &str| -> Vec<i16> {
+            s.as_bytes()
+                .chunks(4)
+                .map(|c| std::str::from_utf8(c).ok().and_then(|g| g.parse().ok()).unwrap_or(0))
+                .collect()
+        };
         let int_groups = group(&int_digits);
         let mut digits: Vec<i16> = int_groups.iter().copied().chain(group(&frac_digits)).collect();
         let mut weight = int_groups.len() as i16 - 1;
@@ -351,13 +354,21 @@ fn decode_row(row: &Row, types: &[Type]) -> Result<Vec<Cell>, DbError> {
         .enumerate()
         .map(|(i, ty)| {
             Ok(match *ty {
-                Type::INT2 => row.try_get::<_, Option<i16>>(i).map_err(fail)?.map_or(Cell::Null, |v| Cell::Int(v.into())),
-                Type::INT4 => row.try_get::<_, Option<i32>>(i).map_err(fail)?.map_or(Cell::Null, |v| Cell::Int(v.into())),
+                Type::INT2 => {
+                    row.try_get::<_, Option<i16>>(i).map_err(fail)?.map_or(Cell::Null, |v| Cell::Int(v.into()))
+                }
+                Type::INT4 => {
+                    row.try_get::<_, Option<i32>>(i).map_err(fail)?.map_or(Cell::Null, |v| Cell::Int(v.into()))
+                }
                 Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(fail)?.map_or(Cell::Null, Cell::Int),
-                Type::FLOAT4 => row.try_get::<_, Option<f32>>(i).map_err(fail)?.map_or(Cell::Null, |v| Cell::Float(v.into())),
+                Type::FLOAT4 => {
+                    row.try_get::<_, Option<f32>>(i).map_err(fail)?.map_or(Cell::Null, |v| Cell::Float(v.into()))
+                }
                 Type::FLOAT8 => row.try_get::<_, Option<f64>>(i).map_err(fail)?.map_or(Cell::Null, Cell::Float),
                 Type::BOOL => row.try_get::<_, Option<bool>>(i).map_err(fail)?.map_or(Cell::Null, Cell::Bool),
-                Type::NUMERIC => row.try_get::<_, Option<NumericText>>(i).map_err(fail)?.map_or(Cell::Null, |n| Cell::Text(n.0)),
+                Type::NUMERIC => {
+                    row.try_get::<_, Option<NumericText>>(i).map_err(fail)?.map_or(Cell::Null, |n| Cell::Text(n.0))
+                }
                 Type::TIMESTAMP | Type::TIMESTAMPTZ | Type::DATE => {
                     row.try_get::<_, Option<PgTime>>(i).map_err(fail)?.map_or(Cell::Null, |t| Cell::Text(t.0))
                 }
@@ -378,7 +389,18 @@ mod tests {
 
     #[test]
     fn numerics_round_trip_through_the_binary_form_exactly() {
-        for s in ["0", "1", "-1", "12.30", "0.0001", "-0.5", "10000", "123456789012345678901234567890.123456789", "0.00000001", "9999.9999"] {
+        for s in [
+            "0",
+            "1",
+            "-1",
+            "12.30",
+            "0.0001",
+            "-0.5",
+            "10000",
+            "123456789012345678901234567890.123456789",
+            "0.00000001",
+            "9999.9999",
+        ] {
             let n = Numeric::parse(s).unwrap_or_else(|| panic!("{s} parses"));
             let expect = if s == "-0.5" { "-0.5".to_string() } else { s.to_string() };
             assert_eq!(n.to_text(), expect, "{s}");

@@ -151,6 +151,11 @@ fn only_get(app: &App, req: &Parts, ok: impl FnOnce() -> Response<Body>) -> (Res
 }
 
 fn fail(app: &App, err: ApiError, mut outcome: Outcome) -> (Response<Body>, Outcome) {
+    // Our own faults are errors in the log, with the detail the client does
+    // not get; the client's and upstream's are in the access line already.
+    if let ApiError::Db(e @ crate::db::DbError::Internal(_)) = &err {
+        tracing::error!(error = %e, "request failed on our side");
+    }
     let status = StatusCode::from_u16(app.config.auth.failure_status).unwrap_or(StatusCode::UNAUTHORIZED);
     outcome.code = Some(err.code());
     (error_response(&err, status), outcome)

@@ -199,3 +199,4 @@ pub fn sign_with_pem(
     jsonwebtoken::encode(&header, payload, &key).expect("sign")
 }
 pub mod jwks_server;
+pub mod pg;

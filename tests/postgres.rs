@@ -1,0 +1,307 @@
+//! The query engine on real PostgreSQL: results and types, parameters
+//! converted to inferred types, row-level security as a second wall, the
+//! statement timeout, and a database that disappears and comes back.
+
+mod common;
+
+use std::time::Duration;
+
+use common::pg::{TestDb, admin_url};
+use common::*;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+const SEED: &str = r#"
+CREATE TABLE orders (
+  id int4 PRIMARY KEY,
+  user_id int4 NOT NULL,
+  tenant_id text NOT NULL,
+  amount numeric(12,2) NOT NULL,
+  big int8 NOT NULL,
+  paid bool NOT NULL,
+  status text NOT NULL,
+  created_at timestamptz NOT NULL
+);
+INSERT INTO orders VALUES
+ (1, 1, 'acme', 10.50, 1, true, 'completed', '2024-01-05T10:00:00Z'),
+ (2, 1, 'acme', 20.00, 9007199254740993, false, 'shipped', '2024-01-20T10:00:00Z'),
+ (3, 2, 'acme', 5.25, 3, true, 'completed', '2024-02-01T08:30:00Z'),
+ (4, 3, 'globex', 100.00, 4, true, 'completed', '2024-02-02T09:00:00Z'),
+ (5, 3, 'globex', 7.00, 5, false, 'cancelled', '2024-03-03T09:00:00Z');
+"#;
+
+const MODEL: &str = r#"
+cubes:
+  - name: Orders
+    sql: SELECT * FROM orders WHERE {SECURITY_CONTEXT.tenant_id.filter('tenant_id')}
+    measures:
+      - name: count
+        type: count
+      - name: totalAmount
+        sql: amount
+        type: sum
+      - name: maxBig
+        sql: big
+        type: max
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+      - name: amount
+        sql: amount
+        type: number
+      - name: big
+        sql: big
+        type: number
+      - name: paid
+        sql: paid
+        type: boolean
+      - name: status
+        sql: status
+        type: string
+      - name: createdAt
+        sql: created_at
+        type: time
+  - name: MyOrders
+    sql: SELECT * FROM orders WHERE {SECURITY_CONTEXT.id.filter('user_id')}
+    measures:
+      - name: count
+        type: count
+  - name: Unfiltered
+    sql_table: orders
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: tenantId
+        sql: tenant_id
+        type: string
+  - name: Slow
+    sql: SELECT orders.* FROM orders, pg_sleep(5) WHERE {SECURITY_CONTEXT.tenant_id.filter('tenant_id')}
+    measures:
+      - name: count
+        type: count
+"#;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    server: TestServer,
+}
+
+async fn start(url: &str, db_extra: &str) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("dir");
+    std::fs::write(dir.path().join("model/orders.yml"), MODEL).expect("model");
+    let cfg = format!(
+        "{}\n[model]\npath = \"{}\"\n[database]\ntype = \"postgres\"\nurl = \"{url}\"\nstatement_timeout = \"500ms\"\nqueue_timeout = \"1s\"\n{db_extra}\n",
+        secret_config(""),
+        dir.path().join("model").display()
+    );
+    Env { _dir: dir, server: TestServer::start(&cfg).await }
+}
+
+async fn load(server: &TestServer, claims_: Value, query: Value) -> Reply {
+    let token = hs256(SECRET, &claims(claims_));
+    let path = format!("/cubejs-api/v1/load?query={}", tenantgate::server::url::encode(&query.to_string()));
+    server.get(&path, &[("authorization", &token)]).await
+}
+
+#[tokio::test]
+async fn results_keep_their_types_and_precision_on_postgres() {
+    let Some(admin) = admin_url("results_keep_their_types_and_precision_on_postgres") else { return };
+    let db = TestDb::create(&admin, "types").await;
+    db.execute(SEED).await;
+    let env = start(&db.url(None), "").await;
+    let acme = json!({"tenant_id": "acme"});
+
+    let reply = load(
+        &env.server,
+        acme.clone(),
+        json!({"dimensions": ["Orders.id", "Orders.amount", "Orders.big", "Orders.paid", "Orders.status", "Orders.createdAt"], "order": [["Orders.id", "asc"]]}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["data"][1],
+        json!({
+            "Orders.id": 2, "Orders.amount": "20.00", "Orders.big": "9007199254740993", "Orders.paid": false,
+            "Orders.status": "shipped", "Orders.createdAt": "2024-01-20T10:00:00.000"
+        })
+    );
+    assert_eq!(reply.body["dbType"], "postgres");
+
+    let reply = load(
+        &env.server,
+        acme.clone(),
+        json!({"measures": ["Orders.count", "Orders.totalAmount"], "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "month", "dateRange": ["2024-01-01", "2024-02-29"]}]}),
+    )
+    .await;
+    assert_eq!(
+        reply.body["data"],
+        json!([
+            {"Orders.createdAt.month": "2024-01-01T00:00:00.000", "Orders.createdAt": "2024-01-01T00:00:00.000", "Orders.count": 2, "Orders.totalAmount": "30.50"},
+            {"Orders.createdAt.month": "2024-02-01T00:00:00.000", "Orders.createdAt": "2024-02-01T00:00:00.000", "Orders.count": 1, "Orders.totalAmount": "5.25"},
+        ])
+    );
+
+    // Values converted to each parameter's type: an int8 context value for
+    // an int4 column, a decimal string for numeric, text for a boolean.
+    let reply = load(&env.server, json!({"id": 1}), json!({"measures": ["MyOrders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"MyOrders.count": 2}]));
+    let reply = load(
+        &env.server,
+        acme.clone(),
+        json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.amount", "operator": "gte", "values": ["10.50"]}, {"member": "Orders.paid", "operator": "equals", "values": ["true"]}]}),
+    )
+    .await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 1}]));
+
+    // A client's value the column cannot hold is the client's 400.
+    let reply = load(&env.server, json!({"id": 5_000_000_000_i64}), json!({"measures": ["MyOrders.count"]})).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_value"), "{:?}", reply.body);
+    let reply = load(&env.server, json!({"id": "one"}), json!({"measures": ["MyOrders.count"]})).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_value"));
+
+    let reply = load(&env.server, acme, json!({"measures": ["Slow.count"]})).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "query_timeout"), "{:?}", reply.body);
+    env.server.stop().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn row_level_security_holds_even_when_the_model_forgets_its_filter() {
+    let Some(admin) = admin_url("row_level_security_holds_even_when_the_model_forgets_its_filter") else { return };
+    let db = TestDb::create(&admin, "rls").await;
+    let role = format!("{}_app", db.name);
+    db.execute(SEED).await;
+    // A non-superuser without BYPASSRLS, on a table that forces RLS even for
+    // its owner: a superuser would bypass the policy and prove nothing.
+    db.execute(&format!(
+        "DROP ROLE IF EXISTS {role};
+         CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS;
+         GRANT SELECT ON orders TO {role};
+         ALTER TABLE orders ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE orders FORCE ROW LEVEL SECURITY;
+         CREATE POLICY tenant_wall ON orders USING (tenant_id = current_setting('app.tenant_id', true));"
+    ))
+    .await;
+    let session = "[database.session]\n\"app.tenant_id\" = \"{SECURITY_CONTEXT.tenant_id}\"";
+    let env = start(&db.url(Some(&role)), session).await;
+
+    // `Unfiltered` has no SECURITY_CONTEXT filter at all; the database refuses
+    // the other tenants' rows anyway.
+    let q = json!({"measures": ["Unfiltered.count"], "dimensions": ["Unfiltered.tenantId"]});
+    let reply = load(&env.server, json!({"tenant_id": "globex"}), q.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "globex", "Unfiltered.count": 2}]));
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), q.clone()).await;
+    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "acme", "Unfiltered.count": 3}]));
+    // No tenant in the token: refused before the database is asked.
+    let reply = load(&env.server, json!({"sub": "x"}), q).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "missing_security_context"));
+    env.server.stop().await;
+
+    // Control: the same role without the session setting sees nothing, so
+    // the policy (not the server) is what filtered above.
+    let client = common::pg::connect(&db.url(Some(&role))).await;
+    let n: i64 = client.query_one("SELECT count(*) FROM orders", &[]).await.expect("count").get(0);
+    assert_eq!(n, 0);
+    drop(client);
+    db.drop_now().await;
+    let admin_client = common::pg::connect(&admin).await;
+    let _ = admin_client.batch_execute(&format!("DROP ROLE IF EXISTS {role}")).await;
+}
+
+/// A TCP proxy the test can cut and restore, between the server and
+/// PostgreSQL.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: std::net::SocketAddr) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let (flag, gen_tx) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                if !flag.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let mut cut = gen_tx.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, up, generation }
+    }
+
+    /// Drop every proxied connection and refuse new ones.
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_database_that_disappears_mid_run_gives_503_and_the_server_recovers_without_restart() {
+    let Some(admin) = admin_url("a_database_that_disappears_mid_run_gives_503_and_the_server_recovers_without_restart")
+    else {
+        return;
+    };
+    let db = TestDb::create(&admin, "proxy").await;
+    db.execute(SEED).await;
+    let cfg: tokio_postgres::Config = db.url(None).parse().expect("url");
+    let host = match cfg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let target = tokio::net::lookup_host((host.as_str(), cfg.get_ports().first().copied().unwrap_or(5432)))
+        .await
+        .expect("resolve")
+        .next()
+        .expect("an address");
+    let proxy = Proxy::start(target).await;
+    let url = format!("postgres://{}@{}/{}", cfg.get_user().unwrap_or("postgres"), proxy.addr, db.name);
+    let env = start(&url, "").await;
+    let q = json!({"measures": ["Orders.count"]});
+    let acme = json!({"tenant_id": "acme"});
+    assert_eq!(load(&env.server, acme.clone(), q.clone()).await.body["data"], json!([{"Orders.count": 3}]));
+
+    proxy.cut();
+    let reply = load(&env.server, acme.clone(), q.clone()).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "db_unavailable"), "{:?}", reply.body);
+    assert!(reply.headers.contains_key("retry-after"));
+
+    proxy.restore();
+    let mut recovered = false;
+    for _ in 0..50 {
+        let reply = load(&env.server, acme.clone(), q.clone()).await;
+        if reply.status == StatusCode::OK {
+            assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]));
+            recovered = true;
+            break;
+        }
+        assert!(reply.status.as_u16() == 503, "{:?}", reply.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the server must recover once the database is back");
+    env.server.stop().await;
+    db.drop_now().await;
+}
