@@ -62,6 +62,59 @@ pub struct Config {
     /// `None` when no `[database]` is configured: query endpoints then
     /// answer 503 `db_unavailable`.
     pub database: Option<DatabaseConfig>,
+    pub tenancy: TenancyConfig,
+    pub access: AccessConfig,
+}
+
+/// `[tenancy]` and `[tenants.<id>]`.
+#[derive(Debug, Clone, Default)]
+pub struct TenancyConfig {
+    /// The security-context path that names the tenant (`tenant_id`).
+    pub tenant_key: Option<String>,
+    /// Refuse tenants not listed under `[tenants]` (403 `unknown_tenant`).
+    pub require_known_tenant: bool,
+    pub tenants: Vec<(String, TenantRoute)>,
+}
+
+/// Where one tenant's queries go.
+#[derive(Debug, Clone)]
+pub enum TenantRoute {
+    /// A schema of the default PostgreSQL database (`search_path`, set per
+    /// transaction with `set_config`).
+    Schema(String),
+    /// A database of its own (a PostgreSQL URL or a SQLite file), with the
+    /// default database's limits.
+    Database(Box<DatabaseConfig>),
+}
+
+/// `[access]`: rules forced into queries, and roles granting members.
+#[derive(Debug, Clone, Default)]
+pub struct AccessConfig {
+    pub rules: Vec<AccessRule>,
+    /// The security-context path holding the token's roles (`groups`).
+    pub roles_key: Option<String>,
+    /// Empty: no role checks. Otherwise a member outside every grant of the
+    /// token's roles is refused.
+    pub roles: Vec<Role>,
+}
+
+/// `[[access.rules]]`: a filter forced into every query on a cube.
+#[derive(Debug, Clone)]
+pub struct AccessRule {
+    pub cube: String,
+    pub member: String,
+    pub operator: String,
+    pub value: SessionValue,
+}
+
+/// `[[access.roles]]`.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    /// Every member of these cubes.
+    pub cubes: Vec<String>,
+    /// These members (`Cube.member`).
+    pub members: Vec<String>,
 }
 
 /// `[model]`: the data model and what it may do.

@@ -13,9 +13,10 @@ use jsonwebtoken::Algorithm;
 use super::layers::{Node, Source, Table, Tree, Value, get};
 use super::pem::{KeyType, detect_public_key};
 use super::{
-    AuthConfig, ClaimMapping, ClaimRules, Config, ConfigError, ConfigErrors, DatabaseConfig, DatabaseKind, JwksPreset,
-    JwksProviderConfig, KeyCacheConfig, ModelConfig, ProviderConfig, ProviderKind, PublicKeyProviderConfig,
-    RELAXED_ENVIRONMENTS, Secret, SecretProviderConfig, ServerConfig, SessionValue, TlsConfig, TokenUse,
+    AccessConfig, AccessRule, AuthConfig, ClaimMapping, ClaimRules, Config, ConfigError, ConfigErrors, DatabaseConfig,
+    DatabaseKind, JwksPreset, JwksProviderConfig, KeyCacheConfig, ModelConfig, ProviderConfig, ProviderKind,
+    PublicKeyProviderConfig, RELAXED_ENVIRONMENTS, Role, Secret, SecretProviderConfig, ServerConfig, SessionValue,
+    TenancyConfig, TenantRoute, TlsConfig, TokenUse,
 };
 
 /// Smallest secret accepted outside development and test (HS256's key size).
@@ -53,7 +54,7 @@ const JWKS_KEYS: [&str; 22] = [
 
 pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
     let mut cx = Cx { errors: Vec::new(), env_file: tree.env_file.clone() };
-    cx.known_keys(&tree.root, "", &["server", "auth", "model", "database"]);
+    cx.known_keys(&tree.root, "", &["server", "auth", "model", "database", "tenancy", "tenants", "access"]);
     let empty = Table::new();
     let server_table = cx_table(&mut cx, &tree.root, "server").unwrap_or(&empty);
     let server = server(&mut cx, server_table);
@@ -65,9 +66,14 @@ pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
         Some(t) => database(&mut cx, t),
         None => None,
     };
+    let tenancy = tenancy(&mut cx, &tree.root, database.as_ref());
+    let access = match cx_table(&mut cx, &tree.root, "access") {
+        Some(t) => access(&mut cx, t, &model.model),
+        None => AccessConfig::default(),
+    };
     policy(&mut cx, env, &server, &auth, tree);
     if cx.errors.is_empty() {
-        Ok(Config { environment: env.to_string(), server, auth, model, database })
+        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access })
     } else {
         Err(ConfigErrors(cx.errors))
     }
@@ -1058,7 +1064,7 @@ fn session_settings(cx: &mut Cx, t: &Table) -> Vec<(String, SessionValue)> {
     for (name, entry) in map {
         let key = format!("database.session.{name}");
         let valid_name =
-            !name.is_empty() && name.split('.').all(|p| crate::query::model::is_member_name(p)) && name.contains('.');
+            !name.is_empty() && name.split('.').all(crate::query::model::is_member_name) && name.contains('.');
         if !valid_name {
             cx.invalid(
                 &entry.source,
@@ -1077,4 +1083,169 @@ fn session_settings(cx: &mut Cx, t: &Table) -> Vec<(String, SessionValue)> {
         }
     }
     out
+}
+
+fn tenancy(cx: &mut Cx, root: &Table, database: Option<&DatabaseConfig>) -> TenancyConfig {
+    let empty = Table::new();
+    let t = cx_table(cx, root, "tenancy").unwrap_or(&empty);
+    cx.known_keys(t, "tenancy", &["tenant_key", "require_known_tenant"]);
+    let tenant_key = cx.non_empty_string(t, "tenancy", "tenant_key");
+    let require_known_tenant = cx.bool(t, "tenancy", "require_known_tenant", false);
+    let mut tenants = Vec::new();
+    if let Some(node) = get(root, "tenants") {
+        let Value::Table(list) = &node.value else {
+            cx.invalid(&node.source, "tenants", "expected tables [tenants.<id>]");
+            return TenancyConfig { tenant_key, require_known_tenant, tenants };
+        };
+        for (id, entry) in list {
+            let path = format!("tenants.{id}");
+            let Value::Table(tt) = &entry.value else {
+                cx.invalid(&entry.source, &path, "expected a table");
+                continue;
+            };
+            cx.known_keys(tt, &path, &["schema", "database_url", "sqlite_path"]);
+            let schema = cx.non_empty_string(tt, &path, "schema");
+            let url = cx.non_empty_string(tt, &path, "database_url");
+            let sqlite = cx.non_empty_string(tt, &path, "sqlite_path");
+            let route = match (schema, url, sqlite, database) {
+                (Some(s), None, None, Some(db)) if matches!(db.kind, DatabaseKind::Postgres(_)) => {
+                    if !s.split('.').all(crate::query::model::is_member_name) {
+                        cx.invalid(&entry.source, &join(&path, "schema"), "not a schema name");
+                        continue;
+                    }
+                    TenantRoute::Schema(s)
+                }
+                (Some(_), None, None, _) => {
+                    cx.invalid(&entry.source, &join(&path, "schema"), "a schema needs [database] type = \"postgres\"");
+                    continue;
+                }
+                (None, Some(url), None, Some(db)) => match url.parse::<tokio_postgres::Config>() {
+                    Ok(pg) => TenantRoute::Database(Box::new(DatabaseConfig {
+                        kind: DatabaseKind::Postgres(Box::new(pg)),
+                        ..db.clone()
+                    })),
+                    Err(_) => {
+                        cx.invalid(&entry.source, &join(&path, "database_url"), "not a PostgreSQL connection URL");
+                        continue;
+                    }
+                },
+                (None, None, Some(file), Some(db)) => TenantRoute::Database(Box::new(DatabaseConfig {
+                    kind: DatabaseKind::Sqlite { path: PathBuf::from(file), seed: None },
+                    session: Vec::new(),
+                    ..db.clone()
+                })),
+                (_, _, _, None) => {
+                    cx.invalid(&entry.source, &path, "tenant routes need a [database] section for their limits");
+                    continue;
+                }
+                _ => {
+                    cx.invalid(&entry.source, &path, "set exactly one of schema, database_url or sqlite_path");
+                    continue;
+                }
+            };
+            tenants.push((id.clone(), route));
+        }
+    }
+    if (require_known_tenant || !tenants.is_empty()) && tenant_key.is_none() {
+        let src = cx.env_file.clone();
+        cx.invalid(&src, "tenancy.tenant_key", "required when tenants are listed or require_known_tenant is set");
+    }
+    TenancyConfig { tenant_key, require_known_tenant, tenants }
+}
+
+/// `[access]`: every cube and member named must exist in the model.
+fn access(cx: &mut Cx, t: &Table, model: &crate::query::Model) -> AccessConfig {
+    cx.known_keys(t, "access", &["rules", "roles_key", "roles"]);
+    let roles_key = cx.non_empty_string(t, "access", "roles_key");
+    let member_exists = |m: &str| {
+        m.split_once('.').is_some_and(|(c, n)| {
+            model.cube(c).is_some_and(|cube| {
+                cube.measures.iter().any(|x| x.name == n)
+                    || cube.dimensions.iter().any(|x| x.name == n)
+                    || cube.segments.iter().any(|x| x.name == n)
+            })
+        })
+    };
+    let mut rules = Vec::new();
+    for (i, node) in list_of_tables(cx, t, "rules") {
+        let Value::Table(rt) = &node.value else { continue };
+        let path = format!("access.rules[{i}]");
+        cx.known_keys(rt, &path, &["cube", "member", "operator", "value"]);
+        let (Some(cube), Some(member), Some(value)) = (
+            cx.non_empty_string(rt, &path, "cube"),
+            cx.non_empty_string(rt, &path, "member"),
+            cx.non_empty_string(rt, &path, "value"),
+        ) else {
+            cx.invalid(&node.source, &path, "a rule needs cube, member and value");
+            continue;
+        };
+        let operator = cx.non_empty_string(rt, &path, "operator").unwrap_or_else(|| "equals".into());
+        if model.cube(&cube).is_none() {
+            cx.invalid(&node.source, &join(&path, "cube"), format!("no cube named {cube} in the model"));
+            continue;
+        }
+        if !member.starts_with(&format!("{cube}.")) || !member_exists(&member) {
+            cx.invalid(&node.source, &join(&path, "member"), format!("{member} is not a member of cube {cube}"));
+            continue;
+        }
+        if !["equals", "notEquals", "contains", "startsWith", "endsWith", "gt", "gte", "lt", "lte"]
+            .contains(&operator.as_str())
+        {
+            cx.invalid(
+                &node.source,
+                &join(&path, "operator"),
+                format!("operator {operator:?} cannot force a value filter"),
+            );
+            continue;
+        }
+        match SessionValue::parse(&value) {
+            Ok(value) => rules.push(AccessRule { cube, member, operator, value }),
+            Err(msg) => cx.invalid(&node.source, &join(&path, "value"), msg),
+        }
+    }
+    let mut roles = Vec::new();
+    for (i, node) in list_of_tables(cx, t, "roles") {
+        let Value::Table(rt) = &node.value else { continue };
+        let path = format!("access.roles[{i}]");
+        cx.known_keys(rt, &path, &["name", "cubes", "members"]);
+        let Some(name) = cx.non_empty_string(rt, &path, "name") else {
+            cx.invalid(&node.source, &join(&path, "name"), "every role needs a name");
+            continue;
+        };
+        let cubes = cx.strings(rt, &path, "cubes").unwrap_or_default();
+        let members = cx.strings(rt, &path, "members").unwrap_or_default();
+        for c in &cubes {
+            if model.cube(c).is_none() {
+                cx.invalid(&node.source, &join(&path, "cubes"), format!("no cube named {c} in the model"));
+            }
+        }
+        for m in &members {
+            if !member_exists(m) {
+                cx.invalid(&node.source, &join(&path, "members"), format!("no member named {m} in the model"));
+            }
+        }
+        roles.push(Role { name, cubes, members });
+    }
+    if !roles.is_empty() && roles_key.is_none() {
+        cx.invalid(&cx.env_file.clone(), "access.roles_key", "required when roles are defined (e.g. \"groups\")");
+    }
+    AccessConfig { rules, roles_key, roles }
+}
+
+fn list_of_tables<'t>(cx: &mut Cx, t: &'t Table, key: &str) -> Vec<(usize, &'t Node)> {
+    match get(t, key) {
+        None => Vec::new(),
+        Some(Node { value: Value::Array(items), .. }) => {
+            for (i, n) in items.iter().enumerate() {
+                if !matches!(n.value, Value::Table(_)) {
+                    cx.invalid(&n.source, &format!("access.{key}[{i}]"), "expected a table");
+                }
+            }
+            items.iter().enumerate().collect()
+        }
+        Some(n) => {
+            cx.invalid(&n.source, &format!("access.{key}"), format!("expected [[access.{key}]] tables"));
+            Vec::new()
+        }
+    }
 }

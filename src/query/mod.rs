@@ -15,6 +15,7 @@
 //!
 //! [`SecurityContext`]: crate::auth::SecurityContext
 
+pub mod access;
 pub mod dialect;
 pub mod model;
 pub mod render;
@@ -68,6 +69,12 @@ pub enum QueryError {
     MissingSecurityContext { path: String, cube: String },
     #[error("{0}")]
     InvalidSecurityContext(String),
+    #[error("{0}")]
+    InvalidTenant(String),
+    #[error("Tenant '{0}' is not configured")]
+    UnknownTenant(String),
+    #[error("Member '{0}' is not granted to this token's roles")]
+    MemberNotAllowed(String),
 }
 
 impl QueryError {
@@ -76,6 +83,9 @@ impl QueryError {
             QueryError::UnknownMember(_) => "unknown_member",
             QueryError::MissingSecurityContext { .. } => "missing_security_context",
             QueryError::InvalidSecurityContext(_) => "invalid_security_context",
+            QueryError::InvalidTenant(_) => "invalid_tenant",
+            QueryError::UnknownTenant(_) => "unknown_tenant",
+            QueryError::MemberNotAllowed(_) => "member_not_allowed",
             QueryError::MissingQuery | QueryError::BadJson(_) | QueryError::Empty | QueryError::Invalid(_) => {
                 "invalid_query"
             }

@@ -18,7 +18,7 @@ use crate::config::SessionValue;
 use crate::db::{Cell, DbError, Rows};
 use crate::query::model::{Cube, Model};
 use crate::query::render::{ColumnKind, RenderOptions};
-use crate::query::{Query, QueryError, Rendered, render};
+use crate::query::{Query, QueryError, Rendered, access, render};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -56,18 +56,54 @@ pub async fn handle(
 ) -> Result<Response<Body>, ApiError> {
     let model = &app.config.model.model;
     if endpoint == Endpoint::Meta {
-        return Ok(json_response(StatusCode::OK, &meta(model)));
+        let grants = access::grants(&app.config.access, &auth.context);
+        return Ok(json_response(StatusCode::OK, &meta(model, grants.as_ref())));
     }
     let req = parse_request(parts, &body)?;
-    let checked = req.queries.iter().map(|q| Query::parse(q, model)).collect::<Result<Vec<_>, _>>()?;
-    let dialect = app.data.as_ref().map_or(crate::query::Dialect::Sqlite, |d| d.dialect());
-    let opts = RenderOptions { missing_filter_allows_all: app.config.model.dangerous_missing_filter_allows_all };
+    let missing_allows_all = app.config.model.dangerous_missing_filter_allows_all;
+    let access = &app.config.access;
+    // Tenant first: a token whose tenant is invalid or unknown goes no
+    // further, whatever it asks.
+    let tenancy = &app.config.tenancy;
+    let tenant = match &tenancy.tenant_key {
+        Some(key) => {
+            let id = access::tenant_id(&auth.context, key)?;
+            if tenancy.require_known_tenant && !tenancy.tenants.iter().any(|(t, _)| *t == id) {
+                return Err(QueryError::UnknownTenant(id).into());
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    let mut checked = Vec::with_capacity(req.queries.len());
+    for raw in &req.queries {
+        let first = Query::parse(raw, model)?;
+        let cube = &model.cubes[first.cube].name;
+        // Rules add filters; the rewritten query is checked again whole.
+        let q = if access.rules.iter().any(|r| &r.cube == cube) {
+            Query::parse(&access::apply_rules(access, cube, &auth.context, raw, missing_allows_all)?, model)?
+        } else {
+            first
+        };
+        access::check_roles(access, &auth.context, &q, model)?;
+        checked.push(q);
+    }
+    let (data, tenant_settings) = match app.data_for(tenant.as_deref()) {
+        Ok(found) => (Some(found.0), found.1),
+        // /sql and /dry-run need no database.
+        Err(e) if endpoint == Endpoint::Load => return Err(e.into()),
+        Err(_) => (None, Vec::new()),
+    };
+    let dialect = data.as_ref().map_or(crate::query::Dialect::Sqlite, |d| d.dialect());
+    let opts = RenderOptions { missing_filter_allows_all: missing_allows_all };
     let rendered =
         checked.iter().map(|q| render(model, q, &auth.context, dialect, opts)).collect::<Result<Vec<_>, _>>()?;
 
     match endpoint {
         // Answered above, before any query is parsed.
-        Endpoint::Meta => Ok(json_response(StatusCode::OK, &meta(model))),
+        Endpoint::Meta => {
+            Ok(json_response(StatusCode::OK, &meta(model, access::grants(access, &auth.context).as_ref())))
+        }
         Endpoint::DryRun => {
             let normalized: Vec<Value> = checked.iter().map(|q| q.normalized.clone()).collect();
             Ok(json_response(
@@ -90,12 +126,13 @@ pub async fn handle(
             Ok(json_response(StatusCode::OK, &body))
         }
         Endpoint::Load => {
-            let Some(data) = app.data.as_ref() else {
+            let Some(data) = data.as_ref() else {
                 return Err(ApiError::Db(DbError::Unavailable("no [database] is configured".into())));
             };
             let mut results = Vec::with_capacity(rendered.len());
             for (q, r) in checked.iter().zip(&rendered) {
-                let settings = session_settings(app, &model.cubes[q.cube].name, &auth.context)?;
+                let mut settings = tenant_settings.clone();
+                settings.extend(session_settings(app, &model.cubes[q.cube].name, &auth.context)?);
                 let rows = data.query(&r.sql, &r.params, &settings).await?;
                 results.push(load_result(model, q, r, &rows, data.db_type()));
             }
@@ -287,11 +324,14 @@ fn annotation(cube: &Cube, r: &Rendered) -> Value {
     json!({"measures": measures, "dimensions": dimensions, "segments": {}, "timeDimensions": time_dimensions})
 }
 
-/// `/meta`: every cube with its members, in Cube.js's shape.
-fn meta(model: &Model) -> Value {
+/// `/meta`: every cube with its members, in Cube.js's shape; with roles,
+/// only what the token's roles grant.
+fn meta(model: &Model, grants: Option<&access::Grants>) -> Value {
+    let shown = |member: &str| grants.is_none_or(|g| g.allows(member));
     let cubes: Vec<Value> = model
         .cubes
         .iter()
+        .filter(|c| grants.is_none_or(|g| g.allows_cube(&c.name)))
         .map(|c| {
             json!({
                 "name": c.name,
@@ -300,7 +340,7 @@ fn meta(model: &Model) -> Value {
                 "isVisible": true,
                 "public": true,
                 "connectedComponent": 1,
-                "measures": c.measures.iter().map(|m| json!({
+                "measures": c.measures.iter().filter(|m| shown(&format!("{}.{}", c.name, m.name))).map(|m| json!({
                     "name": format!("{}.{}", c.name, m.name),
                     "title": format!("{} {}", c.title, m.title),
                     "shortTitle": m.title,
@@ -313,7 +353,7 @@ fn meta(model: &Model) -> Value {
                     "isVisible": true,
                     "public": true,
                 })).collect::<Vec<_>>(),
-                "dimensions": c.dimensions.iter().map(|d| json!({
+                "dimensions": c.dimensions.iter().filter(|d| shown(&format!("{}.{}", c.name, d.name))).map(|d| json!({
                     "name": format!("{}.{}", c.name, d.name),
                     "title": format!("{} {}", c.title, d.title),
                     "shortTitle": d.title,
@@ -323,7 +363,7 @@ fn meta(model: &Model) -> Value {
                     "isVisible": true,
                     "public": true,
                 })).collect::<Vec<_>>(),
-                "segments": c.segments.iter().map(|s| json!({
+                "segments": c.segments.iter().filter(|s| shown(&format!("{}.{}", c.name, s.name))).map(|s| json!({
                     "name": format!("{}.{}", c.name, s.name),
                     "title": format!("{} {}", c.title, s.title),
                     "shortTitle": s.title,

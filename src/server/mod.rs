@@ -38,7 +38,9 @@ pub struct App {
     config: Arc<Config>,
     pipeline: Pipeline,
     /// `None` without a `[database]` section.
-    data: Option<crate::db::DataSource>,
+    data: Option<std::sync::Arc<crate::db::DataSource>>,
+    /// Tenants with a database of their own, opened on first use.
+    tenant_data: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<crate::db::DataSource>>>,
     tls: Option<TlsAcceptor>,
     request_seq: AtomicU64,
     request_prefix: u32,
@@ -60,7 +62,7 @@ impl App {
     /// check-auth strategies by provider name (empty for the binary).
     pub fn new(config: Config, strategies: Strategies) -> Result<Self, StartupError> {
         let pipeline = Pipeline::new(&config.auth, strategies)?;
-        let data = config.database.as_ref().map(crate::db::DataSource::open).transpose()?;
+        let data = config.database.as_ref().map(crate::db::DataSource::open).transpose()?.map(Arc::new);
         let tls = match &config.server.tls {
             Some(t) => Some(tls::acceptor(t).map_err(StartupError::Tls)?),
             None => None,
@@ -73,6 +75,7 @@ impl App {
             config: Arc::new(config),
             pipeline,
             data,
+            tenant_data: Default::default(),
             tls,
             request_seq: AtomicU64::new(0),
             request_prefix: u32::from_be_bytes(seed),
@@ -85,6 +88,32 @@ impl App {
 
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
+    }
+
+    /// The data source and extra session settings for a tenant: its own
+    /// database (opened once, on first use), a schema of the default one,
+    /// or the default.
+    fn data_for(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<(Arc<crate::db::DataSource>, Vec<(String, String)>), crate::db::DbError> {
+        use crate::config::TenantRoute;
+        let default =
+            || self.data.clone().ok_or_else(|| crate::db::DbError::Unavailable("no [database] is configured".into()));
+        let Some(id) = tenant else { return Ok((default()?, Vec::new())) };
+        match self.config.tenancy.tenants.iter().find(|(t, _)| t == id).map(|(_, r)| r) {
+            None => Ok((default()?, Vec::new())),
+            Some(TenantRoute::Schema(schema)) => Ok((default()?, vec![("search_path".to_string(), schema.clone())])),
+            Some(TenantRoute::Database(cfg)) => {
+                let mut map = self.tenant_data.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(ds) = map.get(id) {
+                    return Ok((Arc::clone(ds), Vec::new()));
+                }
+                let ds = Arc::new(crate::db::DataSource::open(cfg)?);
+                map.insert(id.to_string(), Arc::clone(&ds));
+                Ok((ds, Vec::new()))
+            }
+        }
     }
 
     fn next_request_id(&self) -> String {

@@ -105,9 +105,12 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
         // A token that lacks a claim the model filters on is not allowed to
         // see the cube: 403. Everything else about a query is the client's
         // 400, with Cube.js's message.
-        ApiError::Query(e @ QueryError::MissingSecurityContext { .. }) => {
-            json_response(StatusCode::FORBIDDEN, &json!({"error": e.to_string(), "code": e.code()}))
-        }
+        ApiError::Query(
+            e @ (QueryError::MissingSecurityContext { .. }
+            | QueryError::InvalidTenant(_)
+            | QueryError::UnknownTenant(_)
+            | QueryError::MemberNotAllowed(_)),
+        ) => json_response(StatusCode::FORBIDDEN, &json!({"error": e.to_string(), "code": e.code()})),
         ApiError::Query(e) => {
             json_response(StatusCode::BAD_REQUEST, &json!({"error": e.to_string(), "code": e.code()}))
         }
