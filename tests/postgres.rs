@@ -305,3 +305,57 @@ async fn a_database_that_disappears_mid_run_gives_503_and_the_server_recovers_wi
     env.server.stop().await;
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn tenants_are_routed_to_their_schema_or_their_own_database() {
+    let Some(admin) = admin_url("tenants_are_routed_to_their_schema_or_their_own_database") else { return };
+    let db = TestDb::create(&admin, "tenants").await;
+    let own = TestDb::create(&admin, "tenant_own").await;
+    // Same table name in two schemas and in another database, each with
+    // different rows; the model has no filter at all.
+    db.execute(
+        "CREATE SCHEMA acme_s; CREATE SCHEMA globex_s;
+         CREATE TABLE acme_s.orders (id int4, status text); INSERT INTO acme_s.orders VALUES (1, 'a'), (2, 'a');
+         CREATE TABLE globex_s.orders (id int4, status text); INSERT INTO globex_s.orders VALUES (3, 'g');",
+    )
+    .await;
+    own.execute("CREATE TABLE orders (id int4, status text); INSERT INTO orders VALUES (4, 'i'), (5, 'i'), (6, 'i');")
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("dir");
+    std::fs::write(
+        dir.path().join("model/orders.yml"),
+        "cubes:\n  - name: Orders\n    sql_table: orders\n    measures:\n      - name: count\n        type: count\n    dimensions:\n      - name: status\n        sql: status\n        type: string\n",
+    )
+    .expect("model");
+    let cfg = format!(
+        "{}\n[model]\npath = \"{}\"\n[database]\ntype = \"postgres\"\nurl = \"{}\"\n\
+         [tenancy]\ntenant_key = \"org.id\"\n\
+         [tenants.acme]\nschema = \"acme_s\"\n[tenants.globex]\nschema = \"globex_s\"\n[tenants.initech]\ndatabase_url = \"{}\"\n",
+        secret_config(""),
+        dir.path().join("model").display(),
+        db.url(None),
+        own.url(None)
+    );
+    let server = TestServer::start(&cfg).await;
+    let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"]});
+    for (tenant, expect) in [
+        ("acme", json!([{"Orders.status": "a", "Orders.count": 2}])),
+        ("globex", json!([{"Orders.status": "g", "Orders.count": 1}])),
+        ("initech", json!([{"Orders.status": "i", "Orders.count": 3}])),
+    ] {
+        let reply = load(&server, json!({"org": {"id": tenant}}), q.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{tenant}: {:?}", reply.body);
+        assert_eq!(reply.body["data"], expect, "{tenant}");
+    }
+    // A tenant not listed uses the default source, whose public schema has
+    // no orders table: our model's fault, a 500 that names nothing inside.
+    let reply = load(&server, json!({"org": {"id": "umbrella"}}), q.clone()).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.body, json!({"error": "Internal error: the query could not be run", "code": "internal_error"}));
+    let reply = load(&server, json!({"org": {"id": ["acme", "globex"]}}), q).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "invalid_tenant"));
+    server.stop().await;
+    db.drop_now().await;
+    own.drop_now().await;
+}

@@ -422,3 +422,131 @@ async fn random_tokens_and_hostile_queries_never_see_another_tenants_rows() {
     let n: i64 = conn.query_row("SELECT count(*) FROM orders", [], |r| r.get(0)).expect("count");
     assert_eq!(n, 9);
 }
+
+/// A model with no filter at all, guarded by configuration instead.
+const UNFILTERED: &str = r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    measures:
+      - name: count
+        type: count
+      - name: totalAmount
+        sql: amount
+        type: sum
+    dimensions:
+      - name: tenantId
+        sql: tenant_id
+        type: string
+      - name: status
+        sql: status
+        type: string
+"#;
+
+async fn start_unfiltered(config: &str) -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    std::fs::write(dir.path().join("model/orders.yml"), UNFILTERED).expect("model");
+    std::fs::write(dir.path().join("seed.sql"), SEED).expect("seed");
+    // A second database for a tenant routed to its own file.
+    let other = dir.path().join("initech.sqlite");
+    let conn = rusqlite::Connection::open(&other).expect("create");
+    conn.execute_batch(SEED).expect("seed");
+    conn.execute_batch("DELETE FROM orders WHERE tenant_id <> 'initech'").expect("trim");
+    drop(conn);
+    let cfg = format!(
+        "{}\n[model]\npath = \"{m}\"\n[database]\npath = \"{db}\"\nseed = \"{seed}\"\n{}\n",
+        secret_config(""),
+        config.replace("{INITECH}", &other.display().to_string()),
+        m = dir.path().join("model").display(),
+        db = dir.path().join("orders.sqlite").display(),
+        seed = dir.path().join("seed.sql").display(),
+    );
+    let server = TestServer::start(&cfg).await;
+    Env { _dir: dir, server }
+}
+
+#[tokio::test]
+async fn access_rules_force_the_tenant_filter_into_every_query() {
+    let env = start_unfiltered(
+        "[[access.rules]]\ncube = \"Orders\"\nmember = \"Orders.tenantId\"\noperator = \"equals\"\nvalue = \"{SECURITY_CONTEXT.tenant_id}\"\n",
+    )
+    .await;
+    let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.tenantId"]});
+    let reply = load(&env.server, &token(json!({"tenant_id": "globex"})), &q).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.tenantId": "globex", "Orders.count": 2}]));
+    // A filter the client adds cannot widen the rule: both must hold.
+    let widen = json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.tenantId", "operator": "equals", "values": ["acme"]}]});
+    let reply = load(&env.server, &token(json!({"tenant_id": "globex"})), &widen).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 0}]));
+    let reply = load(&env.server, &token(json!({"sub": "x"})), &q).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "missing_security_context"));
+}
+
+#[tokio::test]
+async fn roles_grant_members_and_meta_shows_only_what_they_grant() {
+    let env = start_unfiltered(
+        "[access]\nroles_key = \"groups\"\n\
+         [[access.roles]]\nname = \"analyst\"\ncubes = [\"Orders\"]\n\
+         [[access.roles]]\nname = \"viewer\"\nmembers = [\"Orders.count\", \"Orders.status\"]\n",
+    )
+    .await;
+    let viewer = token(json!({"groups": ["viewer"]}));
+    let reply =
+        load(&env.server, &viewer, &json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"]})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let reply = load(&env.server, &viewer, &json!({"measures": ["Orders.totalAmount"]})).await;
+    assert_eq!(
+        (reply.status, reply.body.clone()),
+        (
+            StatusCode::FORBIDDEN,
+            json!({"error": "Member 'Orders.totalAmount' is not granted to this token's roles", "code": "member_not_allowed"})
+        )
+    );
+    // A filter on an ungranted member is refused too.
+    let sneaky = json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.tenantId", "operator": "equals", "values": ["acme"]}]});
+    assert_eq!(load(&env.server, &viewer, &sneaky).await.code(), "member_not_allowed");
+    let q = tenantgate::server::url::encode(&json!({"measures": ["Orders.totalAmount"]}).to_string());
+    let reply = env.server.get(&format!("/cubejs-api/v1/sql?query={q}"), &[("authorization", &viewer)]).await;
+    assert_eq!(reply.code(), "member_not_allowed");
+
+    let meta = env.server.get("/cubejs-api/v1/meta", &[("authorization", &viewer)]).await;
+    let names = |kind: &str| -> Vec<String> {
+        meta.body["cubes"][0][kind]
+            .as_array()
+            .map(|a| a.iter().filter_map(|m| m["name"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        (names("measures"), names("dimensions")),
+        (vec!["Orders.count".to_string()], vec!["Orders.status".to_string()])
+    );
+    let analyst = token(json!({"groups": "analyst"}));
+    assert_eq!(load(&env.server, &analyst, &json!({"measures": ["Orders.totalAmount"]})).await.status, StatusCode::OK);
+    let nobody = token(json!({}));
+    let meta = env.server.get("/cubejs-api/v1/meta", &[("authorization", &nobody)]).await;
+    assert_eq!(meta.body["cubes"], json!([]));
+}
+
+#[tokio::test]
+async fn tenants_are_routed_to_their_own_database_or_refused() {
+    let env = start_unfiltered(
+        "[tenancy]\ntenant_key = \"tenant_id\"\nrequire_known_tenant = true\n[tenants.initech]\nsqlite_path = \"{INITECH}\"\n[tenants.acme]\nsqlite_path = \"{INITECH}\"\n",
+    )
+    .await;
+    let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.tenantId"]});
+    // initech's own file holds only initech's rows.
+    let reply = load(&env.server, &token(json!({"tenant_id": "initech"})), &q).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.tenantId": "initech", "Orders.count": 2}]));
+    let reply = load(&env.server, &token(json!({"tenant_id": "umbrella"})), &q).await;
+    assert_eq!(
+        (reply.status, reply.body.clone()),
+        (StatusCode::FORBIDDEN, json!({"error": "Tenant 'umbrella' is not configured", "code": "unknown_tenant"}))
+    );
+    for bad in [json!(["acme"]), json!({"id": "acme"}), json!(null), json!(true), json!("")] {
+        let reply = load(&env.server, &token(json!({"tenant_id": bad.clone()})), &q).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "invalid_tenant"), "{bad}");
+    }
+    let reply = load(&env.server, &token(json!({"sub": "no tenant"})), &q).await;
+    assert_eq!(reply.code(), "invalid_tenant");
+}
