@@ -359,3 +359,72 @@ async fn tenants_are_routed_to_their_schema_or_their_own_database() {
     db.drop_now().await;
     own.drop_now().await;
 }
+
+/// Terminates PostgreSQL's TLS with the fixture certificate (127.0.0.1,
+/// signed by `fixtures/tls/ca.pem`) and forwards in plain text, so the
+/// server's verified TLS path is exercised against a real database.
+async fn tls_terminating_proxy(target: std::net::SocketAddr) -> std::net::SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tenantgate::install_crypto_provider();
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(fixture("tls/cert.pem"))
+        .expect("cert")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certs");
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(fixture("tls/key.pem")).expect("key");
+    let cfg = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).expect("tls config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else { continue };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // SSLRequest: length 8, code 80877103; answer 'S' (go ahead).
+                let mut req = [0u8; 8];
+                if inbound.read_exact(&mut req).await.is_err() || req != [0, 0, 0, 8, 4, 210, 22, 47] {
+                    return;
+                }
+                if inbound.write_all(b"S").await.is_err() {
+                    return;
+                }
+                let Ok(mut tls) = acceptor.accept(inbound).await else { return };
+                let Ok(mut db) = tokio::net::TcpStream::connect(target).await else { return };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut db).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn tls_to_postgres_is_verified_and_never_falls_back_to_plain_text() {
+    let Some(admin) = admin_url("tls_to_postgres_is_verified_and_never_falls_back_to_plain_text") else { return };
+    let db = TestDb::create(&admin, "tls").await;
+    db.execute(SEED).await;
+    let cfg: tokio_postgres::Config = db.url(None).parse().expect("url");
+    let host = match cfg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let target = tokio::net::lookup_host((host.as_str(), port)).await.expect("resolve").next().expect("addr");
+    let proxy = tls_terminating_proxy(target).await;
+    let user = cfg.get_user().unwrap_or("postgres");
+
+    let url = format!("postgres://{user}@{proxy}/{}", db.name);
+    let tls = format!("ssl = true\nca_file = \"{}\"", fixture("tls/ca.pem"));
+    let env = start(&url, &tls).await;
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]));
+    env.server.stop().await;
+
+    // Without the CA the certificate does not verify: 503, not plain text.
+    let env = start(&url, "ssl = true").await;
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "db_unavailable"), "{:?}", reply.body);
+    env.server.stop().await;
+    db.drop_now().await;
+}

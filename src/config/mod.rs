@@ -181,7 +181,9 @@ pub enum DatabaseKind {
     /// `type = "sqlite"`: a file, created from `seed` (SQL) when missing.
     Sqlite { path: PathBuf, seed: Option<PathBuf> },
     /// `type = "postgres"`. tokio-postgres's `Debug` redacts the password.
-    Postgres(Box<tokio_postgres::Config>),
+    /// `tls`: `Some` when `ssl = true`, with the CA file (empty: webpki
+    /// roots only).
+    Postgres(Box<tokio_postgres::Config>, Option<PathBuf>),
 }
 
 #[derive(Debug, Clone)]

@@ -941,6 +941,7 @@ fn database(cx: &mut Cx, t: &Table) -> Option<DatabaseConfig> {
             "user",
             "password",
             "ssl",
+            "ca_file",
             "statement_timeout",
             "max_concurrent_queries",
             "queue_timeout",
@@ -982,8 +983,11 @@ fn database(cx: &mut Cx, t: &Table) -> Option<DatabaseConfig> {
             Some(DatabaseConfig { kind: DatabaseKind::Sqlite { path: PathBuf::from(path), seed }, ..d })
         }
         "postgres" | "postgresql" => {
+            let tls = cx
+                .bool(t, P, "ssl", false)
+                .then(|| cx.non_empty_string(t, P, "ca_file").map(PathBuf::from).unwrap_or_default());
             let config = postgres_connection(cx, t)?;
-            Some(DatabaseConfig { kind: DatabaseKind::Postgres(Box::new(config)), ..d })
+            Some(DatabaseConfig { kind: DatabaseKind::Postgres(Box::new(config), tls), ..d })
         }
         other => {
             let src = get(t, "type").map_or_else(|| cx.env_file.clone(), |n| n.source.clone());
@@ -1001,15 +1005,6 @@ fn database(cx: &mut Cx, t: &Table) -> Option<DatabaseConfig> {
 /// `CUBEJS_DB_*`). The password never appears in a message.
 fn postgres_connection(cx: &mut Cx, t: &Table) -> Option<tokio_postgres::Config> {
     const P: &str = "database";
-    if cx.bool(t, P, "ssl", false) {
-        let src = get(t, "ssl").map_or_else(|| cx.env_file.clone(), |n| n.source.clone());
-        cx.invalid(
-            &src,
-            "database.ssl",
-            "TLS to PostgreSQL is not implemented yet; connect over a private network or a local socket proxy",
-        );
-        return None;
-    }
     let mut config = match cx.non_empty_string(t, P, "url") {
         Some(url) => match url.parse::<tokio_postgres::Config>() {
             Ok(c) => c,
@@ -1108,7 +1103,7 @@ fn tenancy(cx: &mut Cx, root: &Table, database: Option<&DatabaseConfig>) -> Tena
             let url = cx.non_empty_string(tt, &path, "database_url");
             let sqlite = cx.non_empty_string(tt, &path, "sqlite_path");
             let route = match (schema, url, sqlite, database) {
-                (Some(s), None, None, Some(db)) if matches!(db.kind, DatabaseKind::Postgres(_)) => {
+                (Some(s), None, None, Some(db)) if matches!(db.kind, DatabaseKind::Postgres(..)) => {
                     if !s.split('.').all(crate::query::model::is_member_name) {
                         cx.invalid(&entry.source, &join(&path, "schema"), "not a schema name");
                         continue;
@@ -1120,10 +1115,17 @@ fn tenancy(cx: &mut Cx, root: &Table, database: Option<&DatabaseConfig>) -> Tena
                     continue;
                 }
                 (None, Some(url), None, Some(db)) => match url.parse::<tokio_postgres::Config>() {
-                    Ok(pg) => TenantRoute::Database(Box::new(DatabaseConfig {
-                        kind: DatabaseKind::Postgres(Box::new(pg)),
-                        ..db.clone()
-                    })),
+                    Ok(pg) => {
+                        // The tenant's database gets the default's TLS setting.
+                        let tls = match &db.kind {
+                            DatabaseKind::Postgres(_, tls) => tls.clone(),
+                            DatabaseKind::Sqlite { .. } => None,
+                        };
+                        TenantRoute::Database(Box::new(DatabaseConfig {
+                            kind: DatabaseKind::Postgres(Box::new(pg), tls),
+                            ..db.clone()
+                        }))
+                    }
                     Err(_) => {
                         cx.invalid(&entry.source, &join(&path, "database_url"), "not a PostgreSQL connection URL");
                         continue;

@@ -7,6 +7,7 @@
 //! at most `max_concurrent_queries` run at once and the rest wait at most
 //! `queue_timeout` before a 503.
 
+mod pg_tls;
 mod postgres;
 mod sqlite;
 
@@ -105,8 +106,9 @@ impl DataSource {
     pub fn open(cfg: &DatabaseConfig) -> Result<DataSource, DbError> {
         let kind = match &cfg.kind {
             DatabaseKind::Sqlite { path, seed } => Kind::Sqlite(SqliteSource::open(path, seed.as_deref(), cfg)?),
-            DatabaseKind::Postgres(pg) => Kind::Postgres(PostgresSource::open(
+            DatabaseKind::Postgres(pg, tls) => Kind::Postgres(PostgresSource::open(
                 (**pg).clone(),
+                tls.as_deref(),
                 cfg.max_concurrent_queries,
                 cfg.queue_timeout,
                 cfg.statement_timeout,

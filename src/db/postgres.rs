@@ -35,6 +35,7 @@ pub struct PostgresSource {
 impl PostgresSource {
     pub fn open(
         config: tokio_postgres::Config,
+        tls: Option<&std::path::Path>,
         max_connections: usize,
         queue_timeout: Duration,
         statement_timeout: Duration,
@@ -43,7 +44,18 @@ impl PostgresSource {
         let mut config = config;
         config.application_name("tenantgate");
         config.connect_timeout(queue_timeout.max(Duration::from_secs(1)));
-        let mgr = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let mgr_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        // `ssl = true`: TLS required and verified (webpki roots plus the
+        // optional CA file); never a silent fallback to plain text.
+        let mgr = match tls {
+            None => Manager::from_config(config, NoTls, mgr_config),
+            Some(ca) => {
+                config.ssl_mode(tokio_postgres::config::SslMode::Require);
+                let ca = (!ca.as_os_str().is_empty()).then_some(ca);
+                let tls = super::pg_tls::MakeRustlsConnect::new(ca).map_err(DbError::Unavailable)?;
+                Manager::from_config(config, tls, mgr_config)
+            }
+        };
         let pool = Pool::builder(mgr)
             .max_size(max_connections)
             .runtime(Runtime::Tokio1)
