@@ -515,3 +515,36 @@ issuer = "https://acme.okta.com/oauth2/default/"
     assert_eq!(j.jwks_url.as_deref(), Some("https://idp/jwks.json"));
     assert_eq!(j.algorithms, vec![jsonwebtoken::Algorithm::RS256, jsonwebtoken::Algorithm::ES256]);
 }
+
+#[test]
+fn cube_js_database_variables_configure_postgres_and_the_password_is_never_shown() {
+    let d = Dir::new(&[("test.toml", "")]);
+    let cfg = d
+        .load(
+            "test",
+            &[
+                ("CUBEJS_DB_TYPE", "postgres"),
+                ("CUBEJS_DB_HOST", "db.internal"),
+                ("CUBEJS_DB_PORT", "6543"),
+                ("CUBEJS_DB_NAME", "analytics"),
+                ("CUBEJS_DB_USER", "app"),
+                ("CUBEJS_DB_PASS", "pa55-word-needle"),
+                ("CUBEJS_SCHEMA_PATH", "/nonexistent/model"),
+            ],
+        )
+        .expect("valid");
+    let db = cfg.database.as_ref().expect("database");
+    let tenantgate::config::DatabaseKind::Postgres(pg, tls) = &db.kind else { panic!("{:?}", db.kind) };
+    assert_eq!((pg.get_dbname(), pg.get_user(), pg.get_ports()), (Some("analytics"), Some("app"), &[6543][..]));
+    assert!(tls.is_none());
+    assert!(!format!("{cfg:?}").contains("pa55-word-needle"), "the password must not appear in Debug output");
+    assert_eq!(cfg.model.path, std::path::PathBuf::from("/nonexistent/model"));
+
+    let errs = d.errors("test", &[("CUBEJS_DB_TYPE", "mysql")]);
+    assert_eq!(
+        errs,
+        vec![
+            "environment variable CUBEJS_DB_TYPE: database.type: unknown database type \"mysql\"; expected \"sqlite\" or \"postgres\""
+        ]
+    );
+}

@@ -33,6 +33,9 @@ use crate::config::Config;
 /// How long a client may take to send a request head (slowloris guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A tenant's data source and the settings its transactions start with.
+type Routed = (Arc<crate::db::DataSource>, Vec<(String, String)>);
+
 /// Everything a request handler needs, built once at startup.
 pub struct App {
     config: Arc<Config>,
@@ -93,10 +96,7 @@ impl App {
     /// The data source and extra session settings for a tenant: its own
     /// database (opened once, on first use), a schema of the default one,
     /// or the default.
-    fn data_for(
-        &self,
-        tenant: Option<&str>,
-    ) -> Result<(Arc<crate::db::DataSource>, Vec<(String, String)>), crate::db::DbError> {
+    fn data_for(&self, tenant: Option<&str>) -> Result<Routed, crate::db::DbError> {
         use crate::config::TenantRoute;
         let default =
             || self.data.clone().ok_or_else(|| crate::db::DbError::Unavailable("no [database] is configured".into()));
