@@ -17,7 +17,7 @@
 //!   security context in, SQL text and bound parameters out.
 //! - [`db`]: run the rendered SQL on a data source (SQLite embedded).
 //! - [`mint`]: signing tokens (the `token` CLI and the development curl).
-//! - [`telemetry`]: logging setup.
+//! - [`telemetry`]: logging setup; [`trust`]: roots for outgoing TLS.
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +28,7 @@ pub mod query;
 pub mod db;
 pub mod mint;
 pub mod telemetry;
+pub mod trust;
 
 /// Install aws-lc-rs as the process-wide crypto provider for rustls and for
 /// jsonwebtoken. Called once at startup (and by tests); calling it again is

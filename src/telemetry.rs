@@ -24,3 +24,15 @@ pub fn init(directives: Option<&str>) -> Option<String> {
 fn default_filter() -> Targets {
     Targets::new().with_default(tracing::Level::INFO)
 }
+
+/// An error with its sources, `outer: inner: innermost`, for a log line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}

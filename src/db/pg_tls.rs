@@ -8,8 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, InvalidDnsNameError, ServerName};
+use rustls::pki_types::{InvalidDnsNameError, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 use tokio_rustls::TlsConnector;
@@ -21,16 +20,7 @@ pub struct MakeRustlsConnect {
 
 impl MakeRustlsConnect {
     pub fn new(ca_file: Option<&std::path::Path>) -> Result<Self, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = ca_file {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            for cert in certs {
-                roots.add(cert).map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
-            }
-        }
+        let roots = crate::trust::root_store(ca_file)?;
         let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
         Ok(MakeRustlsConnect { config: Arc::new(config) })
     }

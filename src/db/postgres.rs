@@ -72,7 +72,7 @@ impl PostgresSource {
     pub async fn query(&self, sql: &str, params: &[SqlValue], settings: &[(String, String)]) -> Result<Rows, DbError> {
         let mut client = self.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Timeout(_) => DbError::Busy,
-            other => DbError::Unavailable(error_text(&other)),
+            other => DbError::Unavailable(crate::telemetry::error_chain(&other)),
         })?;
         let tx = client.build_transaction().read_only(true).start().await.map_err(classify)?;
         let timeout = format!("{}ms", self.statement_timeout.as_millis().max(1));
@@ -101,17 +101,6 @@ impl PostgresSource {
     }
 }
 
-fn error_text(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
-}
-
 /// Who caused it: a client's value (SQLSTATE class 22) is a 400, a timeout
 /// or a lost connection a 503, anything else (a model whose SQL does not run,
 /// a policy refusing) ours.
@@ -130,9 +119,9 @@ fn classify(e: tokio_postgres::Error) -> DbError {
         return DbError::Internal(format!("{}: {}", code.code(), db.message()));
     }
     if e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()) {
-        return DbError::Unavailable(error_text(&e));
+        return DbError::Unavailable(crate::telemetry::error_chain(&e));
     }
-    DbError::Internal(error_text(&e))
+    DbError::Internal(crate::telemetry::error_chain(&e))
 }
 
 type Param = Box<dyn ToSql + Sync + Send>;

@@ -14,8 +14,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 use super::KeyError;
 
@@ -28,16 +26,7 @@ pub struct Fetcher {
 impl Fetcher {
     /// A client trusting the webpki roots and, when given, a private CA.
     pub fn new(ca_file: Option<&std::path::Path>, connect_timeout: Duration) -> Result<Fetcher, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = ca_file {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            for cert in certs {
-                roots.add(cert).map_err(|e| format!("{}: unusable CA certificate: {e}", path.display()))?;
-            }
-        }
+        let roots = crate::trust::root_store(ca_file)?;
         let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -65,7 +54,8 @@ impl Fetcher {
             .body(Empty::new())
             .map_err(|e| KeyError::Transport(e.to_string()))?;
         let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| KeyError::Transport(error_chain(&e)))?;
+            let resp =
+                self.client.request(req).await.map_err(|e| KeyError::Transport(crate::telemetry::error_chain(&e)))?;
             if resp.status() != StatusCode::OK {
                 return Err(KeyError::Status(resp.status().as_u16()));
             }
@@ -99,17 +89,6 @@ fn max_age(v: &HeaderValue) -> Option<Duration> {
         }
     }
     out
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]
