@@ -176,7 +176,9 @@ fn development_curl(cfg: &Config, scheme: &str, addr: &str) -> Option<String> {
         "development token (1 hour, tenant_id=acme, id=42); try:\n  curl{insecure} -H \"Authorization: Bearer {token}\" {scheme}://{addr}/tenantgate/v1/whoami"
     );
     // With a model and a database, a query that returns the demo rows.
-    let cube = cfg.model.model.cubes.iter().find(|c| c.measures.iter().any(|m| m.name == "count"));
+    let cubes = &cfg.model.model.cubes;
+    let has_count = |c: &&tenantgate::query::model::Cube| c.measures.iter().any(|m| m.name == "count");
+    let cube = cubes.iter().filter(has_count).find(|c| c.name == "Orders").or_else(|| cubes.iter().find(has_count));
     if let (Some(cube), Some(_)) = (cube, &cfg.database) {
         let mut query = serde_json::json!({"measures": [format!("{}.count", cube.name)]});
         if let Some(d) = cube.dimensions.iter().find(|d| d.kind == tenantgate::query::model::DimensionType::String) {

@@ -193,3 +193,57 @@ fn serve_logs_one_line_per_request_without_tokens_or_claims_and_exits_cleanly_on
     }
     assert!(text.contains("shutting down"), "{text}");
 }
+
+#[test]
+fn the_readmes_run_command_prints_curls_that_return_the_demo_rows() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    // The shipped development configuration, from the repository root, with
+    // the demo database built in a temporary folder instead of fixtures/.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("demo.sqlite");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
+        .args(["serve"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .env("TENANTGATE__SERVER__PORT", "0")
+        .env("TENANTGATE__DATABASE__PATH", db.display().to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let mut curls = Vec::new();
+    for line in lines.by_ref() {
+        if line.trim_start().starts_with("curl") {
+            curls.push(line);
+            if curls.len() == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(curls.len(), 2, "serve prints a whoami and a load curl");
+    let load = &curls[1];
+    let token = load.split("Bearer ").nth(1).and_then(|s| s.split('"').next()).expect("token in the curl");
+    let url = load.split('\'').nth(1).expect("quoted URL");
+    let (addr, path) = url.trim_start_matches("http://").split_once('/').expect("host/path");
+
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET /{path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    let body = &out[out.find("\r\n\r\n").expect("body") + 4..];
+    let v: serde_json::Value = serde_json::from_str(body.trim()).expect("json");
+    let rows = v["data"].as_array().expect("rows");
+    assert!(!rows.is_empty(), "{v}");
+    // acme's 578 demo orders, split by status.
+    let total: i64 = rows.iter().filter_map(|r| r["Orders.count"].as_i64()).sum();
+    assert_eq!(total, 578, "{v}");
+}

@@ -299,25 +299,35 @@ fn annotation(cube: &Cube, r: &Rendered) -> Value {
     let mut dimensions = Map::new();
     let mut time_dimensions = Map::new();
     for col in &r.columns {
-        let short = col.member.split('.').nth(1).unwrap_or(&col.member);
-        let title =
-            |short: &str| format!("{} {}", cube.title, crate::query::model::snake_case(short).replace('_', " "));
+        // `Orders.createdAt.month` -> `createdAt`: the member's model title.
+        let name = col.member.split('.').nth(1).unwrap_or(&col.member);
+        let short = cube
+            .measures
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.title.clone())
+            .or_else(|| cube.dimensions.iter().find(|d| d.name == name).map(|d| d.title.clone()))
+            .unwrap_or_else(|| name.to_string());
+        let title = format!("{} {short}", cube.title);
         match col.kind {
             ColumnKind::Measure(_) => {
-                measures.insert(col.member.clone(), json!({"title": title(short), "shortTitle": short, "type": "number", "drillMembers": [], "drillMembersGrouped": {"measures": [], "dimensions": []}}));
-            }
-            ColumnKind::Dimension(kind) if col.also.is_some() => {
-                let entry = json!({"title": title(short), "shortTitle": short, "type": kind.as_str()});
-                time_dimensions.insert(col.member.clone(), entry.clone());
-                if let Some(also) = &col.also {
-                    time_dimensions.insert(also.clone(), entry);
-                }
+                let entry = json!({
+                    "title": title, "shortTitle": short, "type": "number",
+                    "drillMembers": [], "drillMembersGrouped": {"measures": [], "dimensions": []},
+                });
+                measures.insert(col.member.clone(), entry);
             }
             ColumnKind::Dimension(kind) => {
-                dimensions.insert(
-                    col.member.clone(),
-                    json!({"title": title(short), "shortTitle": short, "type": kind.as_str()}),
-                );
+                let entry = json!({"title": title, "shortTitle": short, "type": kind.as_str()});
+                match &col.also {
+                    Some(also) => {
+                        time_dimensions.insert(col.member.clone(), entry.clone());
+                        time_dimensions.insert(also.clone(), entry);
+                    }
+                    None => {
+                        dimensions.insert(col.member.clone(), entry);
+                    }
+                }
             }
         }
     }
