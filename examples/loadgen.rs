@@ -1,0 +1,123 @@
+//! A small HTTP/1.1 load generator for `scripts/load.sh`: N keep-alive
+//! connections sending GETs back to back for a fixed time, then requests per
+//! second, latency percentiles and (with `--pid`) the server's peak RSS.
+//!
+//! `cargo run --release --example loadgen -- --url URL --token T [--connections 32] [--duration 10] [--pid PID]`
+
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+struct Args {
+    url: String,
+    token: String,
+    connections: usize,
+    duration: Duration,
+    pid: Option<u32>,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args { url: String::new(), token: String::new(), connections: 32, duration: Duration::from_secs(10), pid: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => a.url = value()?,
+            "--token" => a.token = value()?,
+            "--connections" => a.connections = value()?.parse().map_err(|_| "--connections takes a number")?,
+            "--duration" => a.duration = Duration::from_secs(value()?.parse().map_err(|_| "--duration takes seconds")?),
+            "--pid" => a.pid = Some(value()?.parse().map_err(|_| "--pid takes a number")?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.url.is_empty() {
+        return Err("--url is required".into());
+    }
+    Ok(a)
+}
+
+/// Peak resident set size of a process, from /proc (Linux), in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+async fn main() {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let uri: http::Uri = match a.url.parse() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("loadgen: bad --url: {e}");
+            std::process::exit(2);
+        }
+    };
+    let authority = uri.authority().map(|x| x.to_string()).unwrap_or_default();
+    let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into());
+    let deadline = Instant::now() + a.duration;
+    let mut tasks = Vec::new();
+    for _ in 0..a.connections {
+        let (authority, path, token) = (authority.clone(), path.clone(), a.token.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies: Vec<u32> = Vec::new();
+            let mut errors = 0u64;
+            let Ok(stream) = tokio::net::TcpStream::connect(&authority).await else { return (latencies, 1) };
+            let _ = stream.set_nodelay(true);
+            let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
+                return (latencies, 1);
+            };
+            tokio::spawn(conn);
+            while Instant::now() < deadline {
+                let req = http::Request::get(&path)
+                    .header("host", &authority)
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Empty::<Bytes>::new());
+                let Ok(req) = req else { break };
+                let started = Instant::now();
+                match sender.send_request(req).await {
+                    Ok(resp) => {
+                        let ok = resp.status().is_success();
+                        let _ = resp.into_body().collect().await;
+                        latencies.push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                        if !ok {
+                            errors += 1;
+                        }
+                    }
+                    Err(_) => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    all.sort_unstable();
+    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    let secs = a.duration.as_secs_f64();
+    println!("requests:        {}", all.len());
+    println!("non-2xx/errors:  {errors}");
+    println!("requests/second: {:.0}", all.len() as f64 / secs);
+    println!("latency p50:     {:.2} ms", f64::from(pct(0.50)) / 1000.0);
+    println!("latency p99:     {:.2} ms", f64::from(pct(0.99)) / 1000.0);
+    println!("latency max:     {:.2} ms", f64::from(all.last().copied().unwrap_or(0)) / 1000.0);
+    if let Some(kib) = a.pid.and_then(peak_rss_kib) {
+        println!("server peak RSS: {:.1} MiB", kib as f64 / 1024.0);
+    }
+}
