@@ -19,7 +19,13 @@ struct Args {
 }
 
 fn args() -> Result<Args, String> {
-    let mut a = Args { url: String::new(), token: String::new(), connections: 32, duration: Duration::from_secs(10), pid: None };
+    let mut a = Args {
+        url: String::new(),
+        token: String::new(),
+        connections: 32,
+        duration: Duration::from_secs(10),
+        pid: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -109,7 +115,8 @@ async fn main() {
         }
     }
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct =
+        |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
     let secs = a.duration.as_secs_f64();
     println!("requests:        {}", all.len());
     println!("non-2xx/errors:  {errors}");
