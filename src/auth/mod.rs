@@ -35,7 +35,8 @@ use http::HeaderMap;
 pub use context::SecurityContext;
 pub use error::AuthError;
 pub use provider::{BoxFuture, CheckAuth, Family};
-pub use token::Jwt;
+pub use provider::{verify_jws_with_jwk, verify_jws_with_secret};
+pub use token::{Jws, Jwt};
 
 use crate::config::{AuthConfig, ClaimMapping, JwksPreset, ProviderKind};
 use claims::TimeRules;

@@ -25,20 +25,22 @@ use super::AuthError;
 /// longer one is an attack or a mistake.
 pub const MAX_KID_BYTES: usize = 256;
 
-/// A token split and decoded, not yet verified.
+/// A compact JWS split and decoded, not yet verified: the signature layer's
+/// view, where the payload is bytes (JWS test vectors sign arbitrary bytes).
 #[derive(Clone)]
-pub struct Jwt<'a> {
-    /// `base64url(header) "." base64url(payload)`: the bytes that were signed.
+pub struct Jws<'a> {
+    /// `base64url(header) "." base64url(payload)`: the bytes that were
+    /// signed, exactly as received.
     signing_input: &'a str,
     /// The third segment, still base64url (what `crypto::verify` takes).
     signature: &'a str,
     alg: Algorithm,
     kid: Option<String>,
     header: Map<String, Value>,
-    payload: Value,
+    payload: Vec<u8>,
 }
 
-impl<'a> Jwt<'a> {
+impl<'a> Jws<'a> {
     /// Parse a compact JWS. The caller has already bounded `token`'s length.
     pub fn parse(token: &'a str) -> Result<Self, AuthError> {
         let mut parts = token.split('.');
@@ -55,16 +57,14 @@ impl<'a> Jwt<'a> {
         let alg = parse_alg(&header)?;
         check_crit(&header)?;
         let kid = parse_kid(&header)?;
-        if p.is_empty() || s.is_empty() {
-            return Err(AuthError::Malformed("the JWT payload or signature segment is empty".into()));
+        if s.is_empty() {
+            return Err(AuthError::Malformed("the JWT signature segment is empty".into()));
         }
-        let payload_bytes = decode_segment(p, "payload")?;
+        let payload = decode_segment(p, "payload")?;
         // The signature is decoded only to enforce the same strict alphabet;
         // the provider verifies it.
         decode_segment(s, "signature")?;
-        let payload = parse_json(&payload_bytes, "payload")?;
-
-        Ok(Jwt { signing_input: &token[..h.len() + 1 + p.len()], signature: s, alg, kid, header, payload })
+        Ok(Jws { signing_input: &token[..h.len() + 1 + p.len()], signature: s, alg, kid, header, payload })
     }
 
     pub fn alg(&self) -> Algorithm {
@@ -77,6 +77,54 @@ impl<'a> Jwt<'a> {
 
     pub fn header(&self) -> &Map<String, Value> {
         &self.header
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    pub(crate) fn signing_input(&self) -> &str {
+        self.signing_input
+    }
+
+    pub(crate) fn signature(&self) -> &str {
+        self.signature
+    }
+}
+
+/// A JWT: a JWS whose payload is one JSON value, parsed once (duplicate
+/// member names refused). Not yet verified.
+#[derive(Clone)]
+pub struct Jwt<'a> {
+    jws: Jws<'a>,
+    payload: Value,
+}
+
+impl<'a> Jwt<'a> {
+    /// Parse a compact JWT. The caller has already bounded `token`'s length.
+    pub fn parse(token: &'a str) -> Result<Self, AuthError> {
+        let jws = Jws::parse(token)?;
+        if jws.payload.is_empty() {
+            return Err(AuthError::Malformed("the JWT payload segment is empty".into()));
+        }
+        let payload = parse_json(&jws.payload, "payload")?;
+        Ok(Jwt { jws, payload })
+    }
+
+    pub fn jws(&self) -> &Jws<'a> {
+        &self.jws
+    }
+
+    pub fn alg(&self) -> Algorithm {
+        self.jws.alg
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.jws.kid()
+    }
+
+    pub fn header(&self) -> &Map<String, Value> {
+        &self.jws.header
     }
 
     /// The payload as sent. Not verified: use it for routing only.
@@ -93,14 +141,6 @@ impl<'a> Jwt<'a> {
         }
     }
 
-    pub(crate) fn signing_input(&self) -> &str {
-        self.signing_input
-    }
-
-    pub(crate) fn signature(&self) -> &str {
-        self.signature
-    }
-
     pub(crate) fn into_payload(self) -> Value {
         self.payload
     }
@@ -109,7 +149,7 @@ impl<'a> Jwt<'a> {
 impl fmt::Debug for Jwt<'_> {
     // Never print the payload or the signature: a token must not reach logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Jwt").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("Jwt").field("alg", &self.jws.alg).field("kid", &self.jws.kid).finish_non_exhaustive()
     }
 }
 
@@ -266,7 +306,7 @@ mod tests {
         assert_eq!(jwt.alg(), Algorithm::HS256);
         assert_eq!(jwt.kid(), Some("k1"));
         assert_eq!(jwt.payload()["sub"], "a");
-        assert_eq!(jwt.signing_input().matches('.').count(), 1);
+        assert_eq!(jwt.jws().signing_input().matches('.').count(), 1);
     }
 
     #[test]

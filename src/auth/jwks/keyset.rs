@@ -104,7 +104,7 @@ pub fn parse(bytes: &[u8], max_keys: usize) -> Result<(KeySet, Vec<Skipped>), Ke
     let mut parsed: Vec<Key> = Vec::new();
     for raw in keys {
         let kid = raw.get("kid").and_then(Value::as_str).map(str::to_owned);
-        match parse_key(raw) {
+        match key_from_jwk(raw) {
             Ok(key) => parsed.push(key),
             Err(reason) => skipped.push(Skipped { kid, reason }),
         }
@@ -135,7 +135,9 @@ pub fn parse(bytes: &[u8], max_keys: usize) -> Result<(KeySet, Vec<Skipped>), Ke
     Ok((set, skipped))
 }
 
-fn parse_key(raw: &Value) -> Result<Key, String> {
+/// One JWK to a usable verification key, with the same checks as a key
+/// set's member; the error says why the key is unusable.
+pub fn key_from_jwk(raw: &Value) -> Result<Key, String> {
     let kty = raw.get("kty").and_then(Value::as_str).unwrap_or("");
     if kty == "oct" {
         return Err("symmetric (oct) keys are never used from a key set".into());

@@ -20,7 +20,7 @@ pub(crate) use public_key::PublicKeyProvider;
 pub(crate) use secret::SecretProvider;
 
 use super::AuthError;
-use super::token::Jwt;
+use super::token::{Jws, Jwt};
 use crate::config::ClaimRules;
 
 /// Which tokens a built-in provider can take, by the header's `alg`.
@@ -107,9 +107,19 @@ impl Provider {
         }
         let verified = match self {
             // Every secret is tried (rotation).
-            Provider::Secret(p) => p.keys.iter().any(|key| check(&jwt, key)),
-            Provider::PublicKey(p) => check(&jwt, &p.key),
-            Provider::Jwks(p) => check(&jwt, &p.cache.key(jwt.kid(), jwt.alg()).await?.decoding),
+            Provider::Secret(p) => {
+                let min = hmac_key_min(jwt.alg());
+                if p.keys.iter().all(|(_, len)| *len < min) {
+                    return Err(AuthError::AlgorithmNotAllowed(format!(
+                        "{:?} needs a secret of at least {min} bytes and provider {:?} has none",
+                        jwt.alg(),
+                        self.name().as_ref()
+                    )));
+                }
+                p.keys.iter().any(|(key, len)| *len >= min && check(jwt.jws(), key))
+            }
+            Provider::PublicKey(p) => check(jwt.jws(), &p.key),
+            Provider::Jwks(p) => check(jwt.jws(), &p.cache.key(jwt.kid(), jwt.alg()).await?.decoding),
             Provider::Custom { .. } => false,
         };
         if !verified {
@@ -121,6 +131,55 @@ impl Provider {
 
 /// A key that does not fit the algorithm counts as a failed check, never as
 /// a server error.
-fn check(jwt: &Jwt<'_>, key: &DecodingKey) -> bool {
-    jsonwebtoken::crypto::verify(jwt.signature(), jwt.signing_input().as_bytes(), key, jwt.alg()).unwrap_or(false)
+fn check(jws: &Jws<'_>, key: &DecodingKey) -> bool {
+    jsonwebtoken::crypto::verify(jws.signature(), jws.signing_input().as_bytes(), key, jws.alg()).unwrap_or(false)
+}
+
+/// The signature layer on its own (for JWS test vectors and tools): the
+/// strict front end, the algorithm pinned by the JWK (its `alg`, type and
+/// curve; `use`/`key_ops` honoured; `oct` refused, as for any JWKS), and the
+/// signature over the received bytes. No claims, no routing. Returns the
+/// payload bytes.
+pub fn verify_jws_with_jwk(token: &str, jwk: &Value) -> Result<Vec<u8>, AuthError> {
+    let key = crate::auth::jwks::keyset::key_from_jwk(jwk).map_err(AuthError::AlgorithmNotAllowed)?;
+    let jws = Jws::parse(token)?;
+    if !key.accepts(jws.alg()) {
+        return Err(AuthError::AlgorithmNotAllowed(format!("the key cannot verify {:?}", jws.alg())));
+    }
+    if !check(&jws, &key.decoding) {
+        return Err(AuthError::InvalidSignature);
+    }
+    Ok(jws.payload().to_vec())
+}
+
+/// RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
+/// A shorter secret never verifies that algorithm.
+pub fn hmac_key_min(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
+    }
+}
+
+/// The same for a shared secret with pinned HMAC algorithms, as a `secret`
+/// provider checks it.
+pub fn verify_jws_with_secret(token: &str, secret: &[u8], algorithms: &[Algorithm]) -> Result<Vec<u8>, AuthError> {
+    let jws = Jws::parse(token)?;
+    if !algorithms.contains(&jws.alg()) || Family::of(jws.alg()) != Family::Hmac {
+        return Err(AuthError::AlgorithmNotAllowed(format!("alg {:?} is not allowed", jws.alg())));
+    }
+    if secret.len() < hmac_key_min(jws.alg()) {
+        return Err(AuthError::AlgorithmNotAllowed(format!(
+            "the secret is {} bytes; {:?} needs at least {}",
+            secret.len(),
+            jws.alg(),
+            hmac_key_min(jws.alg())
+        )));
+    }
+    let key = DecodingKey::from_secret(secret).map_err(|_| AuthError::InvalidSignature)?;
+    if !check(&jws, &key) {
+        return Err(AuthError::InvalidSignature);
+    }
+    Ok(jws.payload().to_vec())
 }

@@ -12,8 +12,8 @@ pub(crate) struct SecretProvider {
     pub name: Arc<str>,
     /// Pinned by configuration: HS256/HS384/HS512 only, never from the token.
     pub algorithms: Vec<Algorithm>,
-    /// Built once at startup, one per secret.
-    pub keys: Vec<DecodingKey>,
+    /// Built once at startup, one per secret, with the secret's length.
+    pub keys: Vec<(DecodingKey, usize)>,
     pub claims: ClaimRules,
 }
 
@@ -23,7 +23,9 @@ impl SecretProvider {
             .secrets
             .iter()
             .map(|s| {
-                DecodingKey::from_secret(s.expose()).map_err(|e| format!("provider {name:?}: unusable secret: {e}"))
+                DecodingKey::from_secret(s.expose())
+                    .map(|k| (k, s.len()))
+                    .map_err(|e| format!("provider {name:?}: unusable secret: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SecretProvider { name: name.into(), algorithms: cfg.algorithms.clone(), keys, claims: cfg.claims.clone() })
