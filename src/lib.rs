@@ -29,6 +29,8 @@ pub mod db;
 pub mod mint;
 pub mod telemetry;
 pub mod trust;
+#[doc(hidden)]
+pub mod fuzzing;
 
 /// Install aws-lc-rs as the process-wide crypto provider for rustls and for
 /// jsonwebtoken. Called once at startup (and by tests); calling it again is

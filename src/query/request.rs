@@ -421,8 +421,13 @@ pub fn widen_date(s: &str, end: bool) -> Option<String> {
         && digits(14..16)
         && b[16] == b':'
         && digits(17..19);
+    // Checked only once the time part is known to be there: found by the
+    // query fuzz target (`2024-01-01T1` indexed past its end).
+    if !time_ok {
+        return None;
+    }
     let frac_ok = b.len() == 19 || (b[19] == b'.' && b.len() > 20 && b.len() <= 26 && digits(20..b.len()));
-    if !(time_ok && frac_ok) {
+    if !frac_ok {
         return None;
     }
     let mut out = format!("{}T{}", &s[..10], &s[11..19]);
@@ -533,4 +538,33 @@ fn order(raw: Option<&Value>, in_query: &[&str]) -> Result<Vec<(String, bool)>, 
 /// A client's string, bounded and quoted for an error message.
 pub fn short(s: &str) -> String {
     crate::auth::token::quoted(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_widen_to_timestamps_and_anything_else_is_refused_without_panicking() {
+        assert_eq!(widen_date("2024-01-31", false).as_deref(), Some("2024-01-31T00:00:00.000"));
+        assert_eq!(widen_date("2024-01-31", true).as_deref(), Some("2024-01-31T23:59:59.999"));
+        assert_eq!(widen_date("2024-01-31T10:20:30Z", true).as_deref(), Some("2024-01-31T10:20:30.999"));
+        assert_eq!(widen_date("2024-01-31 10:20:30.5", false).as_deref(), Some("2024-01-31T10:20:30.500"));
+        // Every prefix and a few corruptions of a full timestamp: refused, never
+        // a panic (the fuzz finding was a prefix like "2024-01-31T1").
+        let full = "2024-01-31T10:20:30.123456";
+        for end in 0..=full.len() {
+            let _ = widen_date(&full[..end], false);
+        }
+        for bad in [
+            "2024-01-31T",
+            "2024-01-31Tx",
+            "2024-01-31T10:20:30.",
+            "2024-01-31T10:20:30.1234567",
+            "2024-1-31",
+            "ünïcødé-10",
+        ] {
+            assert_eq!(widen_date(bad, false), None, "{bad}");
+        }
+    }
 }
