@@ -119,23 +119,19 @@ async fn main() {
         let tenant = tenants[i % tenants.len()];
         let c = |exp: u64| json!({"tenant_id": tenant, "id": i, "iat": now(), "exp": exp, "iss": ISS});
         match kind {
-            Kind::Valid => {
-                let mut claims = c(now() + 3600);
-                claims.as_object_mut().map(|m| m.remove("iss"));
-                (
-                    jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
-                        .expect("sign"),
-                    Some(tenant),
-                )
-            }
-            Kind::Expired => {
-                let mut claims = c(now() - 3600);
-                claims.as_object_mut().map(|m| m.remove("iss"));
-                (
-                    jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes()))
-                        .expect("sign"),
-                    None,
-                )
+            // HS256 tokens carry no iss: the secret provider is the HMAC
+            // family's issuer-less provider.
+            Kind::Valid | Kind::Expired => {
+                let exp = if matches!(kind, Kind::Valid) { now() + 3600 } else { now() - 3600 };
+                let mut claims = c(exp);
+                let token = match claims.as_object_mut() {
+                    Some(map) => {
+                        map.remove("iss");
+                        tenantgate::mint::sign_hs256(SECRET.as_bytes(), map).expect("sign")
+                    }
+                    None => String::new(),
+                };
+                (token, matches!(kind, Kind::Valid).then_some(tenant))
             }
             Kind::ValidRs256 | Kind::UnknownKid => {
                 let mut h = Header::new(Algorithm::RS256);

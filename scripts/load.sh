@@ -22,8 +22,10 @@ path="${LOAD_PATH:-/cubejs-api/v1/load?query=$encoded}"
 cargo build --release --quiet --bin tenantgate --example loadgen
 
 tmp=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+server=""
+trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
 env_vars=(TENANTGATE__SERVER__PORT="$port" RUST_LOG=warn)
+serve_args=(--env development)
 if [ "${LOAD_DB:-sqlite}" = postgres ]; then
   pg_url="${PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
   schema="tenantgate_load"
@@ -44,19 +46,30 @@ tenant_key = "tenant_id"
 [tenants.acme]
 schema = "$schema"
 TOML
-  env_vars+=(TENANTGATE_CONFIG_DIR="$tmp" TENANTGATE_ENV=load)
+  serve_args=(--env load --config-dir "$tmp")
   secret="tenantgate-load-test-secret-0123456789abcdef"
 else
   env_vars+=(TENANTGATE__DATABASE__PATH="$tmp/demo.sqlite")
   secret=""
 fi
 
-env "${env_vars[@]}" target/release/tenantgate serve > /dev/null &
+# Another server on the port would answer /readyz instead of ours.
+if (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "load.sh: port $port is already in use (LOAD_PORT picks another)" >&2
+  exit 1
+fi
+env "${env_vars[@]}" target/release/tenantgate serve "${serve_args[@]}" > /dev/null &
 server=$!
+ready=""
 for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && break
+  curl -fs "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && { ready=1; break; }
+  kill -0 "$server" 2>/dev/null || break
   sleep 0.1
 done
+if [ -z "$ready" ]; then
+  echo "load.sh: the server did not become ready on port $port" >&2
+  exit 1
+fi
 if [ -n "$secret" ]; then
   token=$(target/release/tenantgate token -s "$secret" -p tenant_id=acme -p id=42 -e 1h)
 else
