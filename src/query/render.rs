@@ -356,6 +356,12 @@ fn typed(v: &Value, kind: Option<DimensionType>, member: &str) -> Result<SqlValu
     }
 }
 
+/// The n-th filter value; the request check guarantees the count, this keeps
+/// the renderer total for any `Query` it is given.
+fn nth(values: &[Value], n: usize) -> Result<&Value, QueryError> {
+    values.get(n).ok_or_else(|| QueryError::Invalid("the filter has too few values".into()))
+}
+
 fn like_pattern(v: &Value, prefix: bool, suffix: bool) -> SqlValue {
     let raw = match v {
         Value::String(s) => s.clone(),
@@ -384,12 +390,15 @@ fn member_filter(
     Ok(match op {
         Operator::Equals | Operator::NotEquals => {
             let ph = values.iter().map(|v| one(cx, v)).collect::<Result<Vec<_>, _>>()?;
-            let positive =
-                if ph.len() == 1 { format!("{col} = {}", ph[0]) } else { format!("{col} IN ({})", ph.join(", ")) };
+            let positive = match ph.as_slice() {
+                [one] => format!("{col} = {one}"),
+                [] => return Err(QueryError::Invalid("the filter has no values".into())),
+                many => format!("{col} IN ({})", many.join(", ")),
+            };
             if op == Operator::Equals {
                 positive
-            } else if ph.len() == 1 {
-                format!("({col} <> {} OR {col} IS NULL)", ph[0])
+            } else if let [one] = ph.as_slice() {
+                format!("({col} <> {one} OR {col} IS NULL)")
             } else {
                 format!("({col} NOT IN ({}) OR {col} IS NULL)", ph.join(", "))
             }
@@ -421,7 +430,7 @@ fn member_filter(
                 Operator::Lt => "<",
                 _ => "<=",
             };
-            format!("{col} {sym} {}", one(cx, &values[0])?)
+            format!("{col} {sym} {}", one(cx, nth(values, 0)?)?)
         }
         Operator::Set => format!("{col} IS NOT NULL"),
         Operator::NotSet => format!("{col} IS NULL"),
@@ -442,15 +451,15 @@ fn member_filter(
             };
             match op {
                 Operator::InDateRange => {
-                    let (a, b) = (date(cx, &values[0], false)?, date(cx, &values[1], true)?);
+                    let (a, b) = (date(cx, nth(values, 0)?, false)?, date(cx, nth(values, 1)?, true)?);
                     format!("({col} >= {a} AND {col} <= {b})")
                 }
                 Operator::NotInDateRange => {
-                    let (a, b) = (date(cx, &values[0], false)?, date(cx, &values[1], true)?);
+                    let (a, b) = (date(cx, nth(values, 0)?, false)?, date(cx, nth(values, 1)?, true)?);
                     format!("({col} < {a} OR {col} > {b})")
                 }
-                Operator::BeforeDate => format!("{col} < {}", date(cx, &values[0], false)?),
-                _ => format!("{col} > {}", date(cx, &values[0], true)?),
+                Operator::BeforeDate => format!("{col} < {}", date(cx, nth(values, 0)?, false)?),
+                _ => format!("{col} > {}", date(cx, nth(values, 0)?, true)?),
             }
         }
     })
