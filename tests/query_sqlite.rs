@@ -81,13 +81,26 @@ async fn start(extra: &str) -> Env {
 
 /// `model_extra` goes under `[model]`, `db_extra` under `[database]`.
 async fn start_with(extra: &str, db_extra: &str) -> Env {
+    start_env(MODEL, extra, &format!("statement_timeout = \"300ms\"\n{db_extra}"), "").await
+}
+
+/// The server on `model` and the seed, in a fresh folder that also holds
+/// `initech.sqlite` (initech's rows only) for tenant routing; `{INITECH}` in
+/// `tail` is its path.
+async fn start_env(model: &str, model_extra: &str, db_extra: &str, tail: &str) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("model")).expect("model dir");
-    std::fs::write(dir.path().join("model/orders.yml"), MODEL).expect("model");
+    std::fs::write(dir.path().join("model/orders.yml"), model).expect("model");
     std::fs::write(dir.path().join("seed.sql"), SEED).expect("seed");
+    let other = dir.path().join("initech.sqlite");
+    let conn = rusqlite::Connection::open(&other).expect("create");
+    conn.execute_batch(SEED).expect("seed");
+    conn.execute_batch("DELETE FROM orders WHERE tenant_id <> 'initech'").expect("trim");
+    drop(conn);
     let cfg = format!(
-        "{}\n[model]\npath = \"{m}\"\n{extra}\n[database]\npath = \"{db}\"\nseed = \"{seed}\"\nstatement_timeout = \"300ms\"\n{db_extra}\n",
+        "{}\n[model]\npath = \"{m}\"\n{model_extra}\n[database]\npath = \"{db}\"\nseed = \"{seed}\"\n{db_extra}\n{}\n",
         secret_config(""),
+        tail.replace("{INITECH}", &other.display().to_string()),
         m = dir.path().join("model").display(),
         db = dir.path().join("orders.sqlite").display(),
         seed = dir.path().join("seed.sql").display(),
@@ -444,26 +457,7 @@ cubes:
 "#;
 
 async fn start_unfiltered(config: &str) -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("model")).expect("model dir");
-    std::fs::write(dir.path().join("model/orders.yml"), UNFILTERED).expect("model");
-    std::fs::write(dir.path().join("seed.sql"), SEED).expect("seed");
-    // A second database for a tenant routed to its own file.
-    let other = dir.path().join("initech.sqlite");
-    let conn = rusqlite::Connection::open(&other).expect("create");
-    conn.execute_batch(SEED).expect("seed");
-    conn.execute_batch("DELETE FROM orders WHERE tenant_id <> 'initech'").expect("trim");
-    drop(conn);
-    let cfg = format!(
-        "{}\n[model]\npath = \"{m}\"\n[database]\npath = \"{db}\"\nseed = \"{seed}\"\n{}\n",
-        secret_config(""),
-        config.replace("{INITECH}", &other.display().to_string()),
-        m = dir.path().join("model").display(),
-        db = dir.path().join("orders.sqlite").display(),
-        seed = dir.path().join("seed.sql").display(),
-    );
-    let server = TestServer::start(&cfg).await;
-    Env { _dir: dir, server }
+    start_env(UNFILTERED, "", "", config).await
 }
 
 #[tokio::test]
