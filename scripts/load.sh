@@ -23,7 +23,13 @@ cargo build --release --quiet --bin tenantgate --example loadgen
 
 tmp=$(mktemp -d)
 server=""
-trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
+schema=""
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
+  if [ -n "$schema" ]; then psql "$pg_url" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE;" || true; fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 env_vars=(TENANTGATE__SERVER__PORT="$port" RUST_LOG=warn)
 serve_args=(--env development)
 if [ "${LOAD_DB:-sqlite}" = postgres ]; then
