@@ -317,3 +317,32 @@ async fn a_body_over_the_limit_is_413_before_anything_else() {
     assert_eq!((reply.status, reply.code()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_refusals_by_code_and_provider_without_a_token() {
+    let server = TestServer::start(&secret_config("")).await;
+    server.whoami(&hs256(SECRET, &claims(json!({})))).await;
+    server.whoami(&hs256(SECRET, &json!({"exp": now() - 3600}))).await;
+    server.whoami(&hs256(SECRET, &json!({"exp": now() - 3600}))).await;
+    let addr = server.addr;
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("h1");
+    tokio::spawn(conn);
+    let req = http::Request::get("/metrics")
+        .header("host", addr.to_string())
+        .body(http_body_util::Empty::<Bytes>::new())
+        .expect("req");
+    let resp = sender.send_request(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text =
+        String::from_utf8(http_body_util::BodyExt::collect(resp.into_body()).await.expect("body").to_bytes().to_vec())
+            .expect("utf8");
+    assert!(
+        text.contains("tenantgate_requests_total{status=\"401\",code=\"token_expired\",provider=\"main\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("tenantgate_requests_total{status=\"200\",code=\"\",provider=\"main\"} 1"), "{text}");
+    assert!(text.contains("tenantgate_ready 1"), "{text}");
+    server.stop().await;
+}

@@ -7,6 +7,7 @@
 //! becomes a status code.
 
 mod cube_api;
+mod metrics;
 pub mod response;
 mod routes;
 mod tls;
@@ -47,6 +48,7 @@ pub struct App {
     tls: Option<TlsAcceptor>,
     request_seq: AtomicU64,
     request_prefix: u32,
+    metrics: metrics::Metrics,
 }
 
 /// Why the server could not start from a valid configuration.
@@ -82,6 +84,7 @@ impl App {
             tls,
             request_seq: AtomicU64::new(0),
             request_prefix: u32::from_be_bytes(seed),
+            metrics: metrics::Metrics::default(),
         })
     }
 

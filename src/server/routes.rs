@@ -44,6 +44,8 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     if resp.status() == StatusCode::SERVICE_UNAVAILABLE && outcome.code.is_some() {
         tracing::warn!(request_id = %request_id, code = outcome.code.unwrap_or("-"), provider = outcome.provider.as_deref().unwrap_or("-"), "request refused: upstream unavailable");
     }
+    let latency = started.elapsed();
+    app.metrics.record(resp.status().as_u16(), outcome.code, outcome.provider.as_deref(), latency);
     tracing::info!(
         request_id = %request_id,
         method = %parts.method,
@@ -53,7 +55,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
         provider = %outcome.provider.as_deref().unwrap_or("-"),
         // Client-controlled values stay Debug-escaped (no log injection).
         kid = outcome.kid.as_deref().unwrap_or("-"),
-        latency_us = started.elapsed().as_micros() as u64,
+        latency_us = latency.as_micros() as u64,
         "request"
     );
     resp
@@ -80,6 +82,14 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
             } else {
                 json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "not_ready", "waiting_for": waiting}))
             }
+        }),
+        "/metrics" => only_get(app, req, || {
+            let mut resp = Response::new(Body::from(app.metrics.render(app.pipeline.not_ready().is_empty())));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
         }),
         "/tenantgate/v1/whoami" => {
             if req.method != Method::GET {

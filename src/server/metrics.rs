@@ -1,0 +1,92 @@
+//! Prometheus metrics at `GET /metrics` (no token, like `/livez`): requests by
+//! status, code and provider, so "why are requests refused?" is one query.
+//! Labels come only from our own closed sets (codes, provider names from
+//! configuration), never from a client, so their number is bounded.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Latency buckets, in seconds.
+const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// (status, code, provider) -> count.
+    requests: BTreeMap<(u16, &'static str, String), u64>,
+    /// Cumulative counts per bucket, then +Inf; and the sum of seconds.
+    latency: [u64; BUCKETS.len() + 1],
+    latency_sum: f64,
+}
+
+impl Metrics {
+    /// Record one finished request. The lock is held for a map update only.
+    pub fn record(&self, status: u16, code: Option<&'static str>, provider: Option<&str>, latency: Duration) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (status, code.unwrap_or(""), provider.unwrap_or("").to_string());
+        *inner.requests.entry(key).or_default() += 1;
+        let secs = latency.as_secs_f64();
+        let bucket = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
+        for count in &mut inner.latency[bucket..] {
+            *count += 1;
+        }
+        inner.latency_sum += secs;
+    }
+
+    /// The text exposition format.
+    pub fn render(&self, ready: bool) -> String {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        out.push_str("# HELP tenantgate_requests_total Requests answered, by status, error code and provider.\n");
+        out.push_str("# TYPE tenantgate_requests_total counter\n");
+        for ((status, code, provider), n) in &inner.requests {
+            let _ = writeln!(
+                out,
+                "tenantgate_requests_total{{status=\"{status}\",code=\"{code}\",provider=\"{}\"}} {n}",
+                provider.replace('\\', "\\\\").replace('"', "\\\"")
+            );
+        }
+        out.push_str("# HELP tenantgate_request_duration_seconds Time to answer a request.\n");
+        out.push_str("# TYPE tenantgate_request_duration_seconds histogram\n");
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(out, "tenantgate_request_duration_seconds_bucket{{le=\"{b}\"}} {}", inner.latency[i]);
+        }
+        let total = inner.latency[BUCKETS.len()];
+        let _ = writeln!(out, "tenantgate_request_duration_seconds_bucket{{le=\"+Inf\"}} {total}");
+        let _ = writeln!(out, "tenantgate_request_duration_seconds_sum {}", inner.latency_sum);
+        let _ = writeln!(out, "tenantgate_request_duration_seconds_count {total}");
+        out.push_str("# HELP tenantgate_ready Whether every required key provider has loaded keys once.\n");
+        out.push_str("# TYPE tenantgate_ready gauge\n");
+        let _ = writeln!(out, "tenantgate_ready {}", u8::from(ready));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_counted_by_status_code_and_provider_with_a_latency_histogram() {
+        let m = Metrics::default();
+        m.record(200, None, Some("main"), Duration::from_micros(300));
+        m.record(401, Some("token_expired"), Some("main"), Duration::from_millis(2));
+        m.record(401, Some("token_expired"), Some("main"), Duration::from_secs(3));
+        let text = m.render(true);
+        assert!(
+            text.contains("tenantgate_requests_total{status=\"401\",code=\"token_expired\",provider=\"main\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("tenantgate_requests_total{status=\"200\",code=\"\",provider=\"main\"} 1"), "{text}");
+        assert!(text.contains("tenantgate_request_duration_seconds_bucket{le=\"0.0005\"} 1"), "{text}");
+        assert!(text.contains("tenantgate_request_duration_seconds_bucket{le=\"0.0025\"} 2"), "{text}");
+        assert!(text.contains("tenantgate_request_duration_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
+        assert!(text.contains("tenantgate_ready 1"));
+    }
+}
