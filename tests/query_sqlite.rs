@@ -134,6 +134,11 @@ async fn load_returns_only_the_tokens_tenant_with_cube_js_shapes() {
         ])
     );
     assert_eq!(reply.body["dbType"], "sqlite");
+    assert_eq!(reply.body["total"], Value::Null, "total is counted only when asked for");
+    // Cube.js's `total: true`: the row count without limit.
+    let counted = json!({"dimensions": ["Orders.id"], "limit": 1, "total": true});
+    let total = load(&env.server, &acme, &counted).await;
+    assert_eq!((total.body["data"].as_array().map(Vec::len), &total.body["total"]), (Some(1), &json!(3)));
     assert_eq!(reply.body["query"]["limit"], 10000);
     assert_eq!(reply.body["annotation"]["measures"]["Orders.count"]["type"], "number");
 

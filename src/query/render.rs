@@ -41,6 +41,9 @@ pub struct Rendered {
     pub sql: String,
     pub params: Vec<SqlValue>,
     pub columns: Vec<Column>,
+    /// Cube.js's `total: true`: the same query without limit and offset,
+    /// counted (same parameters).
+    pub total_sql: String,
 }
 
 struct Ctx<'a> {
@@ -152,11 +155,12 @@ pub fn render(
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     }
+    let total_sql = format!("SELECT count(*) {} FROM ({sql}) AS {}", dialect.quote("total"), dialect.quote("q"));
     sql.push_str(&format!(" LIMIT {}", q.limit));
     if q.offset > 0 {
         sql.push_str(&format!(" OFFSET {}", q.offset));
     }
-    Ok(Rendered { sql, params: cx.params, columns })
+    Ok(Rendered { sql, params: cx.params, columns, total_sql })
 }
 
 /// `orders__total_amount`, `orders__created_at_day`.

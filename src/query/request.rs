@@ -139,6 +139,8 @@ pub struct Query {
     pub order: Vec<(String, bool)>,
     pub limit: u64,
     pub offset: u64,
+    /// Cube.js's `total: true`: also count the rows without limit.
+    pub total: bool,
     /// The query as Cube.js reports it back (`query` in responses).
     pub normalized: Value,
 }
@@ -303,6 +305,7 @@ impl Query {
             order,
             limit,
             offset,
+            total: obj.get("total").and_then(Value::as_bool).unwrap_or(false),
             normalized,
         })
     }

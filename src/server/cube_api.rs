@@ -134,7 +134,13 @@ pub async fn handle(
                 let mut settings = tenant_settings.clone();
                 settings.extend(session_settings(app, &model.cubes[q.cube].name, &auth.context)?);
                 let rows = data.query(&r.sql, &r.params, &settings).await?;
-                results.push(load_result(model, q, r, &rows, data.db_type()));
+                let mut result = load_result(model, q, r, &rows, data.db_type());
+                if q.total {
+                    let counted = data.query(&r.total_sql, &r.params, &settings).await?;
+                    let total = counted.rows.first().and_then(|row| row.first()).map_or(Value::Null, cell_json);
+                    result["total"] = total;
+                }
+                results.push(result);
             }
             let body = if req.multi || results.len() > 1 {
                 json!({
