@@ -177,6 +177,35 @@ tenant_key = "tenant_id"
         let t = rsa.sign_with_header(&json!({"kid": kid}), &ok(json!({"iss": "https://idp"})));
         rows.push(row(format!("kid {kid:?} on the JWKS provider"), t, u, Some("unknown_kid")));
     }
+    // Key URLs in the header point at an attacker's key: never followed.
+    let attacker = TestKey::load("rsa2_private.pem", jsonwebtoken::Algorithm::RS256, "attacker");
+    let evil_jku = format!("{}/jwks.json", idp.url().replace("127.0.0.1", "localhost"));
+    for (field, value) in [
+        ("jku", json!(evil_jku)),
+        ("x5u", json!(evil_jku)),
+        ("jwk", attacker.jwk()),
+        ("x5c", json!(["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"])),
+    ] {
+        let own_kid = attacker.sign_with_header(&json!({ field: value.clone() }), &ok(json!({"iss": "https://idp"})));
+        rows.push(row(format!("{field} with the attacker's kid"), own_kid, u, Some("unknown_kid")));
+        let real_kid =
+            attacker.sign_with_header(&json!({ field: value, "kid": "idp-key" }), &ok(json!({"iss": "https://idp"})));
+        rows.push(row(format!("{field} with the real kid"), real_kid, u, Some("invalid_signature")));
+    }
+    // A token of one issuer presented with another's iss: verified by the
+    // provider its iss names, with that provider's pins and keys.
+    rows.push(row(
+        "idp's ES256 token claiming partner's iss",
+        ec.sign(&ok(json!({"iss": "https://partner"}))),
+        u,
+        Some("algorithm_not_allowed"),
+    ));
+    rows.push(row(
+        "idp's RS256 token claiming an unknown iss",
+        rsa.sign(&ok(json!({"iss": "https://evil"}))),
+        u,
+        Some("unknown_issuer"),
+    ));
     rows.push(row("kid null means no kid", hs(r#"{"alg":"HS256","kid":null}"#, &ok(json!({}))), ok_, None));
     rows.push(row(
         "kid of 300 bytes",
