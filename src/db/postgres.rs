@@ -75,16 +75,19 @@ impl PostgresSource {
             other => DbError::Unavailable(crate::telemetry::error_chain(&other)),
         })?;
         let tx = client.build_transaction().read_only(true).start().await.map_err(classify)?;
+        // Every setting in one statement, cached per connection (its text
+        // depends only on how many settings there are): one round trip.
         let timeout = format!("{}ms", self.statement_timeout.as_millis().max(1));
-        tx.execute(
-            "SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true)",
-            &[&timeout],
-        )
-        .await
-        .map_err(classify)?;
-        for (name, value) in settings {
-            tx.execute("SELECT set_config($1, $2, true)", &[name, value]).await.map_err(classify)?;
+        let mut set_sql =
+            String::from("SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true)");
+        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&timeout];
+        for (i, (name, value)) in settings.iter().enumerate() {
+            set_sql.push_str(&format!(", set_config(${}, ${}, true)", 2 * i + 2, 2 * i + 3));
+            values.push(name);
+            values.push(value);
         }
+        let set_stmt = tx.prepare_cached(&set_sql).await.map_err(classify)?;
+        tx.execute(&set_stmt, &values).await.map_err(classify)?;
         let stmt = tx.prepare(sql).await.map_err(classify)?;
         let bound = stmt.params().iter().zip(params).map(|(ty, v)| convert(v, ty)).collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
