@@ -549,3 +549,82 @@ async fn tenants_are_routed_to_their_own_database_or_refused() {
     let reply = load(&env.server, &token(json!({"sub": "no tenant"})), &q).await;
     assert_eq!(reply.code(), "invalid_tenant");
 }
+
+/// Two cubes over one table: `Catalog` is granted whole to the viewer,
+/// `Orders` only in part. Used by the filter-prefix and rules tests.
+const TWO_CUBES: &str = r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: amount
+        sql: amount
+        type: number
+      - name: status
+        sql: status
+        type: string
+      - name: tenantId
+        sql: tenant_id
+        type: string
+  - name: Catalog
+    sql_table: orders
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: amount
+        sql: amount
+        type: number
+"#;
+
+const VIEWER_ROLES: &str = "[access]\nroles_key = \"groups\"\n\
+     [[access.roles]]\nname = \"viewer\"\ncubes = [\"Catalog\"]\nmembers = [\"Orders.count\", \"Orders.status\"]\n";
+
+#[tokio::test]
+async fn a_filter_on_another_cubes_member_never_resolves_to_the_queried_cube() {
+    let env = start_env(TWO_CUBES, "", "", VIEWER_ROLES).await;
+    let viewer = token(json!({"groups": ["viewer"]}));
+    // Before the fix this ran as `"orders".amount > ?` and let a role that
+    // grants all of Catalog bisect Orders.amount, which it is not granted.
+    for (op, nested) in [("gt", false), ("gte", true)] {
+        let f = json!({"member": "Catalog.amount", "operator": op, "values": [400]});
+        let filters = if nested { json!([{"or": [{"and": [f]}]}]) } else { json!([f]) };
+        let q = json!({"measures": ["Orders.count"], "filters": filters});
+        let reply = load(&env.server, &viewer, &q).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{op}: {:?}", reply.body);
+        assert_eq!(reply.code(), "invalid_query");
+        assert!(reply.body["error"].as_str().unwrap_or("").contains("need a join"), "{:?}", reply.body);
+    }
+    // A cube that does not exist is an unknown member, not a silent match.
+    let q =
+        json!({"measures": ["Orders.count"], "filters": [{"member": "Nope.amount", "operator": "gt", "values": [1]}]});
+    assert_eq!(load(&env.server, &viewer, &q).await.code(), "unknown_member");
+    // The member of the queried cube is judged by the grants as it is.
+    let q = json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.amount", "operator": "gt", "values": [1]}]});
+    assert_eq!(load(&env.server, &viewer, &q).await.code(), "member_not_allowed");
+    // And what the role grants still works.
+    let q = json!({"measures": ["Catalog.count"], "filters": [{"member": "Catalog.amount", "operator": "gt", "values": [50]}]});
+    let reply = load(&env.server, &viewer, &q).await;
+    assert_eq!(reply.body["data"], json!([{"Catalog.count": 1}]), "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn forced_rule_filters_are_not_judged_against_the_callers_role_grants() {
+    let rules = "[[access.rules]]\ncube = \"Orders\"\nmember = \"Orders.tenantId\"\noperator = \"equals\"\nvalue = \"{SECURITY_CONTEXT.tenant_id}\"\n";
+    let env = start_env(TWO_CUBES, "", "", &format!("{VIEWER_ROLES}{rules}")).await;
+    let viewer = token(json!({"groups": ["viewer"], "tenant_id": "globex"}));
+    // Orders.tenantId is not granted, but the rule that forces it is ours.
+    let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"], "order": {"Orders.status": "asc"}});
+    let reply = load(&env.server, &viewer, &q).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["data"],
+        json!([{"Orders.status": "cancelled", "Orders.count": 1}, {"Orders.status": "completed", "Orders.count": 1}])
+    );
+    // The client naming it itself is still refused.
+    let q = json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.tenantId", "operator": "set"}]});
+    assert_eq!(load(&env.server, &viewer, &q).await.code(), "member_not_allowed");
+}

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::QueryError;
 use super::model::Model;
-use super::request::{Filter, Query};
+use super::request::{Filter, MemberRef, Query};
 use crate::auth::SecurityContext;
 use crate::config::{AccessConfig, SessionValue};
 
@@ -125,20 +125,27 @@ pub fn grants(access: &AccessConfig, ctx: &SecurityContext) -> Option<Grants> {
 }
 
 /// Every member a query names, in order: measures, dimensions, time
-/// dimensions, segments, filters.
+/// dimensions, segments, filters (at any depth). Names are the resolved
+/// model members (`Cube.member` from the model), never the text the client
+/// wrote, so grants are judged on what the query really reads.
 pub fn members(q: &Query, model: &Model) -> Vec<String> {
     let cube = &model.cubes[q.cube];
-    let mut out: Vec<String> = q.measures.iter().map(|(_, n)| n.clone()).collect();
-    out.extend(q.dimensions.iter().map(|(_, n)| n.clone()));
-    out.extend(q.time_dimensions.iter().map(|td| td.name.clone()));
-    out.extend(q.segments.iter().map(|i| format!("{}.{}", cube.name, cube.segments[*i].name)));
-    fn walk(f: &Filter, out: &mut Vec<String>) {
+    let name = |m: MemberRef| match m {
+        MemberRef::Measure(i) => format!("{}.{}", cube.name, cube.measures[i].name),
+        MemberRef::Dimension(i) => format!("{}.{}", cube.name, cube.dimensions[i].name),
+        MemberRef::Segment(i) => format!("{}.{}", cube.name, cube.segments[i].name),
+    };
+    let mut out: Vec<String> = q.measures.iter().map(|(i, _)| name(MemberRef::Measure(*i))).collect();
+    out.extend(q.dimensions.iter().map(|(i, _)| name(MemberRef::Dimension(*i))));
+    out.extend(q.time_dimensions.iter().map(|td| name(MemberRef::Dimension(td.dimension))));
+    out.extend(q.segments.iter().map(|i| name(MemberRef::Segment(*i))));
+    fn walk(f: &Filter, name: &dyn Fn(MemberRef) -> String, out: &mut Vec<String>) {
         match f {
-            Filter::Member { name, .. } => out.push(name.clone()),
-            Filter::And(l) | Filter::Or(l) => l.iter().for_each(|f| walk(f, out)),
+            Filter::Member { member, .. } => out.push(name(*member)),
+            Filter::And(l) | Filter::Or(l) => l.iter().for_each(|f| walk(f, name, out)),
         }
     }
-    q.filters.iter().for_each(|f| walk(f, &mut out));
+    q.filters.iter().for_each(|f| walk(f, &name, &mut out));
     out
 }
 

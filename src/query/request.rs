@@ -220,28 +220,29 @@ impl Query {
             .ok_or_else(|| QueryError::UnknownMember(all.first().cloned().unwrap_or_default()))?;
         let cube = &model.cubes[cube_idx];
 
-        let measures_r = resolve_all(cube, &measures, "a measure", |r| match r {
+        let measures_r = resolve_all(model, cube, &measures, "a measure", |r| match r {
             MemberRef::Measure(i) => Some(i),
             _ => None,
         })?;
-        let dimensions_r = resolve_all(cube, &dimensions, "a dimension", |r| match r {
+        let dimensions_r = resolve_all(model, cube, &dimensions, "a dimension", |r| match r {
             MemberRef::Dimension(i) => Some(i),
             _ => None,
         })?;
-        let segments_r = resolve_all(cube, &segments, "a segment", |r| match r {
+        let segments_r = resolve_all(model, cube, &segments, "a segment", |r| match r {
             MemberRef::Segment(i) => Some(i),
             _ => None,
         })?
         .into_iter()
         .map(|(i, _)| i)
         .collect();
-        let time_dimensions = raw_tds.iter().map(|td| time_dimension(cube, td)).collect::<Result<Vec<_>, _>>()?;
+        let time_dimensions =
+            raw_tds.iter().map(|td| time_dimension(model, cube, td)).collect::<Result<Vec<_>, _>>()?;
 
         let filters = match obj.get("filters") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => {
                 let mut count = 0;
-                list.iter().map(|f| filter(cube, f, 1, &mut count)).collect::<Result<Vec<_>, _>>()?
+                list.iter().map(|f| filter(model, cube, f, 1, &mut count)).collect::<Result<Vec<_>, _>>()?
             }
             Some(_) => return Err(QueryError::Invalid("filters must be an array".into())),
         };
@@ -333,8 +334,21 @@ fn split_member(member: &str) -> Result<(&str, &str), QueryError> {
     }
 }
 
-fn resolve(cube: &Cube, member: &str) -> Result<MemberRef, QueryError> {
-    let (_, name) = split_member(member)?;
+/// Resolve `Cube.member` within the query's cube. The cube part is checked,
+/// not only the member part: `Other.amount` must never resolve to this
+/// cube's `amount` (a role granting all of `Other` would then read it).
+fn resolve(model: &Model, cube: &Cube, member: &str) -> Result<MemberRef, QueryError> {
+    let (cube_name, name) = split_member(member)?;
+    if cube_name != cube.name {
+        if model.cubes.iter().any(|c| c.name == cube_name) {
+            return Err(QueryError::Invalid(format!(
+                "members of cubes {} and {} in one query need a join, which is not supported yet",
+                short(&cube.name),
+                short(cube_name)
+            )));
+        }
+        return Err(QueryError::UnknownMember(member.to_string()));
+    }
     if let Some(i) = cube.measures.iter().position(|m| m.name == name) {
         return Ok(MemberRef::Measure(i));
     }
@@ -349,6 +363,7 @@ fn resolve(cube: &Cube, member: &str) -> Result<MemberRef, QueryError> {
 
 /// Resolve names that must all be one kind of member (`want` picks it).
 fn resolve_all(
+    model: &Model,
     cube: &Cube,
     names: &[String],
     what: &str,
@@ -357,19 +372,19 @@ fn resolve_all(
     names
         .iter()
         .map(|m| {
-            want(resolve(cube, m)?)
+            want(resolve(model, cube, m)?)
                 .map(|i| (i, m.clone()))
                 .ok_or_else(|| QueryError::Invalid(format!("{} is not {what}", short(m))))
         })
         .collect()
 }
 
-fn time_dimension(cube: &Cube, td: &Value) -> Result<TimeDimension, QueryError> {
+fn time_dimension(model: &Model, cube: &Cube, td: &Value) -> Result<TimeDimension, QueryError> {
     let name = td
         .get("dimension")
         .and_then(Value::as_str)
         .ok_or_else(|| QueryError::Invalid("each time dimension needs a dimension".into()))?;
-    let idx = match resolve(cube, name)? {
+    let idx = match resolve(model, cube, name)? {
         MemberRef::Dimension(i) if cube.dimensions[i].kind == DimensionType::Time => i,
         _ => return Err(QueryError::Invalid(format!("{} is not a time dimension", short(name)))),
     };
@@ -442,7 +457,7 @@ pub fn widen_date(s: &str, end: bool) -> Option<String> {
     Some(out)
 }
 
-fn filter(cube: &Cube, f: &Value, depth: usize, count: &mut usize) -> Result<Filter, QueryError> {
+fn filter(model: &Model, cube: &Cube, f: &Value, depth: usize, count: &mut usize) -> Result<Filter, QueryError> {
     *count += 1;
     if depth > MAX_FILTER_DEPTH || *count > MAX_FILTERS {
         return Err(QueryError::Invalid(format!(
@@ -457,7 +472,9 @@ fn filter(cube: &Cube, f: &Value, depth: usize, count: &mut usize) -> Result<Fil
             if obj.len() != 1 {
                 return Err(QueryError::Invalid(format!("a filter with {key} may hold nothing else")));
             }
-            return Ok(make(list.iter().map(|f| filter(cube, f, depth + 1, count)).collect::<Result<Vec<_>, _>>()?));
+            return Ok(make(
+                list.iter().map(|f| filter(model, cube, f, depth + 1, count)).collect::<Result<Vec<_>, _>>()?,
+            ));
         }
     }
     let name = obj
@@ -465,7 +482,7 @@ fn filter(cube: &Cube, f: &Value, depth: usize, count: &mut usize) -> Result<Fil
         .or_else(|| obj.get("dimension"))
         .and_then(Value::as_str)
         .ok_or_else(|| QueryError::Invalid("each filter needs a member".into()))?;
-    let member = resolve(cube, name)?;
+    let member = resolve(model, cube, name)?;
     if matches!(member, MemberRef::Segment(_)) {
         return Err(QueryError::Invalid(format!("{} is a segment; use segments", short(name))));
     }
