@@ -17,6 +17,9 @@ cubes:
     measures:
       - name: count
         type: count
+      - name: totalAmount
+        sql: amount
+        type: sum
     dimensions:
       - name: status
         sql: status
@@ -24,10 +27,21 @@ cubes:
       - name: userId
         sql: user_id
         type: number
+      - name: amount
+        sql: amount
+        type: number
+      - name: paid
+        sql: paid
+        type: boolean
+      - name: createdAt
+        sql: created_at
+        type: time
 "#;
 
-const SEED: &str = "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, tenant_id TEXT, status TEXT);
-INSERT INTO orders VALUES (1, 1, 'acme', 'completed'), (2, 2, 'globex', 'completed');";
+const SEED: &str = "CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, tenant_id TEXT, status TEXT,
+  amount NUMERIC, paid INTEGER, created_at TEXT);
+INSERT INTO orders VALUES (1, 1, 'acme', 'completed', 10, 1, '2024-01-01T00:00:00.000'),
+  (2, 2, 'globex', 'completed', 20, 0, '2024-01-02T00:00:00.000');";
 
 /// One row: what is sent and what must come back. `code: None` where the
 /// HTTP layer answers before the application (431).
@@ -335,6 +349,16 @@ tenant_key = "tenant_id"
             (load_path(&q), None)
         };
         rows.push(Row { what: what.into(), token: valid.clone(), path, status, code: Some(code), post });
+    }
+    // Shapes that used to reach the database and come back as a 5xx.
+    for (what, q) in common::hostile::client_queries_that_must_be_400() {
+        let q = q.to_string();
+        let (path, post) = if q.len() > 4000 {
+            ("/cubejs-api/v1/load".to_string(), Some(format!(r#"{{"query":{q}}}"#)))
+        } else {
+            (load_path(&q), None)
+        };
+        rows.push(Row { what, token: valid.clone(), path, status: bad, code: Some("invalid_query"), post });
     }
     rows.push(Row {
         what: "SQL in a string value is only a value".into(),

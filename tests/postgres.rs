@@ -428,3 +428,28 @@ async fn tls_to_postgres_is_verified_and_never_falls_back_to_plain_text() {
     env.server.stop().await;
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn client_query_shapes_that_postgres_would_refuse_are_400_before_any_sql() {
+    let Some(admin) = admin_url("client_query_shapes_that_postgres_would_refuse_are_400_before_any_sql") else {
+        return;
+    };
+    let db = TestDb::create(&admin, "hostile").await;
+    db.execute(SEED).await;
+    let env = start(&db.url(None), "max_concurrent_queries = 2\n").await;
+    let token = hs256(SECRET, &claims(json!({"tenant_id": "acme"})));
+    let mut failures = Vec::new();
+    for (what, q) in common::hostile::client_queries_that_must_be_400() {
+        let body = hyper::body::Bytes::from(json!({ "query": q }).to_string());
+        let reply =
+            env.server.request(http::Method::POST, "/cubejs-api/v1/load", &[("authorization", &token)], body).await;
+        if (reply.status, reply.code()) != (StatusCode::BAD_REQUEST, "invalid_query") {
+            failures.push(format!("{what}: {} {}", reply.status, reply.body));
+        }
+    }
+    // The pool is intact: a normal query still runs.
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    db.drop_now().await;
+}

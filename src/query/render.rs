@@ -76,6 +76,9 @@ impl Ctx<'_> {
     }
 }
 
+/// Bound values per statement, below both databases' limits.
+pub const MAX_BOUND_VALUES: usize = 10_000;
+
 pub fn render(
     model: &Model,
     q: &Query,
@@ -154,6 +157,15 @@ pub fn render(
     let order = order_by(q, &columns, group > 0);
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    // Both databases cap a statement's parameters (SQLite 32,766,
+    // PostgreSQL 65,535, where going over also drops the connection):
+    // refused here, before any SQL runs.
+    if cx.params.len() > MAX_BOUND_VALUES {
+        return Err(QueryError::Invalid(format!(
+            "the query binds {} values; a query may bind {MAX_BOUND_VALUES} at most",
+            cx.params.len()
+        )));
     }
     let total_sql = format!("SELECT count(*) {} FROM ({sql}) AS {}", dialect.quote("total"), dialect.quote("q"));
     sql.push_str(&format!(" LIMIT {}", q.limit));

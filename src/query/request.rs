@@ -16,6 +16,16 @@ const MAX_MEMBERS: usize = 100;
 const MAX_FILTERS: usize = 200;
 const MAX_FILTER_DEPTH: usize = 8;
 const MAX_VALUES: usize = 1000;
+/// `contains`/`startsWith`/`endsWith` values per filter: each is one
+/// `LIKE` term in an `OR` chain, and SQLite refuses expressions deeper than
+/// 1000.
+pub const MAX_LIKE_VALUES: usize = 100;
+/// Bytes of one filter value. A `LIKE` pattern is at most twice this plus
+/// two (escaping), well under SQLite's 50,000-byte pattern limit.
+pub const MAX_VALUE_BYTES: usize = 10_000;
+/// `order` entries; each names a member of the query, so more than the
+/// members a query may name is never needed.
+pub const MAX_ORDER: usize = MAX_MEMBERS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {
@@ -124,6 +134,20 @@ pub enum Filter {
     Member { member: MemberRef, name: String, operator: Operator, values: Vec<Value> },
     And(Vec<Filter>),
     Or(Vec<Filter>),
+}
+
+impl Filter {
+    /// Whether the filter names (measures, dimensions), at any depth.
+    pub fn references(&self) -> (bool, bool) {
+        match self {
+            Filter::Member { member: MemberRef::Measure(_), .. } => (true, false),
+            Filter::Member { .. } => (false, true),
+            Filter::And(list) | Filter::Or(list) => list.iter().fold((false, false), |acc, f| {
+                let (m, d) = f.references();
+                (acc.0 || m, acc.1 || d)
+            }),
+        }
+    }
 }
 
 /// A checked query over one cube.
@@ -472,9 +496,17 @@ fn filter(model: &Model, cube: &Cube, f: &Value, depth: usize, count: &mut usize
             if obj.len() != 1 {
                 return Err(QueryError::Invalid(format!("a filter with {key} may hold nothing else")));
             }
-            return Ok(make(
-                list.iter().map(|f| filter(model, cube, f, depth + 1, count)).collect::<Result<Vec<_>, _>>()?,
-            ));
+            let list = list.iter().map(|f| filter(model, cube, f, depth + 1, count)).collect::<Result<Vec<_>, _>>()?;
+            // A group is either WHERE (dimensions) or HAVING (measures); a
+            // group with both has no SQL (PostgreSQL 42803), as in Cube.js.
+            let (measures, dimensions) = list.iter().fold((false, false), |acc, f| {
+                let (m, d) = f.references();
+                (acc.0 || m, acc.1 || d)
+            });
+            if measures && dimensions {
+                return Err(QueryError::Invalid("You cannot use dimension and measure in same condition".into()));
+            }
+            return Ok(make(list));
         }
     }
     let name = obj
@@ -521,6 +553,22 @@ fn filter(model: &Model, cube: &Cube, f: &Value, depth: usize, count: &mut usize
     if values.iter().any(|v| !(v.is_string() || v.is_number() || v.is_boolean())) {
         return Err(QueryError::Invalid("filter values must be strings, numbers or booleans".into()));
     }
+    if values.iter().any(|v| v.as_str().is_some_and(|s| s.len() > MAX_VALUE_BYTES)) {
+        return Err(QueryError::Invalid(format!("a filter value may be {MAX_VALUE_BYTES} bytes at most")));
+    }
+    if matches!(operator, Operator::Contains | Operator::NotContains | Operator::StartsWith | Operator::EndsWith) {
+        let string_dimension =
+            matches!(member, MemberRef::Dimension(i) if cube.dimensions[i].kind == DimensionType::String);
+        if !string_dimension {
+            return Err(QueryError::Invalid(format!(
+                "{op_name} applies to string dimensions only, not to {}",
+                short(name)
+            )));
+        }
+        if values.len() > MAX_LIKE_VALUES {
+            return Err(QueryError::Invalid(format!("{op_name} may hold {MAX_LIKE_VALUES} values at most")));
+        }
+    }
     Ok(Filter::Member { member, name: name.to_string(), operator, values })
 }
 
@@ -539,6 +587,9 @@ fn order(raw: Option<&Value>, in_query: &[&str]) -> Result<Vec<(String, bool)>, 
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(QueryError::Invalid("order must be an object or an array of pairs".into())),
     };
+    if pairs.len() > MAX_ORDER {
+        return Err(QueryError::Invalid(format!("order may hold {MAX_ORDER} entries at most")));
+    }
     pairs
         .into_iter()
         .map(|(m, d)| {
