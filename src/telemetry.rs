@@ -36,3 +36,33 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// Longest error text in one log line; the rest is cut (SQL can be long).
+pub const MAX_LOGGED_ERROR_BYTES: usize = 2048;
+
+/// `text` cut to [`MAX_LOGGED_ERROR_BYTES`] on a character boundary, with
+/// how much was cut.
+pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_LOGGED_ERROR_BYTES {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = MAX_LOGGED_ERROR_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}... ({} more bytes)", &text[..end], text.len() - end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_error_text_is_cut_on_a_character_boundary() {
+        assert_eq!(bounded("short"), "short");
+        let long = format!("{}é{}", "a".repeat(MAX_LOGGED_ERROR_BYTES - 1), "b".repeat(300_000));
+        let cut = bounded(&long);
+        assert!(cut.len() < MAX_LOGGED_ERROR_BYTES + 40, "{}", cut.len());
+        assert!(cut.ends_with("more bytes)"));
+    }
+}

@@ -127,6 +127,13 @@ pub struct ModelConfig {
     pub dangerous_missing_filter_allows_all: bool,
 }
 
+/// `[database] max_result_cells`: a million cells is about 35 MB of JSON
+/// with Cube.js's member-name keys, so the largest allowed request stays
+/// under the response cap below.
+pub const DEFAULT_MAX_RESULT_CELLS: usize = 1_000_000;
+/// `[database] max_response_bytes`: 64 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 /// `[database]`.
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
@@ -137,6 +144,13 @@ pub struct DatabaseConfig {
     pub queue_timeout: Duration,
     /// Result rows above this are refused.
     pub max_rows: usize,
+    /// Cells (rows x columns) one request may return across all its
+    /// queries; more is refused with 400 `result_too_large`. Defaults to
+    /// [`DEFAULT_MAX_RESULT_CELLS`].
+    pub max_result_cells: usize,
+    /// Bytes of one `/load` response body; more is refused with 400
+    /// `result_too_large`. Defaults to [`DEFAULT_MAX_RESPONSE_BYTES`].
+    pub max_response_bytes: usize,
     /// `[database.session]`: settings bound with `set_config` in every
     /// query's transaction (PostgreSQL), for row-level security.
     pub session: Vec<(String, SessionValue)>,

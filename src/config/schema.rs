@@ -946,6 +946,8 @@ fn database(cx: &mut Cx, t: &Table) -> Option<DatabaseConfig> {
             "max_concurrent_queries",
             "queue_timeout",
             "max_rows",
+            "max_result_cells",
+            "max_response_bytes",
             "session",
         ],
     );
@@ -957,6 +959,16 @@ fn database(cx: &mut Cx, t: &Table) -> Option<DatabaseConfig> {
         max_concurrent_queries: cx.int(t, P, "max_concurrent_queries", 8, 1, 1024) as usize,
         queue_timeout: cx.duration(t, P, "queue_timeout", Duration::from_secs(2)),
         max_rows: cx.int(t, P, "max_rows", 50_000, 1, 10_000_000) as usize,
+        max_result_cells: cx.int(t, P, "max_result_cells", super::DEFAULT_MAX_RESULT_CELLS as i64, 1, 100_000_000)
+            as usize,
+        max_response_bytes: cx.int(
+            t,
+            P,
+            "max_response_bytes",
+            super::DEFAULT_MAX_RESPONSE_BYTES as i64,
+            1024,
+            1 << 32,
+        ) as usize,
     };
     let kind = match get(t, "type") {
         None => "sqlite".to_string(),

@@ -12,9 +12,10 @@ mod postgres;
 mod sqlite;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{DatabaseConfig, DatabaseKind};
 use crate::query::{Dialect, SqlValue};
@@ -58,16 +59,26 @@ pub struct Rows {
 }
 
 /// Why a statement did not produce rows. Who caused it picks the status:
-/// `Busy`/`Timeout`/`Unavailable` are 503, `BadValue`/`TooManyRows` the
-/// client's 400, `Internal` ours (a model whose SQL does not run).
+/// `Busy`/`Timeout`/`Unavailable` are 503, `BadValue`/`Refused`/
+/// `TooManyRows`/`ResultTooLarge` the client's 400, `Internal` ours (a
+/// model whose SQL does not run).
+///
+/// **Invariant:** the `String`s of `Refused`, `Unavailable` and `Internal`
+/// are the driver's text (host names, user names, the database's messages,
+/// SQL): they go to the log, bounded, never into a response body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DbError {
     #[error("too many queries are running; retry shortly")]
     Busy,
     #[error("the query ran longer than the statement timeout ({0:?})")]
     Timeout(Duration),
+    /// Our own words about a client's value (safe to show).
     #[error("the database refused a value: {0}")]
     BadValue(String),
+    /// The database refused a client's value (SQLSTATE class 22, SQLite's
+    /// "too big"); `detail` is its message.
+    #[error("the database refused a value of the query ({sqlstate}): {detail}")]
+    Refused { sqlstate: String, detail: String },
     #[error("the result has more than {max} rows; lower the query's limit")]
     TooManyRows { max: usize },
     #[error("the database is unavailable: {0}")]
@@ -81,7 +92,7 @@ impl DbError {
         match self {
             DbError::Busy | DbError::Unavailable(_) => "db_unavailable",
             DbError::Timeout(_) => "query_timeout",
-            DbError::BadValue(_) => "invalid_value",
+            DbError::BadValue(_) | DbError::Refused { .. } => "invalid_value",
             DbError::TooManyRows { .. } => "result_too_large",
             DbError::Internal(_) => "internal_error",
         }
@@ -93,11 +104,28 @@ pub struct DataSource {
     kind: Kind,
     permits: Arc<Semaphore>,
     queue_timeout: Duration,
+    max_rows: usize,
+    running: Arc<AtomicUsize>,
 }
 
 enum Kind {
     Sqlite(SqliteSource),
     Postgres(PostgresSource),
+}
+
+/// A statement's claim on the data source: the concurrency permit and the
+/// count of running statements. It moves with the statement (onto SQLite's
+/// blocking thread, into PostgreSQL's statement task) and is released only
+/// when the statement has ended, whoever still waits for it.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    running: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl DataSource {
@@ -112,13 +140,14 @@ impl DataSource {
                 cfg.max_concurrent_queries,
                 cfg.queue_timeout,
                 cfg.statement_timeout,
-                cfg.max_rows,
             )?),
         };
         Ok(DataSource {
             kind,
             permits: Arc::new(Semaphore::new(cfg.max_concurrent_queries)),
             queue_timeout: cfg.queue_timeout,
+            max_rows: cfg.max_rows,
+            running: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -137,19 +166,37 @@ impl DataSource {
         }
     }
 
-    /// Run one statement. Waits at most `queue_timeout` for a slot.
-    /// `settings` are transaction-local `set_config` pairs (PostgreSQL; the
-    /// configuration refuses them for SQLite).
-    pub async fn query(&self, sql: &str, params: &[SqlValue], settings: &[(String, String)]) -> Result<Rows, DbError> {
+    /// `[database] max_rows`: the most rows one statement may return.
+    pub fn max_rows(&self) -> usize {
+        self.max_rows
+    }
+
+    /// Statements running now, abandoned ones included (`/metrics`).
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Run one statement, reading at most `max_rows` rows (more is
+    /// `TooManyRows { max: max_rows }`). Waits at most `queue_timeout` for a
+    /// slot. `settings` are transaction-local `set_config` pairs
+    /// (PostgreSQL; the configuration refuses them for SQLite).
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+        settings: &[(String, String)],
+        max_rows: usize,
+    ) -> Result<Rows, DbError> {
         let permit = tokio::time::timeout(self.queue_timeout, Arc::clone(&self.permits).acquire_owned())
             .await
             .map_err(|_| DbError::Busy)?
             .map_err(|_| DbError::Unavailable("shutting down".into()))?;
-        let result = match &self.kind {
-            Kind::Sqlite(s) => s.query(sql.to_string(), params.to_vec()).await,
-            Kind::Postgres(p) => p.query(sql, params, settings).await,
-        };
-        drop(permit);
-        result
+        self.running.fetch_add(1, Ordering::Relaxed);
+        let slot = Slot { _permit: permit, running: Arc::clone(&self.running) };
+        let max_rows = max_rows.min(self.max_rows);
+        match &self.kind {
+            Kind::Sqlite(s) => s.query(sql.to_string(), params.to_vec(), max_rows, slot).await,
+            Kind::Postgres(p) => p.query(sql, params, settings, max_rows, slot).await,
+        }
     }
 }

@@ -29,7 +29,8 @@ mod bytes_shim {
 pub struct PostgresSource {
     pool: Pool,
     statement_timeout: Duration,
-    max_rows: usize,
+    /// How a cancel request reaches the server: as the connections do.
+    cancel_tls: Option<super::pg_tls::MakeRustlsConnect>,
 }
 
 impl PostgresSource {
@@ -39,7 +40,6 @@ impl PostgresSource {
         max_connections: usize,
         queue_timeout: Duration,
         statement_timeout: Duration,
-        max_rows: usize,
     ) -> Result<PostgresSource, DbError> {
         let mut config = config;
         config.application_name("tenantgate");
@@ -47,13 +47,13 @@ impl PostgresSource {
         let mgr_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
         // `ssl = true`: TLS required and verified (webpki roots plus the
         // optional CA file); never a silent fallback to plain text.
-        let mgr = match tls {
-            None => Manager::from_config(config, NoTls, mgr_config),
+        let (mgr, cancel_tls) = match tls {
+            None => (Manager::from_config(config, NoTls, mgr_config), None),
             Some(ca) => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Require);
                 let ca = (!ca.as_os_str().is_empty()).then_some(ca);
                 let tls = super::pg_tls::MakeRustlsConnect::new(ca).map_err(DbError::Unavailable)?;
-                Manager::from_config(config, tls, mgr_config)
+                (Manager::from_config(config, tls.clone(), mgr_config), Some(tls))
             }
         };
         let pool = Pool::builder(mgr)
@@ -64,57 +64,106 @@ impl PostgresSource {
             .recycle_timeout(Some(Duration::from_secs(1)))
             .build()
             .map_err(|e| DbError::Unavailable(format!("cannot build the connection pool: {e}")))?;
-        Ok(PostgresSource { pool, statement_timeout, max_rows })
+        Ok(PostgresSource { pool, statement_timeout, cancel_tls })
     }
 
-    /// Run one statement. `settings` are `(name, value)` pairs applied with
-    /// `set_config(name, value, true)` (transaction-local) before it.
-    pub async fn query(&self, sql: &str, params: &[SqlValue], settings: &[(String, String)]) -> Result<Rows, DbError> {
-        let mut client = self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Timeout(_) => DbError::Busy,
-            other => DbError::Unavailable(crate::telemetry::error_chain(&other)),
-        })?;
-        let tx = client.build_transaction().read_only(true).start().await.map_err(classify)?;
-        // Every setting in one statement, cached per connection (its text
-        // depends only on how many settings there are): one round trip.
-        let timeout = format!("{}ms", self.statement_timeout.as_millis().max(1));
-        let mut set_sql =
-            String::from("SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true)");
-        let mut values: Vec<&(dyn ToSql + Sync)> = vec![&timeout];
-        for (i, (name, value)) in settings.iter().enumerate() {
-            set_sql.push_str(&format!(", set_config(${}, ${}, true)", 2 * i + 2, 2 * i + 3));
-            values.push(name);
-            values.push(value);
-        }
-        let set_stmt = tx.prepare_cached(&set_sql).await.map_err(classify)?;
-        tx.execute(&set_stmt, &values).await.map_err(classify)?;
-        let stmt = tx.prepare(sql).await.map_err(classify)?;
-        let bound = stmt.params().iter().zip(params).map(|(ty, v)| convert(v, ty)).collect::<Result<Vec<_>, _>>()?;
-        let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
-        let rows = tx.query(&stmt, &refs).await.map_err(classify)?;
-        if rows.len() > self.max_rows {
-            return Err(DbError::TooManyRows { max: self.max_rows });
-        }
-        let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_string()).collect();
-        let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
-        let out = rows.iter().map(|r| decode_row(r, &types)).collect::<Result<Vec<_>, _>>()?;
-        // Read-only: nothing to commit; ending the transaction is enough.
-        tx.rollback().await.map_err(classify)?;
-        Ok(Rows { columns, rows: out })
+    /// Run one statement in its own task, which owns `slot`: the slot is
+    /// released when the statement has ended on the server. If the caller
+    /// goes away first (the client disconnected), the task asks the server
+    /// to cancel the statement and waits for it to stop.
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[SqlValue],
+        settings: &[(String, String)],
+        max_rows: usize,
+        slot: super::Slot,
+    ) -> Result<Rows, DbError> {
+        let (pool, timeout, cancel_tls) = (self.pool.clone(), self.statement_timeout, self.cancel_tls.clone());
+        let (sql, params, settings) = (sql.to_string(), params.to_vec(), settings.to_vec());
+        let (abandoned_tx, abandoned) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let client = pool.get().await.map_err(|e| match e {
+                deadpool_postgres::PoolError::Timeout(_) => DbError::Busy,
+                other => DbError::Unavailable(crate::telemetry::error_chain(&other)),
+            })?;
+            let cancel = client.cancel_token();
+            let mut client = client;
+            let work = run(&mut client, &sql, &params, &settings, timeout, max_rows);
+            tokio::pin!(work);
+            let result = tokio::select! {
+                r = &mut work => r,
+                // The sender is dropped only when the caller is gone.
+                _ = abandoned => {
+                    let _ = match cancel_tls {
+                        None => cancel.cancel_query(NoTls).await,
+                        Some(tls) => cancel.cancel_query(tls).await,
+                    };
+                    work.await
+                }
+            };
+            drop(slot);
+            result
+        });
+        let joined = task.await;
+        drop(abandoned_tx);
+        joined.unwrap_or_else(|e| Err(DbError::Internal(format!("the query task failed: {e}"))))
     }
+}
+
+/// One statement in a read-only transaction, reading at most `max_rows`
+/// rows through a portal (the rest is never sent).
+async fn run(
+    client: &mut deadpool_postgres::Object,
+    sql: &str,
+    params: &[SqlValue],
+    settings: &[(String, String)],
+    statement_timeout: Duration,
+    max_rows: usize,
+) -> Result<Rows, DbError> {
+    let classify = |e| classify(e, statement_timeout);
+    let tx = client.build_transaction().read_only(true).start().await.map_err(classify)?;
+    // Every setting in one statement, cached per connection (its text
+    // depends only on how many settings there are): one round trip.
+    let timeout = format!("{}ms", statement_timeout.as_millis().max(1));
+    let mut set_sql =
+        String::from("SELECT set_config('statement_timeout', $1, true), set_config('TimeZone', 'UTC', true)");
+    let mut values: Vec<&(dyn ToSql + Sync)> = vec![&timeout];
+    for (i, (name, value)) in settings.iter().enumerate() {
+        set_sql.push_str(&format!(", set_config(${}, ${}, true)", 2 * i + 2, 2 * i + 3));
+        values.push(name);
+        values.push(value);
+    }
+    let set_stmt = tx.prepare_cached(&set_sql).await.map_err(classify)?;
+    tx.execute(&set_stmt, &values).await.map_err(classify)?;
+    let stmt = tx.prepare(sql).await.map_err(classify)?;
+    let bound = stmt.params().iter().zip(params).map(|(ty, v)| convert(v, ty)).collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+    let portal = tx.bind(&stmt, &refs).await.map_err(classify)?;
+    let fetch = i32::try_from(max_rows.saturating_add(1)).unwrap_or(i32::MAX);
+    let rows = tx.query_portal(&portal, fetch).await.map_err(classify)?;
+    if rows.len() > max_rows {
+        return Err(DbError::TooManyRows { max: max_rows });
+    }
+    let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_string()).collect();
+    let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+    let out = rows.iter().map(|r| decode_row(r, &types)).collect::<Result<Vec<_>, _>>()?;
+    // Read-only: nothing to commit; ending the transaction is enough.
+    tx.rollback().await.map_err(classify)?;
+    Ok(Rows { columns, rows: out })
 }
 
 /// Who caused it: a client's value (SQLSTATE class 22) is a 400, a timeout
 /// or a lost connection a 503, anything else (a model whose SQL does not run,
 /// a policy refusing) ours.
-fn classify(e: tokio_postgres::Error) -> DbError {
+fn classify(e: tokio_postgres::Error, statement_timeout: Duration) -> DbError {
     if let Some(db) = e.as_db_error() {
         let code = db.code();
         if code == &SqlState::QUERY_CANCELED {
-            return DbError::Timeout(Duration::ZERO);
+            return DbError::Timeout(statement_timeout);
         }
         if code.code().starts_with("22") {
-            return DbError::BadValue(db.message().to_string());
+            return DbError::Refused { sqlstate: code.code().to_string(), detail: db.message().to_string() };
         }
         if code.code().starts_with("08") || code.code().starts_with("57P") || code == &SqlState::TOO_MANY_CONNECTIONS {
             return DbError::Unavailable(db.message().to_string());

@@ -17,7 +17,6 @@ pub struct SqliteSource {
     path: PathBuf,
     pool: Arc<Mutex<Vec<Connection>>>,
     timeout: Duration,
-    max_rows: usize,
 }
 
 impl SqliteSource {
@@ -33,12 +32,8 @@ impl SqliteSource {
                 }
             }
         }
-        let source = SqliteSource {
-            path: path.to_path_buf(),
-            pool: Arc::new(Mutex::new(Vec::new())),
-            timeout: cfg.statement_timeout,
-            max_rows: cfg.max_rows,
-        };
+        let source =
+            SqliteSource { path: path.to_path_buf(), pool: Arc::new(Mutex::new(Vec::new())), timeout: cfg.statement_timeout };
         // Fail at startup, not on the first request, if it cannot be opened.
         let conn = source.connect()?;
         source.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
@@ -55,26 +50,52 @@ impl SqliteSource {
         Ok(conn)
     }
 
-    pub async fn query(&self, sql: String, params: Vec<SqlValue>) -> Result<Rows, DbError> {
-        let pool = Arc::clone(&self.pool);
-        let pooled = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    /// Run one statement on a blocking thread. `slot` (the concurrency
+    /// permit) and `running` travel with the statement, so both are released
+    /// only when it has really ended; if the caller goes away first (the
+    /// client disconnected), the statement is interrupted instead of running
+    /// on, unseen, to its timeout.
+    pub async fn query(
+        &self,
+        sql: String,
+        params: Vec<SqlValue>,
+        max_rows: usize,
+        slot: super::Slot,
+    ) -> Result<Rows, DbError> {
+        let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(c) => c,
             None => self.connect()?,
         };
-        let (timeout, max_rows) = (self.timeout, self.max_rows);
+        let interrupt = InterruptOnDrop(Some(conn.get_interrupt_handle()));
+        let (pool, timeout) = (Arc::clone(&self.pool), self.timeout);
         let joined = tokio::task::spawn_blocking(move || {
             let result = run(&conn, &sql, &params, timeout, max_rows);
             conn.progress_handler(0, None::<fn() -> bool>);
-            (conn, result)
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+            drop(slot);
+            result
         })
         .await;
-        match joined {
-            Ok((conn, result)) => {
-                pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
-                result
-            }
-            Err(e) => Err(DbError::Internal(format!("the query task failed: {e}"))),
+        interrupt.disarm();
+        joined.unwrap_or_else(|e| Err(DbError::Internal(format!("the query task failed: {e}"))))
+    }
+}
+
+/// Interrupts the connection's running statement when dropped armed: the
+/// request future was dropped while the statement ran.
+struct InterruptOnDrop(Option<rusqlite::InterruptHandle>);
+
+impl InterruptOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.interrupt();
         }
     }
 }
@@ -119,6 +140,7 @@ fn run(conn: &Connection, sql: &str, params: &[SqlValue], timeout: Duration, max
     let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter())).map_err(|e| classify(e, timeout))?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(|e| classify(e, timeout))? {
+        // Stop reading at the cap: the rest is never stepped or held.
         if out.len() == max_rows {
             return Err(DbError::TooManyRows { max: max_rows });
         }
@@ -142,7 +164,7 @@ fn classify(e: rusqlite::Error, timeout: Duration) -> DbError {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::OperationInterrupted) => DbError::Timeout(timeout),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => DbError::Busy,
-        Some(rusqlite::ErrorCode::TooBig) => DbError::BadValue(e.to_string()),
+        Some(rusqlite::ErrorCode::TooBig) => DbError::Refused { sqlstate: "SQLITE_TOOBIG".into(), detail: e.to_string() },
         Some(rusqlite::ErrorCode::CannotOpen) => DbError::Unavailable(e.to_string()),
         _ => DbError::Internal(e.to_string()),
     }

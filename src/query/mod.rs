@@ -75,6 +75,9 @@ pub enum QueryError {
     UnknownTenant(String),
     #[error("Member '{0}' is not granted to this token's roles")]
     MemberNotAllowed(String),
+    /// A request whose results pass a configured bound (cells or bytes).
+    #[error("{0}")]
+    ResultTooLarge(String),
 }
 
 impl QueryError {
@@ -86,6 +89,7 @@ impl QueryError {
             QueryError::InvalidTenant(_) => "invalid_tenant",
             QueryError::UnknownTenant(_) => "unknown_tenant",
             QueryError::MemberNotAllowed(_) => "member_not_allowed",
+            QueryError::ResultTooLarge(_) => "result_too_large",
             QueryError::MissingQuery | QueryError::BadJson(_) | QueryError::Empty | QueryError::Invalid(_) => {
                 "invalid_query"
             }

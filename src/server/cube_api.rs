@@ -12,7 +12,7 @@ use hyper::body::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::App;
-use super::response::{ApiError, Body, json_response};
+use super::response::{ApiError, Body, bytes_response, json_response};
 use crate::auth::Authenticated;
 use crate::config::SessionValue;
 use crate::db::{Cell, DbError, Rows};
@@ -132,31 +132,92 @@ pub async fn handle(
             let Some(data) = data.as_ref() else {
                 return Err(ApiError::Db(DbError::Unavailable("no [database] is configured".into())));
             };
-            let mut results = Vec::with_capacity(rendered.len());
+            let limits = app.config.database.as_ref().map_or(
+                (crate::config::DEFAULT_MAX_RESULT_CELLS, crate::config::DEFAULT_MAX_RESPONSE_BYTES),
+                |d| (d.max_result_cells, d.max_response_bytes),
+            );
+            let mut budget = Budget { cells_left: limits.0, max_cells: limits.0, max_bytes: limits.1, bytes: 0 };
+            let mut results: Vec<Vec<u8>> = Vec::with_capacity(rendered.len());
             for (q, r) in checked.iter().zip(&rendered) {
                 let mut settings = tenant_settings.clone();
                 settings.extend(session_settings(app, &model.cubes[q.cube].name, &auth.context)?);
-                let rows = data.query(&r.sql, &r.params, &settings).await?;
-                let mut result = load_result(model, q, r, &rows, data.db_type());
-                if q.total {
-                    let counted = data.query(&r.total_sql, &r.params, &settings).await?;
-                    let total = counted.rows.first().and_then(|row| row.first()).map_or(Value::Null, cell_json);
-                    result["total"] = total;
-                }
-                results.push(result);
+                // Rows x columns across the request's queries: this query may
+                // read what the earlier ones left of the budget.
+                let columns = r.columns.len().max(1);
+                let by_budget = budget.cells_left / columns;
+                let max_rows = data.max_rows().min(by_budget);
+                let rows = match data.query(&r.sql, &r.params, &settings, max_rows).await {
+                    Err(DbError::TooManyRows { .. }) if by_budget < data.max_rows() => {
+                        return Err(budget.cells_exceeded().into());
+                    }
+                    other => other?,
+                };
+                budget.cells_left -= rows.rows.len() * columns;
+                let total = if q.total {
+                    let counted = data.query(&r.total_sql, &r.params, &settings, 1).await?;
+                    counted.rows.first().and_then(|row| row.first()).map_or(Value::Null, cell_json)
+                } else {
+                    Value::Null
+                };
+                let envelope = load_envelope(model, q, r, data.db_type(), total);
+                let columns = r.columns.clone();
+                let max_bytes = budget.max_bytes - budget.bytes;
+                // Serializing up to tens of megabytes is CPU work: off the
+                // async workers, so /livez and other requests keep answering.
+                let written = tokio::task::spawn_blocking(move || write_result(envelope, &columns, &rows, max_bytes))
+                    .await
+                    .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
+                let bytes = written.ok_or_else(|| budget.bytes_exceeded())?;
+                budget.bytes += bytes.len();
+                results.push(bytes);
             }
             let body = if req.multi || results.len() > 1 {
-                json!({
-                    "queryType": query_type(&req),
-                    "results": results,
-                    "pivotQuery": checked.first().map(|q| pivot(q, &req)).unwrap_or(Value::Null),
-                    "slowQuery": false,
-                })
+                let mut out = Vec::with_capacity(budget.bytes + 256);
+                out.extend_from_slice(b"{\"queryType\":");
+                write_json(&mut out, &json!(query_type(&req)));
+                out.extend_from_slice(b",\"results\":[");
+                for (i, r) in results.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(r);
+                }
+                out.extend_from_slice(b"],\"pivotQuery\":");
+                write_json(&mut out, &checked.first().map(|q| pivot(q, &req)).unwrap_or(Value::Null));
+                out.extend_from_slice(b",\"slowQuery\":false}");
+                if out.len() > budget.max_bytes {
+                    return Err(budget.bytes_exceeded().into());
+                }
+                out
             } else {
-                results.into_iter().next().unwrap_or(Value::Null)
+                results.into_iter().next().unwrap_or_else(|| b"null".to_vec())
             };
-            Ok(json_response(StatusCode::OK, &body))
+            Ok(bytes_response(StatusCode::OK, body))
         }
+    }
+}
+
+/// What one request may still return: cells (rows x columns) and bytes.
+struct Budget {
+    cells_left: usize,
+    max_cells: usize,
+    max_bytes: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    fn cells_exceeded(&self) -> QueryError {
+        QueryError::ResultTooLarge(format!(
+            "the request's results exceed {} cells (rows x columns across its queries, [database] max_result_cells); lower the limits or split the request",
+            self.max_cells
+        ))
+    }
+
+    fn bytes_exceeded(&self) -> QueryError {
+        QueryError::ResultTooLarge(format!(
+            "the response would exceed {} bytes ([database] max_response_bytes); lower the limits or split the request",
+            self.max_bytes
+        ))
     }
 }
 
@@ -256,26 +317,11 @@ fn sql_object(model: &Model, q: &Query, r: &Rendered) -> Value {
     })
 }
 
-fn load_result(model: &Model, q: &Query, r: &Rendered, rows: &Rows, db_type: &str) -> Value {
-    let data: Vec<Value> = rows
-        .rows
-        .iter()
-        .map(|row| {
-            let mut obj = Map::new();
-            for (cell, col) in row.iter().zip(&r.columns) {
-                let v = cell_json(cell);
-                if let Some(also) = &col.also {
-                    obj.insert(also.clone(), v.clone());
-                }
-                obj.insert(col.member.clone(), v);
-            }
-            Value::Object(obj)
-        })
-        .collect();
+/// A `/load` result without its `data`, which [`write_result`] adds.
+fn load_envelope(model: &Model, q: &Query, r: &Rendered, db_type: &str, total: Value) -> Value {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     json!({
         "query": q.normalized,
-        "data": data,
         "annotation": annotation(&model.cubes[q.cube], r),
         "lastRefreshTime": crate::db::iso_utc_millis(now),
         "dataSource": "default",
@@ -283,8 +329,86 @@ fn load_result(model: &Model, q: &Query, r: &Rendered, rows: &Rows, db_type: &st
         "extDbType": "cubestore",
         "external": false,
         "slowQuery": false,
-        "total": Value::Null,
+        "total": total,
     })
+}
+
+/// One result as JSON bytes: the envelope's fields, then `data` written
+/// straight from the driver's cells, each key escaped once per column (no
+/// map per row, no name copied per cell). `None` once the bytes would pass
+/// `max_bytes`.
+fn write_result(envelope: Value, columns: &[crate::query::Column], rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
+    let keys: Vec<(Vec<u8>, Option<Vec<u8>>)> = columns
+        .iter()
+        .map(|c| {
+            let key = |name: &str| {
+                let mut k = serde_json::to_vec(name).unwrap_or_default();
+                k.push(b':');
+                k
+            };
+            (key(&c.member), c.also.as_deref().map(key))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'{');
+    if let Value::Object(fields) = &envelope {
+        for (name, value) in fields {
+            write_json(&mut out, &Value::String(name.clone()));
+            out.push(b':');
+            write_json(&mut out, value);
+            out.push(b',');
+        }
+    }
+    out.extend_from_slice(b"\"data\":[");
+    for (i, row) in rows.rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'{');
+        let mut first = true;
+        for (cell, (key, also)) in row.iter().zip(&keys) {
+            for k in also.iter().chain(std::iter::once(key)) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                out.extend_from_slice(k);
+                write_cell(&mut out, cell);
+            }
+        }
+        out.push(b'}');
+        if out.len() > max_bytes {
+            return None;
+        }
+    }
+    out.extend_from_slice(b"]}");
+    (out.len() <= max_bytes).then_some(out)
+}
+
+fn write_json(out: &mut Vec<u8>, v: &Value) {
+    // Writing a Value into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// [`cell_json`], written without building a `Value`.
+fn write_cell(out: &mut Vec<u8>, cell: &Cell) {
+    const SAFE: i64 = 1 << 53;
+    let _ = match cell {
+        Cell::Null => {
+            out.extend_from_slice(b"null");
+            Ok(())
+        }
+        Cell::Int(i) if (-SAFE..=SAFE).contains(i) => serde_json::to_writer(&mut *out, i),
+        Cell::Int(i) => serde_json::to_writer(&mut *out, &i.to_string()),
+        Cell::Float(f) if f.is_finite() => serde_json::to_writer(&mut *out, f),
+        Cell::Float(_) => {
+            out.extend_from_slice(b"null");
+            Ok(())
+        }
+        Cell::Bool(b) => serde_json::to_writer(&mut *out, b),
+        Cell::Text(s) => serde_json::to_writer(&mut *out, s),
+        Cell::Bytes(b) => serde_json::to_writer(&mut *out, &base64::engine::general_purpose::STANDARD.encode(b)),
+    };
 }
 
 /// Integers within +-2^53 and finite floats are JSON numbers; larger

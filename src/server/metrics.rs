@@ -40,7 +40,7 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self, ready: bool) -> String {
+    pub fn render(&self, ready: bool, statements_running: usize) -> String {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         out.push_str("# HELP tenantgate_requests_total Requests answered, by status, error code and provider.\n");
@@ -64,6 +64,9 @@ impl Metrics {
         out.push_str("# HELP tenantgate_ready Whether every required key provider has loaded keys once.\n");
         out.push_str("# TYPE tenantgate_ready gauge\n");
         let _ = writeln!(out, "tenantgate_ready {}", u8::from(ready));
+        out.push_str("# HELP tenantgate_db_statements_running Statements running on the databases now, including ones whose client has gone.\n");
+        out.push_str("# TYPE tenantgate_db_statements_running gauge\n");
+        let _ = writeln!(out, "tenantgate_db_statements_running {statements_running}");
         out
     }
 }
@@ -78,7 +81,7 @@ mod tests {
         m.record(200, None, Some("main"), Duration::from_micros(300));
         m.record(401, Some("token_expired"), Some("main"), Duration::from_millis(2));
         m.record(401, Some("token_expired"), Some("main"), Duration::from_secs(3));
-        let text = m.render(true);
+        let text = m.render(true, 2);
         assert!(
             text.contains("tenantgate_requests_total{status=\"401\",code=\"token_expired\",provider=\"main\"} 2"),
             "{text}"
@@ -88,5 +91,6 @@ mod tests {
         assert!(text.contains("tenantgate_request_duration_seconds_bucket{le=\"0.0025\"} 2"), "{text}");
         assert!(text.contains("tenantgate_request_duration_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
         assert!(text.contains("tenantgate_ready 1"));
+        assert!(text.contains("tenantgate_db_statements_running 2"));
     }
 }

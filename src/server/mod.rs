@@ -119,6 +119,13 @@ impl App {
         }
     }
 
+    /// Statements running on the default and the tenants' databases.
+    fn statements_running(&self) -> usize {
+        let tenants: usize =
+            self.tenant_data.lock().unwrap_or_else(|e| e.into_inner()).values().map(|d| d.running()).sum();
+        self.data.as_ref().map_or(0, |d| d.running()) + tenants
+    }
+
     fn next_request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
         format!("{:08x}-{:08x}", self.request_prefix, n)

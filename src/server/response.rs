@@ -117,14 +117,18 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
         ApiError::Db(e) => {
             let status = match e {
                 DbError::Busy | DbError::Unavailable(_) | DbError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
-                DbError::BadValue(_) | DbError::TooManyRows { .. } => StatusCode::BAD_REQUEST,
+                DbError::BadValue(_) | DbError::Refused { .. } | DbError::TooManyRows { .. } => StatusCode::BAD_REQUEST,
                 DbError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            // Our own fault: say so without the database's text.
-            let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-                "Internal error: the query could not be run".to_string()
-            } else {
-                e.to_string()
+            // The driver's text (host and user names, the database's own
+            // messages, SQL) stays in the log; the client gets our words.
+            let message = match e {
+                DbError::Internal(_) => "Internal error: the query could not be run".to_string(),
+                DbError::Unavailable(_) => "The database is unavailable; retry shortly".to_string(),
+                DbError::Refused { sqlstate, .. } => {
+                    format!("The database refused a value of the query ({sqlstate}); check the filter values")
+                }
+                _ => e.to_string(),
             };
             let mut resp = json_response(status, &json!({"error": message, "code": e.code()}));
             if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -151,7 +155,12 @@ fn rfc6750_description(detail: &str) -> String {
 }
 
 pub fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    bytes_response(status, body.to_string().into_bytes())
+}
+
+/// A JSON body already serialized.
+pub fn bytes_response(status: StatusCode, json: Vec<u8>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(json)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     resp

@@ -84,7 +84,7 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
             }
         }),
         "/metrics" => only_get(app, req, || {
-            let mut resp = Response::new(Body::from(app.metrics.render(app.pipeline.not_ready().is_empty())));
+            let mut resp = Response::new(Body::from(app.metrics.render(app.pipeline.not_ready().is_empty(), app.statements_running())));
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -163,8 +163,17 @@ fn only_get(app: &App, req: &Parts, ok: impl FnOnce() -> Response<Body>) -> (Res
 fn fail(app: &App, err: ApiError, mut outcome: Outcome) -> (Response<Body>, Outcome) {
     // Our own faults are errors in the log, with the detail the client does
     // not get; the client's and upstream's are in the access line already.
-    if let ApiError::Db(e @ crate::db::DbError::Internal(_)) = &err {
-        tracing::error!(error = %e, "request failed on our side");
+    // The database's text never reaches the client (see error_response), so
+    // it is logged here, bounded: one statement's error once made a 254 KB
+    // line (rusqlite's errors carry the whole SQL).
+    match &err {
+        ApiError::Db(e @ crate::db::DbError::Internal(_)) => {
+            tracing::error!(error = %crate::telemetry::bounded(&e.to_string()), "request failed on our side");
+        }
+        ApiError::Db(e @ (crate::db::DbError::Unavailable(_) | crate::db::DbError::Refused { .. })) => {
+            tracing::warn!(error = %crate::telemetry::bounded(&e.to_string()), "database refused or unavailable");
+        }
+        _ => {}
     }
     let status = StatusCode::from_u16(app.config.auth.failure_status).unwrap_or(StatusCode::UNAUTHORIZED);
     outcome.code = Some(err.code());
