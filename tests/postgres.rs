@@ -453,3 +453,87 @@ async fn client_query_shapes_that_postgres_would_refuse_are_400_before_any_sql()
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     db.drop_now().await;
 }
+
+/// Statements of this test's database still running on the server.
+async fn active_sleeps(db: &TestDb) -> i64 {
+    let client = common::pg::connect(&db.url(None)).await;
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tenantgate' \
+             AND state = 'active' AND query LIKE '%pg_sleep%'",
+            &[&db.name],
+        )
+        .await
+        .expect("pg_stat_activity");
+    row.get(0)
+}
+
+#[tokio::test]
+async fn a_statement_whose_client_disconnects_is_cancelled_on_the_server() {
+    let Some(admin) = admin_url("a_statement_whose_client_disconnects_is_cancelled_on_the_server") else { return };
+    let db = TestDb::create(&admin, "abandon").await;
+    db.execute(SEED).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("dir");
+    std::fs::write(dir.path().join("model/orders.yml"), MODEL).expect("model");
+    // Slow sleeps 5 s, within the statement timeout: only a cancel stops it.
+    let cfg = format!(
+        "{}\n[model]\npath = \"{}\"\n[database]\ntype = \"postgres\"\nurl = \"{}\"\nstatement_timeout = \"30s\"\nmax_concurrent_queries = 1\nqueue_timeout = \"3s\"\n",
+        secret_config(""),
+        dir.path().join("model").display(),
+        db.url(None)
+    );
+    let server = TestServer::start(&cfg).await;
+    let slow = hs256(SECRET, &claims(json!({"tenant_id": "acme"})));
+    let path = format!(
+        "/cubejs-api/v1/load?query={}",
+        tenantgate::server::url::encode(&json!({"measures": ["Slow.count"]}).to_string())
+    );
+    let hog = send_and_hold(server.addr, &path, &slow).await;
+    let mut running = false;
+    for _ in 0..200 {
+        if active_sleeps(&db).await == 1 {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(running, "the slow statement never started");
+    drop(hog);
+    let started = std::time::Instant::now();
+    let mut cancelled = false;
+    while started.elapsed() < Duration::from_secs(2) {
+        if active_sleeps(&db).await == 0 {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(cancelled, "the abandoned statement kept running on the server");
+    // The slot came back with it: with a cap of 1, the next query runs.
+    let reply = load(&server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+    server.stop().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn database_driver_text_stays_in_the_log_and_out_of_the_response() {
+    let Some(admin) = admin_url("database_driver_text_stays_in_the_log_and_out_of_the_response") else { return };
+    let db = TestDb::create(&admin, "drvtext").await;
+    db.execute(SEED).await;
+    let env = start(&db.url(None), "").await;
+    // PostgreSQL refuses the month 13 (22008); its words stay in the log.
+    let q = json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.createdAt", "operator": "beforeDate", "values": ["2024-13-45"]}]});
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), q).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_value"), "{:?}", reply.body);
+    let text = reply.body.to_string();
+    assert!(text.contains("22008") && !text.contains("out of range"), "{text}");
+    // A role that does not exist: no user or host name in the body.
+    let env = start(&db.url(Some("tg_no_such_role")), "").await;
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "db_unavailable"), "{:?}", reply.body);
+    let text = reply.body.to_string();
+    assert!(!text.contains("tg_no_such_role") && !text.contains("127.0.0.1"), "{text}");
+    db.drop_now().await;
+}

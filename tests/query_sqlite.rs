@@ -628,3 +628,72 @@ async fn forced_rule_filters_are_not_judged_against_the_callers_role_grants() {
     let q = json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.tenantId", "operator": "set"}]});
     assert_eq!(load(&env.server, &viewer, &q).await.code(), "member_not_allowed");
 }
+
+#[tokio::test]
+async fn results_past_the_cell_budget_or_the_response_cap_are_refused_with_result_too_large() {
+    let env = start_with("", "max_result_cells = 10\nmax_response_bytes = 4000").await;
+    let acme = token(json!({"tenant_id": "acme"}));
+    // acme has 3 orders: 3 rows x 2 columns = 6 cells, within 10.
+    let q = json!({"dimensions": ["Orders.id", "Orders.status"], "order": {"Orders.id": "asc"}});
+    let reply = load(&env.server, &acme, &q).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["data"].as_array().map(Vec::len), Some(3));
+    // Two of them in one request: 12 cells, over the budget.
+    let body = Bytes::from(json!({"query": [q, q], "queryType": "multi"}).to_string());
+    let reply = env.server.request(Method::POST, "/cubejs-api/v1/load", &[("authorization", &acme)], body).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "result_too_large"), "{:?}", reply.body);
+    assert!(reply.body["error"].as_str().unwrap_or("").contains("10 cells"), "{:?}", reply.body);
+
+    // The byte cap: a result whose JSON passes 600 bytes.
+    let env = start_with("", "max_response_bytes = 600").await;
+    let reply = load(&env.server, &acme, &q).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "result_too_large"), "{:?}", reply.body);
+    assert!(reply.body["error"].as_str().unwrap_or("").contains("600 bytes"), "{:?}", reply.body);
+    // A small one still fits.
+    let reply = load(&env.server, &acme, &json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+}
+
+async fn statements_running(server: &TestServer) -> Option<u64> {
+    let text = get_text(server.addr, "/metrics").await;
+    text.lines().find_map(|l| l.strip_prefix("tenantgate_db_statements_running ")).and_then(|n| n.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn a_statement_whose_client_disconnects_is_interrupted_and_frees_its_slot() {
+    // A statement timeout far beyond the test: only the interrupt can stop it.
+    let env =
+        start_env(MODEL, "", "statement_timeout = \"60s\"\nmax_concurrent_queries = 1\nqueue_timeout = \"100ms\"", "")
+            .await;
+    let addr = env.server.addr;
+    let slow_token = token(json!({"tenant_id": "1"}));
+    let path = format!(
+        "/cubejs-api/v1/load?query={}",
+        tenantgate::server::url::encode(&json!({"measures": ["Slow.count"]}).to_string())
+    );
+    let hog = send_and_hold(addr, &path, &slow_token).await;
+    // Wait until it runs, then hang up.
+    let mut seen = false;
+    for _ in 0..100 {
+        if statements_running(&env.server).await == Some(1) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(seen, "the slow statement never started");
+    drop(hog);
+    let mut stopped = false;
+    for _ in 0..200 {
+        if statements_running(&env.server).await == Some(0) {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(stopped, "the abandoned statement kept running");
+    // Its slot is free: with a cap of 1, the next query runs.
+    let acme = token(json!({"tenant_id": "acme"}));
+    let reply = load(&env.server, &acme, &json!({"measures": ["Orders.count"]})).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+}

@@ -961,14 +961,8 @@ fn database(cx: &mut Cx, t: &Table) -> Option<DatabaseConfig> {
         max_rows: cx.int(t, P, "max_rows", 50_000, 1, 10_000_000) as usize,
         max_result_cells: cx.int(t, P, "max_result_cells", super::DEFAULT_MAX_RESULT_CELLS as i64, 1, 100_000_000)
             as usize,
-        max_response_bytes: cx.int(
-            t,
-            P,
-            "max_response_bytes",
-            super::DEFAULT_MAX_RESPONSE_BYTES as i64,
-            1024,
-            1 << 32,
-        ) as usize,
+        max_response_bytes: cx.int(t, P, "max_response_bytes", super::DEFAULT_MAX_RESPONSE_BYTES as i64, 1, 1 << 32)
+            as usize,
     };
     let kind = match get(t, "type") {
         None => "sqlite".to_string(),

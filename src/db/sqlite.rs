@@ -3,6 +3,7 @@
 //! progress handler enforcing the statement timeout.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,8 +33,11 @@ impl SqliteSource {
                 }
             }
         }
-        let source =
-            SqliteSource { path: path.to_path_buf(), pool: Arc::new(Mutex::new(Vec::new())), timeout: cfg.statement_timeout };
+        let source = SqliteSource {
+            path: path.to_path_buf(),
+            pool: Arc::new(Mutex::new(Vec::new())),
+            timeout: cfg.statement_timeout,
+        };
         // Fail at startup, not on the first request, if it cannot be opened.
         let conn = source.connect()?;
         source.pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
@@ -67,10 +71,11 @@ impl SqliteSource {
             Some(c) => c,
             None => self.connect()?,
         };
-        let interrupt = InterruptOnDrop(Some(conn.get_interrupt_handle()));
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let interrupt = InterruptOnDrop(Some((conn.get_interrupt_handle(), Arc::clone(&abandoned))));
         let (pool, timeout) = (Arc::clone(&self.pool), self.timeout);
         let joined = tokio::task::spawn_blocking(move || {
-            let result = run(&conn, &sql, &params, timeout, max_rows);
+            let result = run(&conn, &sql, &params, timeout, max_rows, &abandoned);
             conn.progress_handler(0, None::<fn() -> bool>);
             pool.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
             drop(slot);
@@ -82,9 +87,11 @@ impl SqliteSource {
     }
 }
 
-/// Interrupts the connection's running statement when dropped armed: the
-/// request future was dropped while the statement ran.
-struct InterruptOnDrop(Option<rusqlite::InterruptHandle>);
+/// Interrupts the connection's statement when dropped armed: the request
+/// future was dropped while the statement ran. `sqlite3_interrupt` alone is
+/// lost if it comes before the statement's first step, so the flag, which
+/// the progress handler reads, covers that window.
+struct InterruptOnDrop(Option<(rusqlite::InterruptHandle, Arc<AtomicBool>)>);
 
 impl InterruptOnDrop {
     fn disarm(mut self) {
@@ -94,7 +101,8 @@ impl InterruptOnDrop {
 
 impl Drop for InterruptOnDrop {
     fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
+        if let Some((handle, abandoned)) = self.0.take() {
+            abandoned.store(true, Ordering::Relaxed);
             handle.interrupt();
         }
     }
@@ -130,10 +138,18 @@ impl ToSql for Param<'_> {
     }
 }
 
-fn run(conn: &Connection, sql: &str, params: &[SqlValue], timeout: Duration, max_rows: usize) -> Result<Rows, DbError> {
+fn run(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+    timeout: Duration,
+    max_rows: usize,
+    abandoned: &Arc<AtomicBool>,
+) -> Result<Rows, DbError> {
     let deadline = Instant::now() + timeout;
+    let abandoned = Arc::clone(abandoned);
     // Checked every 10k VM steps: returning true interrupts the statement.
-    conn.progress_handler(10_000, Some(move || Instant::now() > deadline));
+    conn.progress_handler(10_000, Some(move || abandoned.load(Ordering::Relaxed) || Instant::now() > deadline));
     let mut stmt = conn.prepare_cached(sql).map_err(|e| classify(e, timeout))?;
     let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
     let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
@@ -164,7 +180,9 @@ fn classify(e: rusqlite::Error, timeout: Duration) -> DbError {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::OperationInterrupted) => DbError::Timeout(timeout),
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => DbError::Busy,
-        Some(rusqlite::ErrorCode::TooBig) => DbError::Refused { sqlstate: "SQLITE_TOOBIG".into(), detail: e.to_string() },
+        Some(rusqlite::ErrorCode::TooBig) => {
+            DbError::Refused { sqlstate: "SQLITE_TOOBIG".into(), detail: e.to_string() }
+        }
         Some(rusqlite::ErrorCode::CannotOpen) => DbError::Unavailable(e.to_string()),
         _ => DbError::Internal(e.to_string()),
     }

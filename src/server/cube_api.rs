@@ -132,10 +132,11 @@ pub async fn handle(
             let Some(data) = data.as_ref() else {
                 return Err(ApiError::Db(DbError::Unavailable("no [database] is configured".into())));
             };
-            let limits = app.config.database.as_ref().map_or(
-                (crate::config::DEFAULT_MAX_RESULT_CELLS, crate::config::DEFAULT_MAX_RESPONSE_BYTES),
-                |d| (d.max_result_cells, d.max_response_bytes),
-            );
+            let limits =
+                app.config.database.as_ref().map_or(
+                    (crate::config::DEFAULT_MAX_RESULT_CELLS, crate::config::DEFAULT_MAX_RESPONSE_BYTES),
+                    |d| (d.max_result_cells, d.max_response_bytes),
+                );
             let mut budget = Budget { cells_left: limits.0, max_cells: limits.0, max_bytes: limits.1, bytes: 0 };
             let mut results: Vec<Vec<u8>> = Vec::with_capacity(rendered.len());
             for (q, r) in checked.iter().zip(&rendered) {

@@ -143,6 +143,27 @@ pub async fn send(addr: SocketAddr, method: Method, path: &str, headers: &[(&str
     Reply { status, headers, body }
 }
 
+/// GET `path` and return the body as text (`/metrics`).
+pub async fn get_text(addr: SocketAddr, path: &str) -> String {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    let req = Request::get(path).header("host", addr.to_string()).body(Full::new(Bytes::new())).expect("request");
+    let resp = sender.send_request(req).await.expect("response");
+    String::from_utf8_lossy(&resp.into_body().collect().await.expect("body").to_bytes()).into_owned()
+}
+
+/// Send a GET on a raw socket and keep the socket open until the returned
+/// stream is dropped: dropping it is a client hanging up mid-request.
+pub async fn send_and_hold(addr: SocketAddr, path: &str, authorization: &str) -> TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: {authorization}\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
 }
