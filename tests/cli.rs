@@ -122,6 +122,31 @@ fn check_config_prints_a_summary_when_valid_and_every_error_when_not() {
 }
 
 #[test]
+fn check_config_and_serve_report_a_syntax_error_on_a_secrets_line_without_the_secret() {
+    let toml = "[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"toml-needle-0123456789abcdef0123\" \"x\"]\n";
+    let dotenv = "CUBEJS_API_SECRET=dotenv-needle-0123456789abcdef0123 tail\n";
+    let cases: [(&[(&str, &str)], &str); 2] = [
+        (
+            &[("test.toml", toml)],
+            "{dir}/test.toml: invalid TOML: line 4, column 47: missing comma between array elements, expected `,`",
+        ),
+        // `.env` is read from the working directory.
+        (&[("test.toml", ""), (".env", dotenv)], ".env: invalid .env syntax on line 1"),
+    ];
+    for (files, expected) in cases {
+        let dir = config_dir(files);
+        let expected = expected.replace("{dir}", &dir.path().display().to_string());
+        for command in ["check-config", "serve"] {
+            let out = tenantgate(&[command, "--env", "test"], dir.path(), &[]);
+            assert_eq!(out.status.code(), Some(1), "{command}");
+            let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(stderr.lines().next(), Some(expected.as_str()), "{command}: {stderr}");
+            assert!(!stdout.contains("needle") && !stderr.contains("needle"), "{command}: {stdout}{stderr}");
+        }
+    }
+}
+
+#[test]
 fn serve_refuses_to_start_on_a_configuration_error() {
     let dir = config_dir(&[("staging.toml", "[server]\nport = \"eighty\"\n")]);
     let out = tenantgate(&["serve", "--env", "staging"], dir.path(), &[]);

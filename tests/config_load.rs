@@ -68,6 +68,39 @@ fn toml_syntax_errors_name_the_file() {
 }
 
 #[test]
+fn a_toml_syntax_error_on_a_secrets_line_gives_file_line_column_and_message_but_never_the_line() {
+    let d = Dir::new(&[(
+        "test.toml",
+        "[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"toml-needle-0123456789abcdef0123456789\" \"x\"]\n",
+    )]);
+    let errs = d.errors("test", &[]);
+    assert_eq!(
+        errs,
+        vec![format!(
+            "{}: invalid TOML: line 4, column 53: missing comma between array elements, expected `,`",
+            d.name("test.toml")
+        )]
+    );
+    assert!(!errs[0].contains("toml-needle"), "{}", errs[0]);
+}
+
+#[test]
+fn a_dotenv_syntax_error_on_a_secrets_line_gives_file_and_line_but_never_the_line() {
+    let d = Dir::new(&[
+        ("test.toml", ""),
+        (".env", "PORT=3000\n# a comment\nCUBEJS_API_SECRET=dotenv-needle-0123456789abcdef0123456789 tail\n"),
+    ]);
+    let errs = d.errors("test", &[]);
+    assert_eq!(errs, vec![format!("{}: invalid .env syntax on line 3", d.name(".env"))]);
+    assert!(!errs[0].contains("dotenv-needle"), "{}", errs[0]);
+    // A quoted value left open spans lines: the error names the line it starts on.
+    let d = Dir::new(&[("test.toml", ""), (".env", "PORT=3000\nCUBEJS_API_SECRET=\"dotenv-needle-open\nmore\n")]);
+    let errs = d.errors("test", &[]);
+    assert_eq!(errs, vec![format!("{}: invalid .env syntax on line 2", d.name(".env"))]);
+    assert!(!errs[0].contains("dotenv-needle"), "{}", errs[0]);
+}
+
+#[test]
 fn unknown_keys_wrong_types_and_bad_values_are_all_reported_together_with_their_file() {
     let d = Dir::new(&[
         ("default.toml", "[server]\nprot = 4000\n"),
