@@ -490,6 +490,89 @@ org = { path = "/org~2id" }
 }
 
 #[test]
+fn outside_development_and_test_jwks_and_oidc_providers_need_an_audience_or_dangerous_skip_audience() {
+    let providers = r#"
+[[auth.providers]]
+name = "plain"
+type = "jwks"
+jwks_url = "https://keys.example.com/jwks.json"
+[[auth.providers]]
+name = "okta"
+type = "oidc"
+issuer = "https://acme.okta.com"
+[[auth.providers]]
+name = "scoped"
+type = "oidc"
+issuer = "https://scoped.example.com"
+audience = ["api://default"]
+[[auth.providers]]
+name = "shared"
+type = "jwks"
+issuer = "https://shared.example.com"
+jwks_url = "https://shared.example.com/jwks.json"
+dangerous_skip_audience = true
+"#;
+    let d = Dir::new(&[("production.toml", providers), ("test.toml", providers)]);
+    let p = d.name("production.toml");
+    let cube =
+        [("CUBEJS_JWK_URL", "https://cube.example.com/jwks.json"), ("CUBEJS_JWT_ISSUER", "https://cube.example.com")];
+    let why = "without one, every token the issuer minted for any application is accepted; set audience or dangerous_skip_audience = true";
+    assert_eq!(
+        d.errors("production", &cube),
+        vec![
+            format!("{p}: auth.providers[plain].audience: required in environment \"production\": {why}"),
+            format!("{p}: auth.providers[okta].audience: required in environment \"production\": {why}"),
+            format!(
+                "environment variable CUBEJS_JWK_URL: auth.providers[cubejs].audience: required in environment \"production\": {why}"
+            ),
+        ]
+    );
+    // CUBEJS_JWT_AUDIENCE gives the cubejs provider its audience.
+    let cube_aud = [cube[0], cube[1], ("CUBEJS_JWT_AUDIENCE", "cube")];
+    assert_eq!(
+        d.errors("production", &cube_aud),
+        vec![
+            format!("{p}: auth.providers[plain].audience: required in environment \"production\": {why}"),
+            format!("{p}: auth.providers[okta].audience: required in environment \"production\": {why}"),
+        ]
+    );
+    // The opt-out is allowed everywhere and warned about at startup.
+    let cfg = d.load("test", &cube).expect("development and test do not require an audience");
+    assert_eq!(
+        cfg.dangerous_settings().into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        vec!["auth.providers[shared].dangerous_skip_audience"]
+    );
+
+    let d = Dir::new(&[(
+        "test.toml",
+        r#"
+[[auth.providers]]
+name = "both"
+type = "oidc"
+issuer = "https://both.example.com"
+audience = ["api"]
+dangerous_skip_audience = true
+[[auth.providers]]
+name = "a0"
+type = "auth0"
+domain = "acme.auth0.com"
+audience = ["https://api"]
+dangerous_skip_audience = true
+"#,
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!(
+                "{t}: auth.providers[both].dangerous_skip_audience: set either audience or dangerous_skip_audience, not both"
+            ),
+            format!("{t}: auth.providers[a0].dangerous_skip_audience: unknown key"),
+        ]
+    );
+}
+
+#[test]
 fn presets_derive_the_issuer_and_key_url_and_cubejs_jwk_url_makes_a_jwks_provider() {
     let d = Dir::new(&[(
         "test.toml",
