@@ -348,11 +348,13 @@ async fn tenants_are_routed_to_their_schema_or_their_own_database() {
         assert_eq!(reply.status, StatusCode::OK, "{tenant}: {:?}", reply.body);
         assert_eq!(reply.body["data"], expect, "{tenant}");
     }
-    // A tenant not listed uses the default source, whose public schema has
-    // no orders table: our model's fault, a 500 that names nothing inside.
+    // With tenants listed, one not listed is refused (require_known_tenant
+    // defaults to true), never sent to the default source.
     let reply = load(&server, json!({"org": {"id": "umbrella"}}), q.clone()).await;
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(reply.body, json!({"error": "Internal error: the query could not be run", "code": "internal_error"}));
+    assert_eq!(
+        (reply.status, reply.body),
+        (StatusCode::FORBIDDEN, json!({"error": "Tenant 'umbrella' is not configured", "code": "unknown_tenant"}))
+    );
     let reply = load(&server, json!({"org": {"id": ["acme", "globex"]}}), q).await;
     assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "invalid_tenant"));
     server.stop().await;

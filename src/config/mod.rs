@@ -72,6 +72,7 @@ pub struct TenancyConfig {
     /// The security-context path that names the tenant (`tenant_id`).
     pub tenant_key: Option<String>,
     /// Refuse tenants not listed under `[tenants]` (403 `unknown_tenant`).
+    /// Defaults to `true` when any tenant is listed, else `false`.
     pub require_known_tenant: bool,
     pub tenants: Vec<(String, TenantRoute)>,
 }

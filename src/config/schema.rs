@@ -1126,7 +1126,10 @@ fn tenancy(cx: &mut Cx, root: &Table, database: Option<&DatabaseConfig>) -> Tena
     let t = cx_table(cx, root, "tenancy").unwrap_or(&empty);
     cx.known_keys(t, "tenancy", &["tenant_key", "require_known_tenant"]);
     let tenant_key = cx.non_empty_string(t, "tenancy", "tenant_key");
-    let require_known_tenant = cx.bool(t, "tenancy", "require_known_tenant", false);
+    // With tenants listed, an unlisted one would silently read the default
+    // database: refuse it unless the configuration says otherwise.
+    let listed = matches!(get(root, "tenants"), Some(Node { value: Value::Table(list), .. }) if !list.is_empty());
+    let require_known_tenant = cx.bool(t, "tenancy", "require_known_tenant", listed);
     let mut tenants = Vec::new();
     if let Some(node) = get(root, "tenants") {
         let Value::Table(list) = &node.value else {
