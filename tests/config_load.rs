@@ -412,6 +412,21 @@ fn the_shipped_configuration_files_load_where_they_should() {
     let dev = load("development", &[]).expect("development loads");
     assert!(dev.auth.dev_mode);
     assert_eq!((dev.server.host.to_string(), dev.server.port), ("127.0.0.1".to_string(), 4000));
+    // A Cube.js user's first run: CUBEJS_API_SECRET replaces the development
+    // secret instead of adding a second provider.
+    for env in ["development", "test"] {
+        let cfg = load(env, &[("CUBEJS_API_SECRET", LONG)]).unwrap_or_else(|e| panic!("{env}: {e}"));
+        let secrets: Vec<(&str, Vec<&[u8]>)> = cfg
+            .auth
+            .providers
+            .iter()
+            .map(|p| match &p.kind {
+                ProviderKind::Secret(s) => (p.name.as_str(), s.secrets.iter().map(|s| s.expose()).collect()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(secrets, vec![("cubejs", vec![LONG.as_bytes()])], "{env}");
+    }
     let test = load("test", &[]).expect("test loads");
     assert!(!test.auth.dev_mode);
     let errs = load("production", &[]).expect_err("production needs a secret").messages();
