@@ -648,6 +648,24 @@ issuer = "https://acme.okta.com/oauth2/default/"
 }
 
 #[test]
+fn cubejs_db_name_is_the_sqlite_file_and_overrides_the_path_of_a_file() {
+    let sqlite_path = |cfg: &Config| match &cfg.database.as_ref().expect("database").kind {
+        tenantgate::config::DatabaseKind::Sqlite { path, .. } => path.clone(),
+        other => panic!("{other:?}"),
+    };
+    let vars = [("CUBEJS_DB_TYPE", "sqlite"), ("CUBEJS_DB_NAME", "/data/analytics.sqlite")];
+    let d = Dir::new(&[("test.toml", "")]);
+    let cfg = d.load("test", &vars).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sqlite_path(&cfg), Path::new("/data/analytics.sqlite"));
+    let d = Dir::new(&[("test.toml", "[database]\ntype = \"sqlite\"\npath = \"from-file.sqlite\"\n")]);
+    let cfg = d.load("test", &vars[1..]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sqlite_path(&cfg), Path::new("/data/analytics.sqlite"), "the environment wins over the file");
+    // TENANTGATE__DATABASE__PATH wins over the Cube.js name, as everywhere.
+    let cfg = d.load("test", &[vars[1], ("TENANTGATE__DATABASE__PATH", "/data/mine.sqlite")]).expect("valid");
+    assert_eq!(sqlite_path(&cfg), Path::new("/data/mine.sqlite"));
+}
+
+#[test]
 fn cube_js_database_variables_configure_postgres_and_the_password_is_never_shown() {
     let d = Dir::new(&[("test.toml", "")]);
     let cfg = d

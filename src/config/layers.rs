@@ -352,6 +352,12 @@ fn apply_vars(root: &mut Table, vars: &[(String, String)], mk: fn(String) -> Sou
             set(root, "database", key, node(name, Value::Str(v.into())));
         }
     }
+    // For SQLite, Cube.js's CUBEJS_DB_NAME is the database file. It sets
+    // both keys, so it wins over a file's `path` whichever layer sets the
+    // type; each type reads only its own key.
+    if let Some(v) = var("CUBEJS_DB_NAME") {
+        set(root, "database", "path", node("CUBEJS_DB_NAME", Value::Str(v.into())));
+    }
     if let Some(v) = var("CUBEJS_DB_PORT") {
         set(root, "database", "port", node("CUBEJS_DB_PORT", infer(v)));
     }
