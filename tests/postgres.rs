@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::pg::{TestDb, admin_url};
+use common::pg::{DEFAULT_URL, TestDb, admin_url, resolve};
 use common::*;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -429,4 +429,18 @@ async fn tls_to_postgres_is_verified_and_never_falls_back_to_plain_text() {
     assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "db_unavailable"), "{:?}", reply.body);
     env.server.stop().await;
     db.drop_now().await;
+}
+
+#[test]
+fn without_tenantgate_test_pg_url_the_local_default_is_used_when_a_server_answers_there() {
+    let never = || -> bool { panic!("the default is not probed when the variable is set") };
+    assert_eq!(resolve(Some("postgres://u@db:6543/x"), never), Ok("postgres://u@db:6543/x".to_string()));
+    for unset in [None, Some("")] {
+        assert_eq!(resolve(unset, || true), Ok(DEFAULT_URL.to_string()), "{unset:?}");
+        assert_eq!(
+            resolve(unset, || false),
+            Err("TENANTGATE_TEST_PG_URL is not set and no server answers at 127.0.0.1:5432".to_string()),
+            "{unset:?}"
+        );
+    }
 }
