@@ -24,6 +24,8 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "soak-secret-soak-secret-soak-secret-0123456789";
 const ISS: &str = "https://soak-idp";
+/// Outside development and test a JWKS provider needs an audience.
+const AUD: &str = "soak-api";
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
@@ -87,7 +89,7 @@ async fn main() {
         format!(
             "[server]\nport = 0\nshutdown_timeout = \"10s\"\n\
              [[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"{SECRET}\"]\n\
-             [[auth.providers]]\nname = \"idp\"\ntype = \"jwks\"\nissuer = \"{ISS}\"\njwks_url = \"http://{jwks_addr}/jwks.json\"\n\
+             [[auth.providers]]\nname = \"idp\"\ntype = \"jwks\"\nissuer = \"{ISS}\"\naudience = [\"{AUD}\"]\njwks_url = \"http://{jwks_addr}/jwks.json\"\n\
              [model]\npath = \"{root}/fixtures/demo/model\"\n\
              [database]\npath = \"{}\"\nseed = \"{root}/fixtures/demo/seed.sql\"\n",
             tmp.join("demo.sqlite").display()
@@ -117,7 +119,7 @@ async fn main() {
     let tenants = ["acme", "globex", "initech"];
     let token = |kind: Kind, i: usize| -> (String, Option<&'static str>) {
         let tenant = tenants[i % tenants.len()];
-        let c = |exp: u64| json!({"tenant_id": tenant, "id": i, "iat": now(), "exp": exp, "iss": ISS});
+        let c = |exp: u64| json!({"tenant_id": tenant, "id": i, "iat": now(), "exp": exp, "iss": ISS, "aud": AUD});
         match kind {
             // HS256 tokens carry no iss: the secret provider is the HMAC
             // family's issuer-less provider.

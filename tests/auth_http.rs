@@ -203,6 +203,21 @@ async fn dev_mode_gives_an_empty_context_without_a_token_but_still_rejects_a_bad
 }
 
 #[tokio::test]
+async fn dev_mode_verifies_a_forged_token_beside_an_empty_x_cube_authorization_or_an_empty_authorization() {
+    let server = TestServer::start(&secret_config("dev_mode = true")).await;
+    let forged = format!("Bearer {}", hs256("forged-forged-forged-forged-forged-forged", &claims(json!({}))));
+    for headers in [
+        vec![("x-cube-authorization", ""), ("authorization", forged.as_str())],
+        vec![("x-cube-authorization", "Bearer"), ("authorization", forged.as_str())],
+        vec![("authorization", ""), ("authorization", forged.as_str())],
+    ] {
+        let reply = server.get("/tenantgate/v1/whoami", &headers).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::UNAUTHORIZED, "invalid_signature"), "{headers:?}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn failure_status_403_restores_cube_js_status_without_a_challenge() {
     let server = TestServer::start(&secret_config("failure_status = 403")).await;
     let reply = server.get("/tenantgate/v1/whoami", &[]).await;

@@ -122,6 +122,31 @@ fn check_config_prints_a_summary_when_valid_and_every_error_when_not() {
 }
 
 #[test]
+fn check_config_and_serve_report_a_syntax_error_on_a_secrets_line_without_the_secret() {
+    let toml = "[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"toml-needle-0123456789abcdef0123\" \"x\"]\n";
+    let dotenv = "CUBEJS_API_SECRET=dotenv-needle-0123456789abcdef0123 tail\n";
+    let cases: [(&[(&str, &str)], &str); 2] = [
+        (
+            &[("test.toml", toml)],
+            "{dir}/test.toml: invalid TOML: line 4, column 47: missing comma between array elements, expected `,`",
+        ),
+        // `.env` is read from the working directory.
+        (&[("test.toml", ""), (".env", dotenv)], ".env: invalid .env syntax on line 1"),
+    ];
+    for (files, expected) in cases {
+        let dir = config_dir(files);
+        let expected = expected.replace("{dir}", &dir.path().display().to_string());
+        for command in ["check-config", "serve"] {
+            let out = tenantgate(&[command, "--env", "test"], dir.path(), &[]);
+            assert_eq!(out.status.code(), Some(1), "{command}");
+            let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(stderr.lines().next(), Some(expected.as_str()), "{command}: {stderr}");
+            assert!(!stdout.contains("needle") && !stderr.contains("needle"), "{command}: {stdout}{stderr}");
+        }
+    }
+}
+
+#[test]
 fn serve_refuses_to_start_on_a_configuration_error() {
     let dir = config_dir(&[("staging.toml", "[server]\nport = \"eighty\"\n")]);
     let out = tenantgate(&["serve", "--env", "staging"], dir.path(), &[]);
@@ -194,30 +219,29 @@ fn serve_logs_one_line_per_request_without_tokens_or_claims_and_exits_cleanly_on
     assert!(text.contains("shutting down"), "{text}");
 }
 
-#[test]
-fn the_readmes_run_command_prints_curls_that_return_the_demo_rows() {
-    use std::io::{BufRead, BufReader, Read, Write};
+/// `serve` with the shipped development configuration, from the repository
+/// root, with the demo database built in `tmp` instead of fixtures/ and
+/// `vars` added to the environment; returns the two curls it prints.
+fn serve_development(tmp: &std::path::Path, vars: &[(&str, &str)]) -> (std::process::Child, Vec<String>) {
+    use std::io::{BufRead, BufReader};
     use std::process::Stdio;
 
-    // The shipped development configuration, from the repository root, with
-    // the demo database built in a temporary folder instead of fixtures/.
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let db = tmp.path().join("demo.sqlite");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
-        .args(["serve"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantgate"));
+    cmd.args(["serve"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
         .env("TENANTGATE__SERVER__PORT", "0")
-        .env("TENANTGATE__DATABASE__PATH", db.display().to_string())
+        .env("TENANTGATE__DATABASE__PATH", tmp.join("demo.sqlite").display().to_string())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
+        .stderr(Stdio::piped());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
     let mut curls = Vec::new();
-    for line in lines.by_ref() {
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         if line.trim_start().starts_with("curl") {
             curls.push(line);
             if curls.len() == 2 {
@@ -225,17 +249,52 @@ fn the_readmes_run_command_prints_curls_that_return_the_demo_rows() {
             }
         }
     }
-    assert_eq!(curls.len(), 2, "serve prints a whoami and a load curl");
-    let load = &curls[1];
-    let token = load.split("Bearer ").nth(1).and_then(|s| s.split('"').next()).expect("token in the curl");
-    let url = load.split('\'').nth(1).expect("quoted URL");
-    let (addr, path) = url.trim_start_matches("http://").split_once('/').expect("host/path");
+    if curls.len() < 2 {
+        let _ = child.wait();
+        let mut stderr = String::new();
+        let _ = std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr);
+        panic!("serve prints a whoami and a load curl; stderr:\n{stderr}");
+    }
+    (child, curls)
+}
 
+/// The token and URL of a printed curl, sent as a request; the raw response.
+fn run_curl(curl: &str) -> String {
+    use std::io::{Read, Write};
+    let token = curl.split("Bearer ").nth(1).and_then(|s| s.split('"').next()).expect("token in the curl");
+    let url = curl.rsplit(' ').next().expect("URL").trim_matches('\'');
+    let (addr, path) = url.trim_start_matches("http://").split_once('/').expect("host/path");
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     write!(s, "GET /{path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
         .expect("write");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn cubejs_api_secret_replaces_the_development_secret_and_the_printed_curl_is_signed_with_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut child, curls) = serve_development(tmp.path(), &[("CUBEJS_API_SECRET", SECRET)]);
+    let whoami = run_curl(&curls[0]);
+    let token = curls[0].split("Bearer ").nth(1).and_then(|s| s.split('"').next()).expect("token");
+    let (signed, signature) = token.rsplit_once('.').expect("three segments");
+    let expected = {
+        use aws_lc_rs::hmac;
+        b64(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SECRET.as_bytes()), signed.as_bytes()).as_ref())
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(whoami.starts_with("HTTP/1.1 200"), "{whoami}");
+    assert!(whoami.contains(r#""provider":"cubejs""#), "{whoami}");
+    assert_eq!(signature, expected, "the curl's token is signed with CUBEJS_API_SECRET");
+}
+
+#[test]
+fn the_readmes_run_command_prints_curls_that_return_the_demo_rows() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut child, curls) = serve_development(tmp.path(), &[]);
+    let out = run_curl(&curls[1]);
     let _ = child.kill();
     let _ = child.wait();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");

@@ -68,6 +68,39 @@ fn toml_syntax_errors_name_the_file() {
 }
 
 #[test]
+fn a_toml_syntax_error_on_a_secrets_line_gives_file_line_column_and_message_but_never_the_line() {
+    let d = Dir::new(&[(
+        "test.toml",
+        "[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"toml-needle-0123456789abcdef0123456789\" \"x\"]\n",
+    )]);
+    let errs = d.errors("test", &[]);
+    assert_eq!(
+        errs,
+        vec![format!(
+            "{}: invalid TOML: line 4, column 53: missing comma between array elements, expected `,`",
+            d.name("test.toml")
+        )]
+    );
+    assert!(!errs[0].contains("toml-needle"), "{}", errs[0]);
+}
+
+#[test]
+fn a_dotenv_syntax_error_on_a_secrets_line_gives_file_and_line_but_never_the_line() {
+    let d = Dir::new(&[
+        ("test.toml", ""),
+        (".env", "PORT=3000\n# a comment\nCUBEJS_API_SECRET=dotenv-needle-0123456789abcdef0123456789 tail\n"),
+    ]);
+    let errs = d.errors("test", &[]);
+    assert_eq!(errs, vec![format!("{}: invalid .env syntax on line 3", d.name(".env"))]);
+    assert!(!errs[0].contains("dotenv-needle"), "{}", errs[0]);
+    // A quoted value left open spans lines: the error names the line it starts on.
+    let d = Dir::new(&[("test.toml", ""), (".env", "PORT=3000\nCUBEJS_API_SECRET=\"dotenv-needle-open\nmore\n")]);
+    let errs = d.errors("test", &[]);
+    assert_eq!(errs, vec![format!("{}: invalid .env syntax on line 2", d.name(".env"))]);
+    assert!(!errs[0].contains("dotenv-needle"), "{}", errs[0]);
+}
+
+#[test]
 fn unknown_keys_wrong_types_and_bad_values_are_all_reported_together_with_their_file() {
     let d = Dir::new(&[
         ("default.toml", "[server]\nprot = 4000\n"),
@@ -379,6 +412,21 @@ fn the_shipped_configuration_files_load_where_they_should() {
     let dev = load("development", &[]).expect("development loads");
     assert!(dev.auth.dev_mode);
     assert_eq!((dev.server.host.to_string(), dev.server.port), ("127.0.0.1".to_string(), 4000));
+    // A Cube.js user's first run: CUBEJS_API_SECRET replaces the development
+    // secret instead of adding a second provider.
+    for env in ["development", "test"] {
+        let cfg = load(env, &[("CUBEJS_API_SECRET", LONG)]).unwrap_or_else(|e| panic!("{env}: {e}"));
+        let secrets: Vec<(&str, Vec<&[u8]>)> = cfg
+            .auth
+            .providers
+            .iter()
+            .map(|p| match &p.kind {
+                ProviderKind::Secret(s) => (p.name.as_str(), s.secrets.iter().map(|s| s.expose()).collect()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(secrets, vec![("cubejs", vec![LONG.as_bytes()])], "{env}");
+    }
     let test = load("test", &[]).expect("test loads");
     assert!(!test.auth.dev_mode);
     let errs = load("production", &[]).expect_err("production needs a secret").messages();
@@ -457,6 +505,89 @@ org = { path = "/org~2id" }
 }
 
 #[test]
+fn outside_development_and_test_jwks_and_oidc_providers_need_an_audience_or_dangerous_skip_audience() {
+    let providers = r#"
+[[auth.providers]]
+name = "plain"
+type = "jwks"
+jwks_url = "https://keys.example.com/jwks.json"
+[[auth.providers]]
+name = "okta"
+type = "oidc"
+issuer = "https://acme.okta.com"
+[[auth.providers]]
+name = "scoped"
+type = "oidc"
+issuer = "https://scoped.example.com"
+audience = ["api://default"]
+[[auth.providers]]
+name = "shared"
+type = "jwks"
+issuer = "https://shared.example.com"
+jwks_url = "https://shared.example.com/jwks.json"
+dangerous_skip_audience = true
+"#;
+    let d = Dir::new(&[("production.toml", providers), ("test.toml", providers)]);
+    let p = d.name("production.toml");
+    let cube =
+        [("CUBEJS_JWK_URL", "https://cube.example.com/jwks.json"), ("CUBEJS_JWT_ISSUER", "https://cube.example.com")];
+    let why = "without one, every token the issuer minted for any application is accepted; set audience or dangerous_skip_audience = true";
+    assert_eq!(
+        d.errors("production", &cube),
+        vec![
+            format!("{p}: auth.providers[plain].audience: required in environment \"production\": {why}"),
+            format!("{p}: auth.providers[okta].audience: required in environment \"production\": {why}"),
+            format!(
+                "environment variable CUBEJS_JWK_URL: auth.providers[cubejs].audience: required in environment \"production\": {why}"
+            ),
+        ]
+    );
+    // CUBEJS_JWT_AUDIENCE gives the cubejs provider its audience.
+    let cube_aud = [cube[0], cube[1], ("CUBEJS_JWT_AUDIENCE", "cube")];
+    assert_eq!(
+        d.errors("production", &cube_aud),
+        vec![
+            format!("{p}: auth.providers[plain].audience: required in environment \"production\": {why}"),
+            format!("{p}: auth.providers[okta].audience: required in environment \"production\": {why}"),
+        ]
+    );
+    // The opt-out is allowed everywhere and warned about at startup.
+    let cfg = d.load("test", &cube).expect("development and test do not require an audience");
+    assert_eq!(
+        cfg.dangerous_settings().into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        vec!["auth.providers[shared].dangerous_skip_audience"]
+    );
+
+    let d = Dir::new(&[(
+        "test.toml",
+        r#"
+[[auth.providers]]
+name = "both"
+type = "oidc"
+issuer = "https://both.example.com"
+audience = ["api"]
+dangerous_skip_audience = true
+[[auth.providers]]
+name = "a0"
+type = "auth0"
+domain = "acme.auth0.com"
+audience = ["https://api"]
+dangerous_skip_audience = true
+"#,
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!(
+                "{t}: auth.providers[both].dangerous_skip_audience: set either audience or dangerous_skip_audience, not both"
+            ),
+            format!("{t}: auth.providers[a0].dangerous_skip_audience: unknown key"),
+        ]
+    );
+}
+
+#[test]
 fn presets_derive_the_issuer_and_key_url_and_cubejs_jwk_url_makes_a_jwks_provider() {
     let d = Dir::new(&[(
         "test.toml",
@@ -514,6 +645,24 @@ issuer = "https://acme.okta.com/oauth2/default/"
     let ProviderKind::Jwks(j) = &cfg.auth.providers[0].kind else { panic!("{:?}", cfg.auth.providers[0]) };
     assert_eq!(j.jwks_url.as_deref(), Some("https://idp/jwks.json"));
     assert_eq!(j.algorithms, vec![jsonwebtoken::Algorithm::RS256, jsonwebtoken::Algorithm::ES256]);
+}
+
+#[test]
+fn cubejs_db_name_is_the_sqlite_file_and_overrides_the_path_of_a_file() {
+    let sqlite_path = |cfg: &Config| match &cfg.database.as_ref().expect("database").kind {
+        tenantgate::config::DatabaseKind::Sqlite { path, .. } => path.clone(),
+        other => panic!("{other:?}"),
+    };
+    let vars = [("CUBEJS_DB_TYPE", "sqlite"), ("CUBEJS_DB_NAME", "/data/analytics.sqlite")];
+    let d = Dir::new(&[("test.toml", "")]);
+    let cfg = d.load("test", &vars).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sqlite_path(&cfg), Path::new("/data/analytics.sqlite"));
+    let d = Dir::new(&[("test.toml", "[database]\ntype = \"sqlite\"\npath = \"from-file.sqlite\"\n")]);
+    let cfg = d.load("test", &vars[1..]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sqlite_path(&cfg), Path::new("/data/analytics.sqlite"), "the environment wins over the file");
+    // TENANTGATE__DATABASE__PATH wins over the Cube.js name, as everywhere.
+    let cfg = d.load("test", &[vars[1], ("TENANTGATE__DATABASE__PATH", "/data/mine.sqlite")]).expect("valid");
+    assert_eq!(sqlite_path(&cfg), Path::new("/data/mine.sqlite"));
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::pg::{TestDb, admin_url};
+use common::pg::{DEFAULT_URL, TestDb, admin_url, resolve};
 use common::*;
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -348,11 +348,13 @@ async fn tenants_are_routed_to_their_schema_or_their_own_database() {
         assert_eq!(reply.status, StatusCode::OK, "{tenant}: {:?}", reply.body);
         assert_eq!(reply.body["data"], expect, "{tenant}");
     }
-    // A tenant not listed uses the default source, whose public schema has
-    // no orders table: our model's fault, a 500 that names nothing inside.
+    // With tenants listed, one not listed is refused (require_known_tenant
+    // defaults to true), never sent to the default source.
     let reply = load(&server, json!({"org": {"id": "umbrella"}}), q.clone()).await;
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(reply.body, json!({"error": "Internal error: the query could not be run", "code": "internal_error"}));
+    assert_eq!(
+        (reply.status, reply.body),
+        (StatusCode::FORBIDDEN, json!({"error": "Tenant 'umbrella' is not configured", "code": "unknown_tenant"}))
+    );
     let reply = load(&server, json!({"org": {"id": ["acme", "globex"]}}), q).await;
     assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "invalid_tenant"));
     server.stop().await;
@@ -429,6 +431,7 @@ async fn tls_to_postgres_is_verified_and_never_falls_back_to_plain_text() {
     db.drop_now().await;
 }
 
+<<<<<<< HEAD
 #[tokio::test]
 async fn client_query_shapes_that_postgres_would_refuse_are_400_before_any_sql() {
     let Some(admin) = admin_url("client_query_shapes_that_postgres_would_refuse_are_400_before_any_sql") else {
@@ -536,4 +539,18 @@ async fn database_driver_text_stays_in_the_log_and_out_of_the_response() {
     let text = reply.body.to_string();
     assert!(!text.contains("tg_no_such_role") && !text.contains("127.0.0.1"), "{text}");
     db.drop_now().await;
+=======
+#[test]
+fn without_tenantgate_test_pg_url_the_local_default_is_used_when_a_server_answers_there() {
+    let never = || -> bool { panic!("the default is not probed when the variable is set") };
+    assert_eq!(resolve(Some("postgres://u@db:6543/x"), never), Ok("postgres://u@db:6543/x".to_string()));
+    for unset in [None, Some("")] {
+        assert_eq!(resolve(unset, || true), Ok(DEFAULT_URL.to_string()), "{unset:?}");
+        assert_eq!(
+            resolve(unset, || false),
+            Err("TENANTGATE_TEST_PG_URL is not set and no server answers at 127.0.0.1:5432".to_string()),
+            "{unset:?}"
+        );
+    }
+>>>>>>> h-authcfg
 }

@@ -697,3 +697,28 @@ async fn a_statement_whose_client_disconnects_is_interrupted_and_frees_its_slot(
     let reply = load(&env.server, &acme, &json!({"measures": ["Orders.count"]})).await;
     assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
 }
+
+#[tokio::test]
+async fn listed_tenants_refuse_an_unlisted_one_by_default_and_explicit_false_keeps_the_default_database() {
+    let tenants = "[tenants.initech]\nsqlite_path = \"{INITECH}\"\n";
+    let q = json!({"measures": ["Orders.count"]});
+    let umbrella = token(json!({"tenant_id": "umbrella"}));
+    let env = start_unfiltered(&format!("[tenancy]\ntenant_key = \"tenant_id\"\n{tenants}")).await;
+    let reply = load(&env.server, &umbrella, &q).await;
+    assert_eq!(
+        (reply.status, reply.body.clone()),
+        (StatusCode::FORBIDDEN, json!({"error": "Tenant 'umbrella' is not configured", "code": "unknown_tenant"}))
+    );
+    let reply = load(&env.server, &token(json!({"tenant_id": "initech"})), &q).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 2}]));
+    env.server.stop().await;
+
+    // Opting out: an unlisted tenant reads the default database (here,
+    // with an unfiltered model, every row of it).
+    let env =
+        start_unfiltered(&format!("[tenancy]\ntenant_key = \"tenant_id\"\nrequire_known_tenant = false\n{tenants}"))
+            .await;
+    let reply = load(&env.server, &umbrella, &q).await;
+    assert_eq!((reply.status, reply.body["data"].clone()), (StatusCode::OK, json!([{"Orders.count": 9}])));
+    env.server.stop().await;
+}

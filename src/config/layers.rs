@@ -93,14 +93,9 @@ pub(super) fn load_layers(opts: &LoadOptions) -> Result<Tree, ConfigErrors> {
 
     if let Some(path) = &opts.dotenv
         && path.exists()
+        && let Some(vars) = read_dotenv(path, &mut errors)
     {
-        match dotenvy::from_path_iter(path).and_then(|it| it.collect::<Result<Vec<_>, _>>()) {
-            Ok(vars) => apply_vars(&mut root, &vars, Source::DotEnv, &mut errors),
-            Err(e) => errors.push(ConfigError::Unreadable {
-                source_name: path.display().to_string(),
-                message: format!("cannot read .env file: {e}"),
-            }),
-        }
+        apply_vars(&mut root, &vars, Source::DotEnv, &mut errors);
     }
     let vars: Vec<(String, String)> = opts.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     apply_vars(&mut root, &vars, Source::Env, &mut errors);
@@ -120,10 +115,89 @@ fn read_toml(path: &Path, errors: &mut Vec<ConfigError>) -> Option<Table> {
     match text.parse::<toml::Table>() {
         Ok(t) => Some(from_toml_table(t, &Source::File(name))),
         Err(e) => {
-            let message = e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
-            errors.push(ConfigError::Unreadable { source_name: name, message: format!("invalid TOML: {message}") });
+            // Not `e.to_string()`: its snippet quotes the offending line,
+            // which may hold a secret. The parser's message names only
+            // syntax (expected tokens, types), never a value.
+            let at = e.span().map_or_else(String::new, |span| {
+                let (line, column) = line_and_column(&text, span.start);
+                format!("line {line}, column {column}: ")
+            });
+            let message = e.message().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+            errors.push(ConfigError::Unreadable { source_name: name, message: format!("invalid TOML: {at}{message}") });
             None
         }
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+}
+
+fn read_dotenv(path: &Path, errors: &mut Vec<ConfigError>) -> Option<Vec<(String, String)>> {
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(ConfigError::Unreadable { source_name: name, message: format!("cannot read .env file: {e}") });
+            return None;
+        }
+    };
+    let mut feed = LineFeed { rest: text.as_bytes(), consumed: 0 };
+    let mut vars = Vec::new();
+    let mut failure = None;
+    for item in dotenvy::from_read_iter(&mut feed) {
+        match item {
+            Ok(var) => vars.push(var),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let Some(failure) = failure else { return Some(vars) };
+    let message = match failure {
+        // dotenvy's message quotes the entry (or its value), which may be
+        // a secret: only the line number is reported.
+        dotenvy::Error::LineParse(quoted, _) => {
+            // The failing entry ends where dotenvy stopped reading; the
+            // quoted text is its tail, so its last occurrence before that
+            // point is where the entry (or its value) starts.
+            let end = feed.consumed.min(text.len());
+            let line = text.get(..end).and_then(|t| t.rfind(quoted.trim_end())).map(|at| line_and_column(&text, at).0);
+            match line {
+                Some(line) => format!("invalid .env syntax on line {line}"),
+                None => "invalid .env syntax".to_string(),
+            }
+        }
+        dotenvy::Error::Io(e) => format!("cannot read .env file: {e}"),
+        _ => "cannot read .env file".to_string(),
+    };
+    errors.push(ConfigError::Unreadable { source_name: name, message });
+    None
+}
+
+/// Hands dotenvy one line per read, so that `consumed` is exactly where its
+/// (buffered) parser stands: the end of the entry it is reading.
+struct LineFeed<'t> {
+    rest: &'t [u8],
+    consumed: usize,
+}
+
+impl std::io::Read for LineFeed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let line_len = self.rest.iter().position(|b| *b == b'\n').map_or(self.rest.len(), |i| i + 1);
+        let n = line_len.min(buf.len());
+        buf[..n].copy_from_slice(&self.rest[..n]);
+        self.rest = &self.rest[n..];
+        self.consumed += n;
+        Ok(n)
     }
 }
 
@@ -277,6 +351,12 @@ fn apply_vars(root: &mut Table, vars: &[(String, String)], mk: fn(String) -> Sou
         if let Some(v) = var(name) {
             set(root, "database", key, node(name, Value::Str(v.into())));
         }
+    }
+    // For SQLite, Cube.js's CUBEJS_DB_NAME is the database file. It sets
+    // both keys, so it wins over a file's `path` whichever layer sets the
+    // type; each type reads only its own key.
+    if let Some(v) = var("CUBEJS_DB_NAME") {
+        set(root, "database", "path", node("CUBEJS_DB_NAME", Value::Str(v.into())));
     }
     if let Some(v) = var("CUBEJS_DB_PORT") {
         set(root, "database", "port", node("CUBEJS_DB_PORT", infer(v)));

@@ -72,6 +72,7 @@ pub struct TenancyConfig {
     /// The security-context path that names the tenant (`tenant_id`).
     pub tenant_key: Option<String>,
     /// Refuse tenants not listed under `[tenants]` (403 `unknown_tenant`).
+    /// Defaults to `true` when any tenant is listed, else `false`.
     pub require_known_tenant: bool,
     pub tenants: Vec<(String, TenantRoute)>,
 }
@@ -287,6 +288,11 @@ pub struct JwksProviderConfig {
     pub keys: KeyCacheConfig,
     /// A PEM file of extra trusted roots (a private CA).
     pub ca_file: Option<PathBuf>,
+    /// `jwks` and `oidc` only: accept tokens without checking `aud`, which
+    /// outside development and test is otherwise refused (every token the
+    /// issuer minted for any application would pass). Logged as a warning.
+    /// Defaults to `false`; never set together with an audience.
+    pub dangerous_skip_audience: bool,
 }
 
 /// What a JWKS preset adds to the generic checks.
@@ -399,12 +405,17 @@ impl Config {
             ));
         }
         for p in &self.auth.providers {
-            if let ProviderKind::Jwks(j) = &p.kind
-                && j.keys.dangerous_allow_http
-            {
+            let ProviderKind::Jwks(j) = &p.kind else { continue };
+            if j.keys.dangerous_allow_http {
                 out.push((
                     format!("auth.providers[{}].dangerous_allow_http", p.name),
                     "keys may be fetched over plain HTTP from a non-loopback host",
+                ));
+            }
+            if j.dangerous_skip_audience {
+                out.push((
+                    format!("auth.providers[{}].dangerous_skip_audience", p.name),
+                    "aud is not checked: every token the issuer minted for any application is accepted",
                 ));
             }
         }

@@ -517,21 +517,23 @@ fn public_key_provider(cx: &mut Cx, t: &Table, path: &str, table_source: &Source
     Some(PublicKeyProviderConfig { pem, algorithms: algorithms?, claims })
 }
 
+/// The source of the `[[auth.providers]]` table named `name`.
+fn provider_source(auth_table: Option<&Table>, name: &str) -> Option<Source> {
+    let Some(Node { value: Value::Array(items), .. }) = auth_table.and_then(|t| get(t, "providers")) else {
+        return None;
+    };
+    items.iter().find_map(|item| match &item.value {
+        Value::Table(pt) if matches!(get(pt, "name"), Some(Node { value: Value::Str(n), .. }) if n == name) => {
+            Some(item.source.clone())
+        }
+        _ => None,
+    })
+}
+
 /// The pipeline routes by algorithm family and `iss`, never by trial, so
 /// each family may have one issuer-less provider and each issuer once.
 fn routing_conflicts(cx: &mut Cx, t: &Table, auth: &AuthConfig) {
-    let provider_source = |name: &str| -> Source {
-        if let Some(Node { value: Value::Array(items), .. }) = get(t, "providers") {
-            for item in items {
-                if let Value::Table(pt) = &item.value
-                    && matches!(get(pt, "name"), Some(Node { value: Value::Str(n), .. }) if n == name)
-                {
-                    return item.source.clone();
-                }
-            }
-        }
-        Source::File(String::new())
-    };
+    let provider_source = |name: &str| provider_source(Some(t), name).unwrap_or_else(|| Source::File(String::new()));
     for (family, label) in [(true, "HMAC"), (false, "asymmetric")] {
         let mut fallback: Option<&str> = None;
         let mut issuers: Vec<(&str, &str)> = Vec::new();
@@ -595,6 +597,24 @@ fn policy(cx: &mut Cx, env: &str, server: &ServerConfig, auth: &AuthConfig, tree
         let src = source_of(cx, "require_exp");
         cx.invalid(&src, "auth.require_exp", format!("require_exp = false is not allowed in environment {env:?}"));
     }
+    // A key set is usually shared by every application of an issuer: without
+    // an audience, a token minted for any of them would be accepted.
+    for p in &auth.providers {
+        if let ProviderKind::Jwks(j) = &p.kind
+            && matches!(j.preset, JwksPreset::Generic | JwksPreset::Oidc)
+            && j.claims.audience.is_empty()
+            && !j.dangerous_skip_audience
+        {
+            let src = provider_source(auth_table, &p.name).unwrap_or_else(|| cx.env_file.clone());
+            cx.invalid(
+                &src,
+                &format!("auth.providers[{}].audience", p.name),
+                format!(
+                    "required in environment {env:?}: without one, every token the issuer minted for any application is accepted; set audience or dangerous_skip_audience = true"
+                ),
+            );
+        }
+    }
     // Short secrets, each named by its own source and key.
     if let Some(Node { value: Value::Array(items), .. }) = auth_table.and_then(|t| get(t, "providers")) {
         for item in items {
@@ -642,7 +662,9 @@ fn jwks_provider(cx: &mut Cx, t: &Table, path: &str, kind: &str, table_source: &
     let extra: &[&str] = match kind {
         "cognito" => &["region", "user_pool_id", "client_ids", "token_use"],
         "auth0" => &["domain"],
-        _ => &[],
+        // Auth0 and Cognito always check their audience (client ids); the
+        // generic presets may opt out.
+        _ => &["dangerous_skip_audience"],
     };
     let known: Vec<&str> = JWKS_KEYS.iter().chain(extra).copied().collect();
     cx.known_keys(t, path, &known);
@@ -749,10 +771,29 @@ fn jwks_provider(cx: &mut Cx, t: &Table, path: &str, kind: &str, table_source: &
         let src = get(t, "ca_file").map_or_else(|| table_source.clone(), |n| n.source.clone());
         cx.invalid(&src, &join(path, "ca_file"), format!("cannot read {}: {e}", file.display()));
     }
+    let dangerous_skip_audience =
+        matches!(preset, JwksPreset::Generic | JwksPreset::Oidc) && cx.bool(t, path, "dangerous_skip_audience", false);
+    if dangerous_skip_audience && !claims.audience.is_empty() {
+        let src = get(t, "dangerous_skip_audience").map_or_else(|| table_source.clone(), |n| n.source.clone());
+        cx.invalid(
+            &src,
+            &join(path, "dangerous_skip_audience"),
+            "set either audience or dangerous_skip_audience, not both",
+        );
+    }
     if jwks_url.is_none() && discovery_url.is_none() {
         return None;
     }
-    Some(JwksProviderConfig { preset, jwks_url, discovery_url, algorithms: algorithms?, claims, keys, ca_file })
+    Some(JwksProviderConfig {
+        preset,
+        jwks_url,
+        discovery_url,
+        algorithms: algorithms?,
+        claims,
+        keys,
+        ca_file,
+        dangerous_skip_audience,
+    })
 }
 
 fn key_cache_settings(cx: &mut Cx, t: &Table, path: &str, table_source: &Source) -> KeyCacheConfig {
@@ -1091,7 +1132,10 @@ fn tenancy(cx: &mut Cx, root: &Table, database: Option<&DatabaseConfig>) -> Tena
     let t = cx_table(cx, root, "tenancy").unwrap_or(&empty);
     cx.known_keys(t, "tenancy", &["tenant_key", "require_known_tenant"]);
     let tenant_key = cx.non_empty_string(t, "tenancy", "tenant_key");
-    let require_known_tenant = cx.bool(t, "tenancy", "require_known_tenant", false);
+    // With tenants listed, an unlisted one would silently read the default
+    // database: refuse it unless the configuration says otherwise.
+    let listed = matches!(get(root, "tenants"), Some(Node { value: Value::Table(list), .. }) if !list.is_empty());
+    let require_known_tenant = cx.bool(t, "tenancy", "require_known_tenant", listed);
     let mut tenants = Vec::new();
     if let Some(node) = get(root, "tenants") {
         let Value::Table(list) = &node.value else {

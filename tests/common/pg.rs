@@ -1,23 +1,48 @@
 //! PostgreSQL for tests: the server's URL comes from
-//! `TENANTGATE_TEST_PG_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`).
-//! Without it the tests are skipped with a loud message, unless
-//! `TENANTGATE_REQUIRE_PG=1` (set by `.ci/run`), which makes absence a
-//! failure. Each test gets its own database, dropped when it ends.
+//! `TENANTGATE_TEST_PG_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`),
+//! else the local default [`DEFAULT_URL`] when a server answers there.
+//! Without either the tests are skipped, each printing one `SKIPPED` line,
+//! unless `TENANTGATE_REQUIRE_PG=1` (set by `.ci/run`), which makes absence
+//! a failure. Each test gets its own database, dropped when it ends.
+
+use std::io::Write as _;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
-/// An admin connection URL, or `None` (skip) after saying so loudly.
+/// The server `cargo test` tries when `TENANTGATE_TEST_PG_URL` is unset.
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+const DEFAULT_ADDR: &str = "127.0.0.1:5432";
+
+/// The admin URL to use, from the variable's value, or the default when
+/// `default_answers()`; else why there is none.
+pub fn resolve(var: Option<&str>, default_answers: impl FnOnce() -> bool) -> Result<String, String> {
+    match var {
+        Some(url) if !url.is_empty() => Ok(url.to_string()),
+        _ if default_answers() => Ok(DEFAULT_URL.to_string()),
+        _ => Err(format!("TENANTGATE_TEST_PG_URL is not set and no server answers at {DEFAULT_ADDR}")),
+    }
+}
+
+/// An admin connection URL, or `None` (skip) after saying so.
 pub fn admin_url(test: &str) -> Option<String> {
-    match std::env::var("TENANTGATE_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var("TENANTGATE_REQUIRE_PG").as_deref() != Ok("1"),
-                "TENANTGATE_REQUIRE_PG=1 but TENANTGATE_TEST_PG_URL is not set"
-            );
-            eprintln!(
-                "\n*** SKIPPED {test}: set TENANTGATE_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test to run the PostgreSQL tests ***\n"
-            );
+    // Probed once per test binary.
+    static RESOLVED: OnceLock<Result<String, String>> = OnceLock::new();
+    let resolved = RESOLVED.get_or_init(|| {
+        let var = std::env::var("TENANTGATE_TEST_PG_URL").ok();
+        resolve(var.as_deref(), || {
+            let addr = DEFAULT_ADDR.parse().expect("address");
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+        })
+    });
+    match resolved {
+        Ok(url) => Some(url.clone()),
+        Err(why) => {
+            assert!(std::env::var("TENANTGATE_REQUIRE_PG").as_deref() != Ok("1"), "TENANTGATE_REQUIRE_PG=1 but {why}");
+            // Straight to the process's stderr: the test harness captures
+            // `eprintln!` of a passing test, which would hide the skip.
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
             None
         }
     }
