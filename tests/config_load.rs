@@ -588,3 +588,15 @@ fn connection_limits_default_to_the_documented_constants() {
         (8, 250, 120)
     );
 }
+
+#[test]
+fn the_readme_shows_the_connection_limit_defaults() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for line in [
+        format!("max_connections = {}", config::DEFAULT_MAX_CONNECTIONS),
+        format!("handshake_timeout = \"{}s\"", config::DEFAULT_HANDSHAKE_TIMEOUT.as_secs()),
+        format!("idle_timeout = \"{}s\"", config::DEFAULT_IDLE_TIMEOUT.as_secs()),
+    ] {
+        assert!(readme.lines().any(|l| l.starts_with(&line)), "README lacks a line starting `{line}`");
+    }
+}
