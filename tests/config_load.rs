@@ -697,3 +697,55 @@ fn cube_js_database_variables_configure_postgres_and_the_password_is_never_shown
         ]
     );
 }
+
+#[test]
+fn connection_limits_out_of_range_or_zero_are_each_reported() {
+    let d =
+        Dir::new(&[("test.toml", "[server]\nmax_connections = 0\nhandshake_timeout = \"0ms\"\nidle_timeout = 60\n")]);
+    let test = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[("TENANTGATE__SERVER__IDLE_TIMEOUT", "0s")]),
+        vec![
+            format!("{test}: server.max_connections: must be between 1 and 1048576"),
+            format!("{test}: server.handshake_timeout: must be above zero"),
+            "environment variable TENANTGATE__SERVER__IDLE_TIMEOUT: server.idle_timeout: must be above zero"
+                .to_string(),
+        ]
+    );
+    let d = Dir::new(&[("test.toml", "[server]\nmax_connections = \"many\"\nidle_timeout = 60\n")]);
+    let test = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{test}: server.max_connections: expected an integer"),
+            format!("{test}: server.idle_timeout: expected a duration string such as \"60s\""),
+        ]
+    );
+}
+
+#[test]
+fn connection_limits_default_to_the_documented_constants() {
+    let d = Dir::new(&[("test.toml", "")]);
+    let cfg = d.load("test", &[]).expect("valid");
+    assert_eq!(cfg.server.max_connections, config::DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(cfg.server.handshake_timeout, config::DEFAULT_HANDSHAKE_TIMEOUT);
+    assert_eq!(cfg.server.idle_timeout, config::DEFAULT_IDLE_TIMEOUT);
+    let d = Dir::new(&[("test.toml", "[server]\nmax_connections = 8\nhandshake_timeout = \"250ms\"\n")]);
+    let cfg = d.load("test", &[("TENANTGATE__SERVER__IDLE_TIMEOUT", "2m")]).expect("valid");
+    assert_eq!(
+        (cfg.server.max_connections, cfg.server.handshake_timeout.as_millis(), cfg.server.idle_timeout.as_secs()),
+        (8, 250, 120)
+    );
+}
+
+#[test]
+fn the_readme_shows_the_connection_limit_defaults() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    for line in [
+        format!("max_connections = {}", config::DEFAULT_MAX_CONNECTIONS),
+        format!("handshake_timeout = \"{}s\"", config::DEFAULT_HANDSHAKE_TIMEOUT.as_secs()),
+        format!("idle_timeout = \"{}s\"", config::DEFAULT_IDLE_TIMEOUT.as_secs()),
+    ] {
+        assert!(readme.lines().any(|l| l.starts_with(&line)), "README lacks a line starting `{line}`");
+    }
+}

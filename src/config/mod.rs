@@ -212,7 +212,30 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long graceful shutdown waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// Connections served at once; beyond it a new connection is closed as
+    /// soon as it is accepted. Defaults to [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// Deadline from accept to the first complete request head: the TLS
+    /// handshake, protocol detection and the HTTP/2 preface all count. HTTP/1
+    /// also gets this long for each later request head, which includes the
+    /// wait between keep-alive requests. Defaults to
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`].
+    pub handshake_timeout: Duration,
+    /// A connection with no request in flight for this long is closed
+    /// (HTTP/2 with a GOAWAY). Defaults to [`DEFAULT_IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
 }
+
+/// Defaults to `1024`: well under a typical file-descriptor limit, so a
+/// flood of idle sockets cannot starve `/livez` or the database of fds.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Defaults to `10s`: generous for a slow mobile TLS handshake, short enough
+/// that silent sockets do not pile up.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Defaults to `60s`, the usual load-balancer idle timeout.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct TlsConfig {

@@ -216,7 +216,18 @@ fn server(cx: &mut Cx, t: &Table) -> ServerConfig {
     cx.known_keys(
         t,
         P,
-        &["host", "port", "tls_cert", "tls_key", "max_header_bytes", "max_body_bytes", "shutdown_timeout"],
+        &[
+            "host",
+            "port",
+            "tls_cert",
+            "tls_key",
+            "max_header_bytes",
+            "max_body_bytes",
+            "shutdown_timeout",
+            "max_connections",
+            "handshake_timeout",
+            "idle_timeout",
+        ],
     );
     let host = match get(t, "host") {
         None => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -249,7 +260,23 @@ fn server(cx: &mut Cx, t: &Table) -> ServerConfig {
         max_header_bytes: cx.int(t, P, "max_header_bytes", 16_384, 8_192, 1 << 20) as usize,
         max_body_bytes: cx.int(t, P, "max_body_bytes", 1 << 20, 1, 1 << 30) as usize,
         shutdown_timeout: cx.duration(t, P, "shutdown_timeout", Duration::from_secs(10)),
+        max_connections: cx.int(t, P, "max_connections", super::DEFAULT_MAX_CONNECTIONS as i64, 1, 1 << 20) as usize,
+        handshake_timeout: positive_duration(cx, t, P, "handshake_timeout", super::DEFAULT_HANDSHAKE_TIMEOUT),
+        idle_timeout: positive_duration(cx, t, P, "idle_timeout", super::DEFAULT_IDLE_TIMEOUT),
     }
+}
+
+/// A duration that must not be zero: a zero connection deadline would close
+/// every connection before its first request.
+fn positive_duration(cx: &mut Cx, t: &Table, path: &str, key: &str, default: Duration) -> Duration {
+    let d = cx.duration(t, path, key, default);
+    if !d.is_zero() {
+        return d;
+    }
+    if let Some(node) = get(t, key) {
+        cx.invalid(&node.source, &join(path, key), "must be above zero");
+    }
+    default
 }
 
 fn auth(cx: &mut Cx, t: &Table, server: &ServerConfig) -> AuthConfig {

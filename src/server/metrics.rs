@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Latency buckets, in seconds.
@@ -14,6 +15,41 @@ const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    connections: Connections,
+}
+
+/// Connection counters, plain atomics: they move on every accept, so no lock.
+#[derive(Default)]
+pub struct Connections {
+    open: AtomicU64,
+    refused: AtomicU64,
+    timed_out: AtomicU64,
+}
+
+/// Counts a connection as open until dropped.
+pub struct OpenConnection<'a>(&'a Connections);
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Connections {
+    pub fn opened(&self) -> OpenConnection<'_> {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self)
+    }
+
+    /// A connection closed on accept because `max_connections` were open.
+    pub fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed at the handshake deadline, before any request.
+    pub fn timed_out(&self) {
+        self.timed_out.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -26,6 +62,10 @@ struct Inner {
 }
 
 impl Metrics {
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
     /// Record one finished request. The lock is held for a map update only.
     pub fn record(&self, status: u16, code: Option<&'static str>, provider: Option<&str>, latency: Duration) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -67,6 +107,20 @@ impl Metrics {
         out.push_str("# HELP tenantgate_db_statements_running Statements running on the databases now, including ones whose client has gone.\n");
         out.push_str("# TYPE tenantgate_db_statements_running gauge\n");
         let _ = writeln!(out, "tenantgate_db_statements_running {statements_running}");
+        let c = &self.connections;
+        out.push_str("# HELP tenantgate_connections_open Connections being served.\n");
+        out.push_str("# TYPE tenantgate_connections_open gauge\n");
+        let _ = writeln!(out, "tenantgate_connections_open {}", c.open.load(Ordering::Relaxed));
+        out.push_str(
+            "# HELP tenantgate_connections_refused_total Connections closed on accept: max_connections were open.\n",
+        );
+        out.push_str("# TYPE tenantgate_connections_refused_total counter\n");
+        let _ = writeln!(out, "tenantgate_connections_refused_total {}", c.refused.load(Ordering::Relaxed));
+        out.push_str(
+            "# HELP tenantgate_connections_timed_out_total Connections closed at handshake_timeout with no request.\n",
+        );
+        out.push_str("# TYPE tenantgate_connections_timed_out_total counter\n");
+        let _ = writeln!(out, "tenantgate_connections_timed_out_total {}", c.timed_out.load(Ordering::Relaxed));
         out
     }
 }
@@ -92,5 +146,22 @@ mod tests {
         assert!(text.contains("tenantgate_request_duration_seconds_bucket{le=\"+Inf\"} 3"), "{text}");
         assert!(text.contains("tenantgate_ready 1"));
         assert!(text.contains("tenantgate_db_statements_running 2"));
+    }
+
+    #[test]
+    fn connections_are_counted_open_refused_and_timed_out() {
+        let m = Metrics::default();
+        let first = m.connections().opened();
+        let second = m.connections().opened();
+        drop(first);
+        m.connections().refused();
+        m.connections().timed_out();
+        m.connections().timed_out();
+        let text = m.render(true);
+        assert!(text.contains("tenantgate_connections_open 1\n"), "{text}");
+        assert!(text.contains("tenantgate_connections_refused_total 1\n"), "{text}");
+        assert!(text.contains("tenantgate_connections_timed_out_total 2\n"), "{text}");
+        drop(second);
+        assert!(m.render(true).contains("tenantgate_connections_open 0\n"));
     }
 }

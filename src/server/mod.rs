@@ -1,11 +1,13 @@
 //! The HTTP server: our own accept loop over an already-bound listener
-//! (tests bind `127.0.0.1:0`), optional TLS, HTTP/1.1 and HTTP/2 through
-//! hyper-util's auto builder, and graceful shutdown with a bounded drain.
+//! (tests bind `127.0.0.1:0`), at most `max_connections` at once, optional
+//! TLS, HTTP/1.1 and HTTP/2 through hyper-util's auto builder, connection
+//! deadlines ([`connection`]), and graceful shutdown with a bounded drain.
 //!
 //! **Boundary:** [`run`] owns sockets and connections; [`routes`] owns what a
 //! request means; [`response::error_response`] is the only place an error
 //! becomes a status code.
 
+mod connection;
 mod cube_api;
 mod metrics;
 pub mod response;
@@ -13,26 +15,27 @@ mod routes;
 mod tls;
 pub mod url;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{Pipeline, Strategies};
 use crate::config::Config;
 
-/// How long a client may take to send a request head (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 pings a peer after this long without a frame from it, so a peer
+/// that vanished with a request open is noticed without waiting on TCP.
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+
+/// A ping not acknowledged within this closes the HTTP/2 connection.
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A tenant's data source and the settings its transactions start with.
 type Routed = (Arc<crate::db::DataSource>, Vec<(String, String)>);
@@ -137,18 +140,29 @@ impl App {
 pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
     let server_cfg = &app.config.server;
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The first request head is bounded by `connection`'s deadline (hyper's
+    // timer starts only after the version sniff); this one bounds every
+    // later HTTP/1 head, including the wait between keep-alive requests.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(server_cfg.handshake_timeout)
         .max_buf_size(server_cfg.max_header_bytes.max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT)
         .max_header_list_size(u32::try_from(server_cfg.max_header_bytes).unwrap_or(u32::MAX));
     let drain_timeout = server_cfg.shutdown_timeout;
+    let slots = Arc::new(Semaphore::new(server_cfg.max_connections));
 
-    let graceful = GracefulShutdown::new();
+    // Connections hold a receiver: a send asks them to close gracefully, and
+    // the sender's `closed()` says when the last one has ended.
+    let (close_tx, _) = watch::channel(());
+    // Whether the last accepted connection was refused, so a flood at the
+    // cap logs one warning, not one per socket.
+    let mut refusing = false;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -163,48 +177,34 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
                         continue;
                     }
                 };
+                // At the cap, close at once rather than stop accepting: the
+                // client learns immediately, and the backlog never fills with
+                // sockets that wait for nobody.
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    app.metrics.connections().refused();
+                    if !refusing {
+                        let max_connections = server_cfg.max_connections;
+                        tracing::warn!(%peer, max_connections, "refusing connections: max_connections are open");
+                    }
+                    refusing = true;
+                    drop(stream);
+                    continue;
+                };
+                refusing = false;
                 let _ = stream.set_nodelay(true);
-                serve_connection(stream, peer, app.clone(), builder.clone(), graceful.watcher());
+                tokio::spawn(connection::serve(stream, peer, app.clone(), builder.clone(), close_tx.subscribe(), slot));
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
-    tracing::info!(connections = graceful.count(), "shutting down: draining in-flight requests");
+    tracing::info!(connections = close_tx.receiver_count(), "shutting down: draining in-flight requests");
+    let _ = close_tx.send(());
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = close_tx.closed() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(drain_timeout) => {
             tracing::warn!(timeout_secs = drain_timeout.as_secs(), "drain timed out; closing remaining connections");
         }
     }
     Ok(())
-}
-
-fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: Arc<App>,
-    builder: auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-) {
-    tokio::spawn(async move {
-        let service_app = app.clone();
-        let service = service_fn(move |req| {
-            let app = service_app.clone();
-            async move { Ok::<_, Infallible>(routes::handle(&app, req).await) }
-        });
-        let result = match &app.tls {
-            None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await,
-            Some(acceptor) => match acceptor.accept(stream).await {
-                Ok(tls) => watcher.watch(builder.serve_connection(TokioIo::new(tls), service).into_owned()).await,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            },
-        };
-        if let Err(e) = result {
-            tracing::debug!(%peer, error = %e, "connection ended with an error");
-        }
-    });
 }
