@@ -116,10 +116,6 @@ impl SecurityContext {
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Debug for SecurityContext {
