@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -29,4 +30,11 @@ pub trait CheckAuth: Send + Sync + 'static {
 
     /// Verify the token and return its claims.
     fn verify<'a>(&'a self, token: &'a UnverifiedToken<'a>) -> BoxFuture<'a, Result<Value, AuthError>>;
+}
+
+/// A `type = "custom"` provider: its name and the strategy registered
+/// under it.
+pub(crate) struct CustomProvider {
+    pub name: Arc<str>,
+    pub strategy: Arc<dyn CheckAuth>,
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 
+pub(crate) use custom::CustomProvider;
 pub use custom::{BoxFuture, CheckAuth};
 pub(crate) use jwks::JwksProvider;
 pub(crate) use public_key::PublicKeyProvider;
@@ -48,54 +49,47 @@ impl Family {
     }
 }
 
-/// A configured provider, ready to verify.
-pub(crate) enum Provider {
+/// A configured built-in JWT provider, ready to verify. Custom strategies
+/// are a separate type ([`CustomProvider`]): they are chosen by their own
+/// `accepts`, not by algorithm family and issuer.
+pub(crate) enum JwtProvider {
     Secret(SecretProvider),
     PublicKey(PublicKeyProvider),
     Jwks(JwksProvider),
-    Custom { name: Arc<str>, strategy: Arc<dyn CheckAuth> },
 }
 
-impl Provider {
+impl JwtProvider {
     pub fn name(&self) -> &Arc<str> {
         match self {
-            Provider::Secret(p) => &p.name,
-            Provider::PublicKey(p) => &p.name,
-            Provider::Jwks(p) => &p.name,
-            Provider::Custom { name, .. } => name,
+            JwtProvider::Secret(p) => &p.name,
+            JwtProvider::PublicKey(p) => &p.name,
+            JwtProvider::Jwks(p) => &p.name,
         }
     }
 
-    /// The family of a built-in JWT provider; `None` for custom strategies,
-    /// which are chosen by their own `accepts`.
-    pub fn family(&self) -> Option<Family> {
+    /// Which tokens this provider can take, by the header's `alg`.
+    pub fn family(&self) -> Family {
         match self {
-            Provider::Secret(_) => Some(Family::Hmac),
-            Provider::PublicKey(_) | Provider::Jwks(_) => Some(Family::Asymmetric),
-            Provider::Custom { .. } => None,
+            JwtProvider::Secret(_) => Family::Hmac,
+            JwtProvider::PublicKey(_) | JwtProvider::Jwks(_) => Family::Asymmetric,
         }
     }
 
-    pub fn claim_rules(&self) -> Option<&ClaimRules> {
+    pub fn claim_rules(&self) -> &ClaimRules {
         match self {
-            Provider::Secret(p) => Some(&p.claims),
-            Provider::PublicKey(p) => Some(&p.claims),
-            Provider::Jwks(p) => Some(&p.claims),
-            Provider::Custom { .. } => None,
+            JwtProvider::Secret(p) => &p.claims,
+            JwtProvider::PublicKey(p) => &p.claims,
+            JwtProvider::Jwks(p) => &p.claims,
         }
     }
 
     /// Check the algorithm pin and the signature of a JWT, returning its
-    /// payload. Claims are checked by the pipeline afterwards. Custom
-    /// strategies are not JWT providers and never get here.
+    /// payload. Claims are checked by the pipeline afterwards.
     pub async fn verify(&self, jwt: Jwt<'_>) -> Result<Value, AuthError> {
         let algorithms: &[Algorithm] = match self {
-            Provider::Secret(p) => &p.algorithms,
-            Provider::PublicKey(p) => &p.algorithms,
-            Provider::Jwks(p) => &p.algorithms,
-            Provider::Custom { name, .. } => {
-                return Err(AuthError::Rejected(format!("provider {name:?} is not a JWT provider")));
-            }
+            JwtProvider::Secret(p) => &p.algorithms,
+            JwtProvider::PublicKey(p) => &p.algorithms,
+            JwtProvider::Jwks(p) => &p.algorithms,
         };
         if !algorithms.contains(&jwt.alg()) {
             return Err(AuthError::AlgorithmNotAllowed(format!(
@@ -107,7 +101,7 @@ impl Provider {
         }
         let verified = match self {
             // Every secret is tried (rotation).
-            Provider::Secret(p) => {
+            JwtProvider::Secret(p) => {
                 let min = hmac_key_min(jwt.alg());
                 if p.keys.iter().all(|(_, len)| *len < min) {
                     return Err(AuthError::AlgorithmNotAllowed(format!(
@@ -118,9 +112,8 @@ impl Provider {
                 }
                 p.keys.iter().any(|(key, len)| *len >= min && check(jwt.jws(), key))
             }
-            Provider::PublicKey(p) => check(jwt.jws(), &p.key),
-            Provider::Jwks(p) => check(jwt.jws(), &p.cache.key(jwt.kid(), jwt.alg()).await?.decoding),
-            Provider::Custom { .. } => false,
+            JwtProvider::PublicKey(p) => check(jwt.jws(), &p.key),
+            JwtProvider::Jwks(p) => check(jwt.jws(), &p.cache.key(jwt.kid(), jwt.alg()).await?.decoding),
         };
         if !verified {
             return Err(AuthError::InvalidSignature);
