@@ -9,12 +9,15 @@
 //! 3. routing: custom strategies whose `accepts` says yes, else the one
 //!    built-in provider chosen by the token's algorithm family and unverified
 //!    `iss`. Never "try each provider and keep the last error".
-//! 4. the provider verifies the signature with its pinned algorithms and
-//!    cached keys; then [`claims`] checks `exp`/`nbf`/`iat`/`iss`/`aud`/`sub`.
-//! 5. [`context`] turns the verified payload into the security context.
+//! 4. the [`provider`] verifies the signature with its pinned algorithms and
+//!    cached keys, then [`claims`] (`exp`/`nbf`/`iat`/`iss`/`aud`/`sub`) and
+//!    its preset's checks, and returns `VerifiedClaims` (a custom strategy's
+//!    claims become `VerifiedClaims` too).
+//! 5. [`context`] turns the `VerifiedClaims` into the security context.
 //!
 //! **Invariant:** no `SecurityContext` without a verified token (or dev
-//! mode's empty context for a request with no token at all).
+//! mode's empty context for a request with no token at all): the context is
+//! built only from `VerifiedClaims`, which only [`provider`] can make.
 //! **Invariant:** algorithms come from configuration, never from the token
 //! header; `none` is never accepted.
 
@@ -38,7 +41,7 @@ pub use provider::{BoxFuture, CheckAuth, Family};
 pub use provider::{verify_jws_with_jwk, verify_jws_with_secret};
 pub use token::{Jws, Jwt};
 
-use crate::config::{AuthConfig, ClaimMapping, JwksPreset, ProviderKind};
+use crate::config::{AuthConfig, ClaimMapping, ProviderKind};
 use claims::TimeRules;
 use jwks::fetch::Fetcher;
 use jwks::{KeyCache, Refreshers};
@@ -228,12 +231,11 @@ impl Pipeline {
 
         // Custom strategies first, in configuration order.
         for entry in &self.strategies {
-            let CustomProvider { name, strategy } = &entry.provider;
-            if strategy.accepts(&token) {
+            if entry.provider.accepts(&token) {
+                let name = &entry.provider.name;
                 let fail = |error| Rejection { error, provider: Some(name.clone()), kid: kid.clone() };
-                let claims = strategy.verify(&token).await.map_err(fail)?;
-                let context = SecurityContext::from_verified_payload(claims, self.namespace.as_deref())
-                    .and_then(|c| c.apply_claims_map(&entry.claims_map))
+                let claims = entry.provider.verify(&token).await.map_err(fail)?;
+                let context = SecurityContext::from_verified(claims, self.namespace.as_deref(), &entry.claims_map)
                     .map_err(fail)?;
                 return Ok(Authenticated { context, provider: Some(name.clone()), kid });
             }
@@ -249,29 +251,11 @@ impl Pipeline {
         let name = provider.name().clone();
         let fail = |error| Rejection { error, provider: Some(name.clone()), kid: kid.clone() };
 
-        let payload = provider.verify(jwt).await.map_err(fail)?;
-        // Signature first, then claims: a forger learns nothing but
-        // `invalid_signature`.
-        let Some(claims) = payload.as_object() else {
-            return Err(fail(AuthError::ClaimsNotObject(format!(
-                "the token payload is {}, not a JSON object",
-                context::kind(&payload)
-            ))));
-        };
-        claims::check(claims, provider.claim_rules(), self.time, now).map_err(fail)?;
-        let cognito_groups = match provider {
-            JwtProvider::Jwks(p) => {
-                p.check_preset(claims).map_err(fail)?;
-                matches!(p.preset, JwksPreset::Cognito { .. }).then(|| claims.get("cognito:groups").cloned())
-            }
-            _ => None,
-        };
-        let mut context = SecurityContext::from_verified_payload(payload, self.namespace.as_deref())
-            .and_then(|c| c.apply_claims_map(&entry.claims_map))
-            .map_err(fail)?;
-        if let Some(groups) = cognito_groups {
-            context = context.with_cognito_groups(groups);
-        }
+        // Signature first, then claims, inside the provider: a forger learns
+        // nothing but `invalid_signature`.
+        let claims = provider.verify(jwt, self.time, now).await.map_err(fail)?;
+        let context =
+            SecurityContext::from_verified(claims, self.namespace.as_deref(), &entry.claims_map).map_err(fail)?;
         Ok(Authenticated { context, provider: Some(name), kid })
     }
 

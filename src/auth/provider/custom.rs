@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::VerifiedClaims;
 use crate::auth::{AuthError, UnverifiedToken};
 
 /// A boxed, sendable future, so [`CheckAuth`] stays object safe.
@@ -37,4 +38,16 @@ pub trait CheckAuth: Send + Sync + 'static {
 pub(crate) struct CustomProvider {
     pub name: Arc<str>,
     pub strategy: Arc<dyn CheckAuth>,
+}
+
+impl CustomProvider {
+    pub fn accepts(&self, token: &UnverifiedToken<'_>) -> bool {
+        self.strategy.accepts(token)
+    }
+
+    /// The strategy's verdict is the verification: its claims (a JSON
+    /// object) become [`VerifiedClaims`].
+    pub async fn verify(&self, token: &UnverifiedToken<'_>) -> Result<VerifiedClaims, AuthError> {
+        VerifiedClaims::from_payload(self.strategy.verify(token).await?)
+    }
 }

@@ -1,8 +1,20 @@
 //! Providers: one variant per `type` of `[[auth.providers]]`, one file each.
 //!
-//! The set we own is a closed enum; the one open extension point is
-//! [`CheckAuth`], which a program embedding tenantgate implements and
-//! registers under a `type = "custom"` provider's name.
+//! The built-in JWT providers are a closed enum, [`JwtProvider`]. Custom
+//! strategies are a separate type, [`CustomProvider`], around the one open
+//! extension point, [`CheckAuth`], which a program embedding tenantgate
+//! implements and registers under a `type = "custom"` provider's name.
+//!
+//! **Invariant:** this module is the verification code, and only it can
+//! make the two proofs that a check ran (rustls's `HandshakeSignatureValid`
+//! pattern: a public-in-crate type with a private field).
+//! `SignatureValid` comes only from `check`, the signature over the
+//! received bytes; without one, a [`Jwt`] does not give up its payload.
+//! `VerifiedClaims` comes only from a provider's `verify` (signature, then
+//! registered claims, then the preset's checks; or a custom strategy's
+//! verdict), and it is the only input a
+//! [`SecurityContext`](super::SecurityContext) is built from. Skipping a
+//! check is a compile error, not a review comment.
 
 mod custom;
 mod jwks;
@@ -12,17 +24,59 @@ mod secret;
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub(crate) use custom::CustomProvider;
 pub use custom::{BoxFuture, CheckAuth};
-pub(crate) use jwks::JwksProvider;
+pub(crate) use jwks::{CognitoGroups, JwksProvider};
 pub(crate) use public_key::PublicKeyProvider;
 pub(crate) use secret::SecretProvider;
 
 use super::AuthError;
+use super::claims::{self, TimeRules};
 use super::token::{Jws, Jwt};
 use crate::config::ClaimRules;
+
+/// Proof that a JWS's signature verified over the received bytes with a
+/// pinned algorithm. Made only by `check`.
+pub(crate) struct SignatureValid(());
+
+/// The claims of a token that passed every check of the provider that took
+/// it. The only input a [`SecurityContext`](super::SecurityContext) is built
+/// from; the fields are private to this module, so nothing else can make
+/// one (tests and fuzz targets: `VerifiedClaims::dangerous_assume_verified`).
+pub(crate) struct VerifiedClaims {
+    claims: Map<String, Value>,
+    /// Set by a Cognito provider: applied after the context's generic steps.
+    cognito_groups: Option<CognitoGroups>,
+}
+
+impl VerifiedClaims {
+    /// The payload must be a JSON object.
+    fn from_payload(payload: Value) -> Result<Self, AuthError> {
+        match payload {
+            Value::Object(claims) => Ok(VerifiedClaims { claims, cognito_groups: None }),
+            other => Err(AuthError::ClaimsNotObject(format!(
+                "the token payload is {}, not a JSON object",
+                super::context::kind(&other)
+            ))),
+        }
+    }
+
+    /// Take a JSON value as if a provider had verified it. For unit tests and
+    /// fuzz targets only: compiled under `cfg(test)` or the `fuzzing`
+    /// feature, never into the server. The one way to a security context
+    /// from unverified JSON.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn dangerous_assume_verified(payload: Value) -> Result<Self, AuthError> {
+        Self::from_payload(payload)
+    }
+
+    /// The claims, and what the provider's preset adds to the context.
+    pub(crate) fn into_parts(self) -> (Map<String, Value>, Option<CognitoGroups>) {
+        (self.claims, self.cognito_groups)
+    }
+}
 
 /// Which tokens a built-in provider can take, by the header's `alg`.
 /// HS* tokens never reach an asymmetric provider and RS/ES/PS/EdDSA tokens
@@ -83,49 +137,54 @@ impl JwtProvider {
         }
     }
 
-    /// Check the algorithm pin and the signature of a JWT, returning its
-    /// payload. Claims are checked by the pipeline afterwards.
-    pub async fn verify(&self, jwt: Jwt<'_>) -> Result<Value, AuthError> {
-        let algorithms: &[Algorithm] = match self {
-            JwtProvider::Secret(p) => &p.algorithms,
-            JwtProvider::PublicKey(p) => &p.algorithms,
-            JwtProvider::Jwks(p) => &p.algorithms,
-        };
-        if !algorithms.contains(&jwt.alg()) {
-            return Err(AuthError::AlgorithmNotAllowed(format!(
-                "alg {:?} is not allowed by provider {:?} (allowed: {})",
-                jwt.alg(),
-                self.name().as_ref(),
-                algorithms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let verified = match self {
-            // Every secret is tried (rotation).
+    /// Verify a JWT routed to this provider: the algorithm pin, the
+    /// signature, then the registered claims and the preset's checks.
+    pub async fn verify(&self, jwt: Jwt<'_>, time: TimeRules, now: f64) -> Result<VerifiedClaims, AuthError> {
+        match self {
             JwtProvider::Secret(p) => {
-                let min = hmac_key_min(jwt.alg());
-                if p.keys.iter().all(|(_, len)| *len < min) {
-                    return Err(AuthError::AlgorithmNotAllowed(format!(
-                        "{:?} needs a secret of at least {min} bytes and provider {:?} has none",
-                        jwt.alg(),
-                        self.name().as_ref()
-                    )));
-                }
-                p.keys.iter().any(|(key, len)| *len >= min && check(jwt.jws(), key))
+                let valid = p.verify_signature(jwt.jws())?;
+                checked_claims(jwt, valid, &p.claims, time, now)
             }
-            JwtProvider::PublicKey(p) => check(jwt.jws(), &p.key),
-            JwtProvider::Jwks(p) => check(jwt.jws(), &p.cache.key(jwt.kid(), jwt.alg()).await?.decoding),
-        };
-        if !verified {
-            return Err(AuthError::InvalidSignature);
+            JwtProvider::PublicKey(p) => {
+                let valid = p.verify_signature(jwt.jws())?;
+                checked_claims(jwt, valid, &p.claims, time, now)
+            }
+            JwtProvider::Jwks(p) => p.verify(jwt, time, now).await,
         }
-        Ok(jwt.into_payload())
     }
+}
+
+/// The header's `alg` must be one the provider's configuration pins.
+fn pin(provider: &str, algorithms: &[Algorithm], alg: Algorithm) -> Result<(), AuthError> {
+    if algorithms.contains(&alg) {
+        return Ok(());
+    }
+    Err(AuthError::AlgorithmNotAllowed(format!(
+        "alg {alg:?} is not allowed by provider {provider:?} (allowed: {})",
+        algorithms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ")
+    )))
+}
+
+/// After the signature, the claims: a forger learns nothing but
+/// `invalid_signature`.
+fn checked_claims(
+    jwt: Jwt<'_>,
+    valid: SignatureValid,
+    rules: &ClaimRules,
+    time: TimeRules,
+    now: f64,
+) -> Result<VerifiedClaims, AuthError> {
+    let verified = VerifiedClaims::from_payload(jwt.into_payload(valid))?;
+    claims::check(&verified.claims, rules, time, now)?;
+    Ok(verified)
 }
 
 /// A key that does not fit the algorithm counts as a failed check, never as
 /// a server error.
-fn check(jws: &Jws<'_>, key: &DecodingKey) -> bool {
-    jsonwebtoken::crypto::verify(jws.signature(), jws.signing_input().as_bytes(), key, jws.alg()).unwrap_or(false)
+fn check(jws: &Jws<'_>, key: &DecodingKey) -> Option<SignatureValid> {
+    jsonwebtoken::crypto::verify(jws.signature(), jws.signing_input().as_bytes(), key, jws.alg())
+        .unwrap_or(false)
+        .then_some(SignatureValid(()))
 }
 
 /// The signature layer on its own (for JWS test vectors and tools): the
@@ -139,7 +198,7 @@ pub fn verify_jws_with_jwk(token: &str, jwk: &Value) -> Result<Vec<u8>, AuthErro
     if !key.accepts(jws.alg()) {
         return Err(AuthError::AlgorithmNotAllowed(format!("the key cannot verify {:?}", jws.alg())));
     }
-    if !check(&jws, &key.decoding) {
+    if check(&jws, &key.decoding).is_none() {
         return Err(AuthError::InvalidSignature);
     }
     Ok(jws.payload().to_vec())
@@ -171,7 +230,7 @@ pub fn verify_jws_with_secret(token: &str, secret: &[u8], algorithms: &[Algorith
         )));
     }
     let key = DecodingKey::from_secret(secret).map_err(|_| AuthError::InvalidSignature)?;
-    if !check(&jws, &key) {
+    if check(&jws, &key).is_none() {
         return Err(AuthError::InvalidSignature);
     }
     Ok(jws.payload().to_vec())

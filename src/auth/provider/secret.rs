@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 
+use super::{SignatureValid, check, hmac_key_min, pin};
+use crate::auth::AuthError;
+use crate::auth::token::Jws;
 use crate::config::{ClaimRules, SecretProviderConfig};
 
 pub(crate) struct SecretProvider {
@@ -29,5 +32,25 @@ impl SecretProvider {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SecretProvider { name: name.into(), algorithms: cfg.algorithms.clone(), keys, claims: cfg.claims.clone() })
+    }
+
+    /// The pin, the key length and the signature. A secret shorter than the
+    /// algorithm's hash never verifies it; every long-enough secret is tried
+    /// (rotation).
+    pub fn verify_signature(&self, jws: &Jws<'_>) -> Result<SignatureValid, AuthError> {
+        pin(&self.name, &self.algorithms, jws.alg())?;
+        let min = hmac_key_min(jws.alg());
+        if self.keys.iter().all(|(_, len)| *len < min) {
+            return Err(AuthError::AlgorithmNotAllowed(format!(
+                "{:?} needs a secret of at least {min} bytes and provider {:?} has none",
+                jws.alg(),
+                self.name.as_ref()
+            )));
+        }
+        self.keys
+            .iter()
+            .filter(|(_, len)| *len >= min)
+            .find_map(|(key, _)| check(jws, key))
+            .ok_or(AuthError::InvalidSignature)
     }
 }
