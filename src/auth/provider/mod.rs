@@ -31,11 +31,12 @@ pub use custom::{BoxFuture, CheckAuth};
 pub(crate) use jwks::{CognitoGroups, JwksProvider};
 pub(crate) use public_key::PublicKeyProvider;
 pub(crate) use secret::SecretProvider;
+pub use secret::hmac_key_min;
 
 use super::AuthError;
 use super::claims::{self, TimeRules};
 use super::token::{Jws, Jwt};
-use crate::config::ClaimRules;
+use crate::config::{ClaimRules, Secret, SecretProviderConfig};
 
 /// Proof that a JWS's signature verified over the received bytes with a
 /// pinned algorithm. Made only by `check`.
@@ -188,50 +189,32 @@ fn check(jws: &Jws<'_>, key: &DecodingKey) -> Option<SignatureValid> {
 }
 
 /// The signature layer on its own (for JWS test vectors and tools): the
-/// strict front end, the algorithm pinned by the JWK (its `alg`, type and
-/// curve; `use`/`key_ops` honoured; `oct` refused, as for any JWKS), and the
-/// signature over the received bytes. No claims, no routing. Returns the
-/// payload bytes.
+/// strict front end, a key parsed by the JWKS parser, the algorithm pinned by
+/// it as a JWKS provider's key lookup pins it (its `alg`, type and curve;
+/// `use`/`key_ops` honoured; `oct` refused), and the signature over the
+/// received bytes. No claims, no routing. Returns the payload bytes.
 pub fn verify_jws_with_jwk(token: &str, jwk: &Value) -> Result<Vec<u8>, AuthError> {
     let key = crate::auth::jwks::keyset::key_from_jwk(jwk).map_err(AuthError::AlgorithmNotAllowed)?;
     let jws = Jws::parse(token)?;
     if !key.accepts(jws.alg()) {
         return Err(AuthError::AlgorithmNotAllowed(format!("the key cannot verify {:?}", jws.alg())));
     }
-    if check(&jws, &key.decoding).is_none() {
-        return Err(AuthError::InvalidSignature);
-    }
+    check(&jws, &key.decoding).ok_or(AuthError::InvalidSignature)?;
     Ok(jws.payload().to_vec())
 }
 
-/// RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
-/// A shorter secret never verifies that algorithm.
-pub fn hmac_key_min(alg: Algorithm) -> usize {
-    match alg {
-        Algorithm::HS384 => 48,
-        Algorithm::HS512 => 64,
-        _ => 32,
-    }
-}
-
-/// The same for a shared secret with pinned HMAC algorithms, as a `secret`
-/// provider checks it.
+/// The same for a shared secret with pinned HMAC algorithms: a `secret`
+/// provider built as the server builds one, and its own signature check (the
+/// pin, the key length, the signature). Returns the payload bytes.
 pub fn verify_jws_with_secret(token: &str, secret: &[u8], algorithms: &[Algorithm]) -> Result<Vec<u8>, AuthError> {
     let jws = Jws::parse(token)?;
-    if !algorithms.contains(&jws.alg()) || Family::of(jws.alg()) != Family::Hmac {
-        return Err(AuthError::AlgorithmNotAllowed(format!("alg {:?} is not allowed", jws.alg())));
-    }
-    if secret.len() < hmac_key_min(jws.alg()) {
-        return Err(AuthError::AlgorithmNotAllowed(format!(
-            "the secret is {} bytes; {:?} needs at least {}",
-            secret.len(),
-            jws.alg(),
-            hmac_key_min(jws.alg())
-        )));
-    }
-    let key = DecodingKey::from_secret(secret).map_err(|_| AuthError::InvalidSignature)?;
-    if check(&jws, &key).is_none() {
-        return Err(AuthError::InvalidSignature);
-    }
+    let cfg = SecretProviderConfig {
+        secrets: vec![Secret::new(secret.to_vec())],
+        algorithms: algorithms.to_vec(),
+        claims: ClaimRules::default(),
+    };
+    // An empty secret (which configuration refuses) or a non-HMAC algorithm.
+    let provider = SecretProvider::new("jws", &cfg).map_err(AuthError::AlgorithmNotAllowed)?;
+    provider.verify_signature(&jws)?;
     Ok(jws.payload().to_vec())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::{SignatureValid, check, hmac_key_min, pin};
+use super::{Family, SignatureValid, check, pin};
 use crate::auth::AuthError;
 use crate::auth::token::Jws;
 use crate::config::{ClaimRules, SecretProviderConfig};
@@ -22,6 +22,11 @@ pub(crate) struct SecretProvider {
 
 impl SecretProvider {
     pub fn new(name: &str, cfg: &SecretProviderConfig) -> Result<Self, String> {
+        // The config build already refuses these; `verify_jws_with_secret`
+        // takes algorithms from its caller.
+        if let Some(alg) = cfg.algorithms.iter().find(|a| Family::of(**a) != Family::Hmac) {
+            return Err(format!("provider {name:?}: {alg:?} is not an HMAC algorithm"));
+        }
         let keys = cfg
             .secrets
             .iter()
@@ -52,5 +57,15 @@ impl SecretProvider {
             .filter(|(_, len)| *len >= min)
             .find_map(|(key, _)| check(jws, key))
             .ok_or(AuthError::InvalidSignature)
+    }
+}
+
+/// RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
+/// A shorter secret never verifies that algorithm.
+pub fn hmac_key_min(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
     }
 }
