@@ -2,6 +2,10 @@
 //! replays their corpus (`tests/fuzz_corpus.rs`): each runs bytes through the
 //! same code the server uses, and must never panic.
 //!
+//! Compiled only with the `fuzzing` feature, which `fuzz/` enables and
+//! `cargo test` gets through the crate's dev-dependency on itself. The claims
+//! and query targets need a context from unverified JSON, and take it from
+//! the one `danger` entry point, `VerifiedClaims::dangerous_assume_verified`.
 //! Not a stable API.
 
 use std::sync::OnceLock;
@@ -9,6 +13,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::auth::SecurityContext;
+use crate::auth::provider::VerifiedClaims;
 use crate::query::render::RenderOptions;
 use crate::query::{Dialect, Model, Query, model, render};
 
@@ -38,8 +43,8 @@ pub fn claims(data: &[u8]) {
         json: true,
     }];
     for ns in [None, Some("https://example.com/claims")] {
-        if let Ok(ctx) = SecurityContext::from_verified_payload(payload.clone(), ns) {
-            let _ = ctx.apply_claims_map(&map);
+        if let Ok(claims) = VerifiedClaims::dangerous_assume_verified(payload.clone()) {
+            let _ = SecurityContext::from_verified(claims, ns, &map);
         }
     }
 }
@@ -65,7 +70,9 @@ pub fn query(data: &[u8]) {
     let model = demo_model();
     let Ok(q) = Query::parse(&raw, model) else { return };
     for ctx in [serde_json::json!({"tenant_id": "acme"}), serde_json::json!({})] {
-        if let Ok(ctx) = SecurityContext::from_verified_payload(ctx, None) {
+        if let Ok(ctx) =
+            VerifiedClaims::dangerous_assume_verified(ctx).and_then(|c| SecurityContext::from_verified(c, None, &[]))
+        {
             for d in [Dialect::Sqlite, Dialect::Postgres] {
                 let _ = render(model, &q, &ctx, d, RenderOptions::default());
             }

@@ -29,7 +29,8 @@ pub mod db;
 pub mod mint;
 pub mod telemetry;
 pub mod trust;
-#[doc(hidden)]
+/// Fuzz entry points; only with the `fuzzing` feature (see `Cargo.toml`).
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
 /// Install aws-lc-rs as the process-wide crypto provider for rustls and for

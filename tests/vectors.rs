@@ -1,6 +1,8 @@
-//! Public JOSE test vectors through the project's own signature layer (the
-//! strict front end and the key checks the server uses): Wycheproof's JSON
-//! Web Signature and JSON Web Key tests, and the RFC 7520 cookbook.
+//! Public JOSE test vectors through the project's own signature layer, the
+//! code the server runs: the strict front end, then a `secret` provider's own
+//! check (built as the server builds one) or a key from the JWKS parser with
+//! its algorithm pin. Wycheproof's JSON Web Signature and JSON Web Key tests,
+//! and the RFC 7520 cookbook.
 //! Data: fixtures/vectors, copied byte for byte from the workplace's shared
 //! vectors (see its README for provenance and licences).
 

@@ -1,9 +1,10 @@
 //! The security context: what the rest of the server knows about the caller.
 //!
-//! **Invariant:** a [`SecurityContext`] is built only here, from a verified
-//! payload (or empty, for an anonymous request in dev mode). Its constructors
-//! are private to `auth`, so any later stage that takes one (SQL rendering)
-//! cannot run on unverified data.
+//! **Invariant:** a [`SecurityContext`] is built only here, from
+//! [`VerifiedClaims`] (or empty, for an anonymous request in dev mode, which
+//! only `auth` can ask for). `VerifiedClaims` can be made only by the
+//! providers' verification code, so any later stage that takes a context
+//! (SQL rendering) cannot run on unverified data.
 
 use std::fmt;
 use std::sync::Once;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::AuthError;
+use super::provider::VerifiedClaims;
 use crate::config::ClaimMapping;
 
 /// Claims turned into the caller's context (Cube.js's `securityContext`).
@@ -21,21 +23,22 @@ pub struct SecurityContext(Map<String, Value>);
 
 impl SecurityContext {
     /// The context of an anonymous request in dev mode.
-    pub(crate) fn empty() -> Self {
+    pub(super) fn empty() -> Self {
         SecurityContext(Map::new())
     }
 
-    /// Build the context from a verified payload: it must be a JSON object;
-    /// with a claims namespace, the context is the value under that key (an
-    /// object, or a string holding one, since Cognito can only emit string
-    /// claims); then a legacy `u` object is merged into the root, `u` winning.
-    pub(crate) fn from_verified_payload(payload: Value, namespace: Option<&str>) -> Result<Self, AuthError> {
-        let Value::Object(mut root) = payload else {
-            return Err(AuthError::ClaimsNotObject(format!(
-                "the token payload is {}, not a JSON object",
-                kind(&payload)
-            )));
-        };
+    /// Build the context from a token's verified claims: with a claims
+    /// namespace, the context is the value under that key (an object, or a
+    /// string holding one, since Cognito can only emit string claims); then a
+    /// legacy `u` object is merged into the root, `u` winning; then the
+    /// provider's claims map; then what the provider's preset maps itself
+    /// (Cognito's groups).
+    pub(crate) fn from_verified(
+        verified: VerifiedClaims,
+        namespace: Option<&str>,
+        claims_map: &[ClaimMapping],
+    ) -> Result<Self, AuthError> {
+        let (mut root, preset) = verified.into_parts();
         if let Some(ns) = namespace {
             root = match root.remove(ns) {
                 None => return Err(AuthError::MissingClaimsNamespace(ns.to_string())),
@@ -62,45 +65,11 @@ impl SecurityContext {
             warn_u_deprecated();
             root.extend(u);
         }
-        Ok(SecurityContext(root))
-    }
-
-    /// A provider's claims map: the context becomes exactly the mapped keys,
-    /// each read by JSON pointer from the context built so far (after the
-    /// namespace and `u` steps). Absent or null claims take the default, or
-    /// stay absent.
-    pub(crate) fn apply_claims_map(self, map: &[ClaimMapping]) -> Result<Self, AuthError> {
-        if map.is_empty() {
-            return Ok(self);
+        let mut context = apply_claims_map(root, claims_map)?;
+        if let Some(groups) = preset {
+            groups.apply(&mut context);
         }
-        let source = Value::Object(self.0);
-        let mut out = Map::new();
-        for m in map {
-            let found = source.pointer(&m.pointer).filter(|v| !v.is_null());
-            let value = match (found, &m.default) {
-                (Some(v), _) => v.clone(),
-                (None, Some(d)) => d.clone(),
-                (None, None) => continue,
-            };
-            let value = match (m.json, value) {
-                (true, Value::String(s)) => serde_json::from_str(&s).map_err(|_| {
-                    AuthError::InvalidClaim(format!("the claim at {:?} does not hold valid JSON", m.pointer))
-                })?,
-                (_, v) => v,
-            };
-            out.insert(m.target.clone(), value);
-        }
-        Ok(SecurityContext(out))
-    }
-
-    /// Cognito puts groups in `cognito:groups`; the context calls them
-    /// `groups`.
-    pub(crate) fn with_cognito_groups(mut self, groups: Option<Value>) -> Self {
-        self.0.remove("cognito:groups");
-        if let Some(g) = groups {
-            self.0.insert("groups".into(), g);
-        }
-        self
+        Ok(SecurityContext(context))
     }
 
     /// The value at a dotted path (`org.id`), if any.
@@ -116,10 +85,6 @@ impl SecurityContext {
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Debug for SecurityContext {
@@ -129,7 +94,34 @@ impl fmt::Debug for SecurityContext {
     }
 }
 
-pub(crate) fn kind(v: &Value) -> &'static str {
+/// A provider's claims map: the context becomes exactly the mapped keys, each
+/// read by JSON pointer from the context built so far (after the namespace
+/// and `u` steps). Absent or null claims take the default, or stay absent.
+fn apply_claims_map(context: Map<String, Value>, map: &[ClaimMapping]) -> Result<Map<String, Value>, AuthError> {
+    if map.is_empty() {
+        return Ok(context);
+    }
+    let source = Value::Object(context);
+    let mut out = Map::new();
+    for m in map {
+        let found = source.pointer(&m.pointer).filter(|v| !v.is_null());
+        let value = match (found, &m.default) {
+            (Some(v), _) => v.clone(),
+            (None, Some(d)) => d.clone(),
+            (None, None) => continue,
+        };
+        let value = match (m.json, value) {
+            (true, Value::String(s)) => serde_json::from_str(&s).map_err(|_| {
+                AuthError::InvalidClaim(format!("the claim at {:?} does not hold valid JSON", m.pointer))
+            })?,
+            (_, v) => v,
+        };
+        out.insert(m.target.clone(), value);
+    }
+    Ok(out)
+}
+
+pub(super) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -152,8 +144,15 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn build(payload: Value, ns: Option<&str>, map: &[ClaimMapping]) -> Result<Value, &'static str> {
+        VerifiedClaims::dangerous_assume_verified(payload)
+            .and_then(|v| SecurityContext::from_verified(v, ns, map))
+            .map(|c| Value::Object(c.0))
+            .map_err(|e| e.code())
+    }
+
     fn ctx(payload: Value, ns: Option<&str>) -> Result<Value, &'static str> {
-        SecurityContext::from_verified_payload(payload, ns).map(|c| Value::Object(c.0)).map_err(|e| e.code())
+        build(payload, ns, &[])
     }
 
     #[test]
@@ -185,11 +184,7 @@ mod tests {
 
     #[test]
     fn a_claims_map_picks_pointers_applies_defaults_and_parses_json_strings() {
-        let c = SecurityContext::from_verified_payload(
-            json!({"custom:tenant_id": "t1", "https://x.io/roles": "[\"a\"]", "n": null, "sub": "u"}),
-            None,
-        )
-        .expect("object");
+        let payload = json!({"custom:tenant_id": "t1", "https://x.io/roles": "[\"a\"]", "n": null, "sub": "u"});
         let m = |target: &str, pointer: &str, default: Option<Value>, json: bool| ClaimMapping {
             target: target.into(),
             pointer: pointer.into(),
@@ -202,16 +197,16 @@ mod tests {
             m("plan", "/n", Some(json!("free")), false),
             m("missing", "/nope", None, false),
         ];
-        let got = c.clone().apply_claims_map(&map).map(|c| Value::Object(c.0));
+        let got = build(payload.clone(), None, &map);
         assert_eq!(got, Ok(json!({"tenant_id": "t1", "roles": ["a"], "plan": "free"})));
         let bad = [m("x", "/custom:tenant_id", None, true)];
-        assert_eq!(c.apply_claims_map(&bad).err().map(|e| e.code()), Some("invalid_claim"));
+        assert_eq!(build(payload, None, &bad), Err("invalid_claim"));
     }
 
     #[test]
     fn dotted_paths_reach_nested_values_and_debug_shows_keys_only() {
-        let c =
-            SecurityContext::from_verified_payload(json!({"org": {"id": 9}, "secret": "s3"}), None).expect("object");
+        let v = VerifiedClaims::dangerous_assume_verified(json!({"org": {"id": 9}, "secret": "s3"})).expect("object");
+        let c = SecurityContext::from_verified(v, None, &[]).expect("context");
         assert_eq!(c.get("org.id"), Some(&json!(9)));
         assert_eq!(c.get("org.missing"), None);
         assert!(!format!("{c:?}").contains("s3"));

@@ -9,12 +9,15 @@
 //! 3. routing: custom strategies whose `accepts` says yes, else the one
 //!    built-in provider chosen by the token's algorithm family and unverified
 //!    `iss`. Never "try each provider and keep the last error".
-//! 4. the provider verifies the signature with its pinned algorithms and
-//!    cached keys; then [`claims`] checks `exp`/`nbf`/`iat`/`iss`/`aud`/`sub`.
-//! 5. [`context`] turns the verified payload into the security context.
+//! 4. the [`provider`] verifies the signature with its pinned algorithms and
+//!    cached keys, then [`claims`] (`exp`/`nbf`/`iat`/`iss`/`aud`/`sub`) and
+//!    its preset's checks, and returns `VerifiedClaims` (a custom strategy's
+//!    claims become `VerifiedClaims` too).
+//! 5. [`context`] turns the `VerifiedClaims` into the security context.
 //!
 //! **Invariant:** no `SecurityContext` without a verified token (or dev
-//! mode's empty context for a request with no token at all).
+//! mode's empty context for a request with no token at all): the context is
+//! built only from `VerifiedClaims`, which only [`provider`] can make.
 //! **Invariant:** algorithms come from configuration, never from the token
 //! header; `none` is never accepted.
 
@@ -38,11 +41,11 @@ pub use provider::{BoxFuture, CheckAuth, Family};
 pub use provider::{verify_jws_with_jwk, verify_jws_with_secret};
 pub use token::{Jws, Jwt};
 
-use crate::config::{AuthConfig, ClaimMapping, JwksPreset, ProviderKind};
+use crate::config::{AuthConfig, ClaimMapping, ProviderKind};
 use claims::TimeRules;
 use jwks::fetch::Fetcher;
 use jwks::{KeyCache, Refreshers};
-use provider::{JwksProvider, Provider, PublicKeyProvider, SecretProvider};
+use provider::{CustomProvider, JwksProvider, JwtProvider, PublicKeyProvider, SecretProvider};
 
 /// A token as it arrived: the raw string and, when it parsed as a JWT, its
 /// unverified parts. What a [`CheckAuth`] strategy sees.
@@ -90,14 +93,17 @@ impl Rejection {
 }
 
 /// A provider and how its claims become a context.
-struct Entry {
-    provider: Provider,
+struct Entry<P> {
+    provider: P,
     claims_map: Vec<ClaimMapping>,
 }
 
 /// The configured pipeline. Built once at startup; shared by all requests.
 pub struct Pipeline {
-    providers: Vec<Entry>,
+    /// Custom strategies, in configuration order.
+    strategies: Vec<Entry<CustomProvider>>,
+    /// Built-in JWT providers, in configuration order.
+    providers: Vec<Entry<JwtProvider>>,
     caches: Vec<Arc<KeyCache>>,
     /// Owned background refresh tasks, aborted when the pipeline drops.
     _refreshers: Refreshers,
@@ -119,14 +125,16 @@ impl Pipeline {
     /// Tokio runtime.
     pub fn new(cfg: &AuthConfig, mut strategies: Strategies) -> Result<Self, PipelineError> {
         let mut providers = Vec::with_capacity(cfg.providers.len());
+        let mut custom = Vec::new();
         let mut caches = Vec::new();
         let mut refreshers = Refreshers::default();
         let mut shared_fetcher: Option<Fetcher> = None;
         for p in &cfg.providers {
+            let claims_map = p.claims_map.clone();
             let provider = match &p.kind {
-                ProviderKind::Secret(c) => Provider::Secret(SecretProvider::new(&p.name, c).map_err(PipelineError)?),
+                ProviderKind::Secret(c) => JwtProvider::Secret(SecretProvider::new(&p.name, c).map_err(PipelineError)?),
                 ProviderKind::PublicKey(c) => {
-                    Provider::PublicKey(PublicKeyProvider::new(&p.name, c).map_err(PipelineError)?)
+                    JwtProvider::PublicKey(PublicKeyProvider::new(&p.name, c).map_err(PipelineError)?)
                 }
                 ProviderKind::Jwks(c) => {
                     let fetcher = match &c.ca_file {
@@ -142,7 +150,7 @@ impl Pipeline {
                     let cache = KeyCache::new(p.name.as_str().into(), c, fetcher);
                     refreshers.push(cache.spawn_refresher());
                     caches.push(Arc::clone(&cache));
-                    Provider::Jwks(JwksProvider {
+                    JwtProvider::Jwks(JwksProvider {
                         name: p.name.as_str().into(),
                         algorithms: c.algorithms.clone(),
                         claims: c.claims.clone(),
@@ -159,10 +167,12 @@ impl Pipeline {
                             p.name
                         ))
                     })?;
-                    Provider::Custom { name: p.name.as_str().into(), strategy }
+                    let provider = CustomProvider { name: p.name.as_str().into(), strategy };
+                    custom.push(Entry { provider, claims_map });
+                    continue;
                 }
             };
-            providers.push(Entry { provider, claims_map: p.claims_map.clone() });
+            providers.push(Entry { provider, claims_map });
         }
         if let Some(name) = strategies.keys().next() {
             return Err(PipelineError(format!(
@@ -170,6 +180,7 @@ impl Pipeline {
             )));
         }
         Ok(Pipeline {
+            strategies: custom,
             providers,
             caches,
             _refreshers: refreshers,
@@ -219,14 +230,12 @@ impl Pipeline {
         let token = UnverifiedToken { raw, jwt };
 
         // Custom strategies first, in configuration order.
-        for entry in &self.providers {
-            if let Provider::Custom { name, strategy } = &entry.provider
-                && strategy.accepts(&token)
-            {
+        for entry in &self.strategies {
+            if entry.provider.accepts(&token) {
+                let name = &entry.provider.name;
                 let fail = |error| Rejection { error, provider: Some(name.clone()), kid: kid.clone() };
-                let claims = strategy.verify(&token).await.map_err(fail)?;
-                let context = SecurityContext::from_verified_payload(claims, self.namespace.as_deref())
-                    .and_then(|c| c.apply_claims_map(&entry.claims_map))
+                let claims = entry.provider.verify(&token).await.map_err(fail)?;
+                let context = SecurityContext::from_verified(claims, self.namespace.as_deref(), &entry.claims_map)
                     .map_err(fail)?;
                 return Ok(Authenticated { context, provider: Some(name.clone()), kid });
             }
@@ -242,40 +251,20 @@ impl Pipeline {
         let name = provider.name().clone();
         let fail = |error| Rejection { error, provider: Some(name.clone()), kid: kid.clone() };
 
-        let payload = provider.verify(jwt).await.map_err(fail)?;
-        // Signature first, then claims: a forger learns nothing but
-        // `invalid_signature`.
-        let Some(claims) = payload.as_object() else {
-            return Err(fail(AuthError::ClaimsNotObject(format!(
-                "the token payload is {}, not a JSON object",
-                context::kind(&payload)
-            ))));
-        };
-        if let Some(rules) = provider.claim_rules() {
-            claims::check(claims, rules, self.time, now).map_err(fail)?;
-        }
-        let cognito_groups = match provider {
-            Provider::Jwks(p) => {
-                p.check_preset(claims).map_err(fail)?;
-                matches!(p.preset, JwksPreset::Cognito { .. }).then(|| claims.get("cognito:groups").cloned())
-            }
-            _ => None,
-        };
-        let mut context = SecurityContext::from_verified_payload(payload, self.namespace.as_deref())
-            .and_then(|c| c.apply_claims_map(&entry.claims_map))
-            .map_err(fail)?;
-        if let Some(groups) = cognito_groups {
-            context = context.with_cognito_groups(groups);
-        }
+        // Signature first, then claims, inside the provider: a forger learns
+        // nothing but `invalid_signature`.
+        let claims = provider.verify(jwt, self.time, now).await.map_err(fail)?;
+        let context =
+            SecurityContext::from_verified(claims, self.namespace.as_deref(), &entry.claims_map).map_err(fail)?;
         Ok(Authenticated { context, provider: Some(name), kid })
     }
 
     /// Pick the one built-in provider for this token: same algorithm family,
     /// then the provider whose issuer equals the unverified `iss`, else the
     /// family's issuer-less fallback.
-    fn route(&self, jwt: &Jwt<'_>) -> Result<&Entry, AuthError> {
+    fn route(&self, jwt: &Jwt<'_>) -> Result<&Entry<JwtProvider>, AuthError> {
         let family = Family::of(jwt.alg());
-        let mut candidates = self.providers.iter().filter(|e| e.provider.family() == Some(family)).peekable();
+        let mut candidates = self.providers.iter().filter(|e| e.provider.family() == family).peekable();
         if candidates.peek().is_none() {
             return Err(AuthError::AlgorithmNotAllowed(format!(
                 "no provider accepts {} tokens (alg {:?})",
@@ -286,7 +275,7 @@ impl Pipeline {
         let token_iss = jwt.issuer()?;
         let (mut matching, mut fallback) = (None, None);
         for p in candidates {
-            match p.provider.claim_rules().and_then(|r| r.issuer.as_deref()) {
+            match p.provider.claim_rules().issuer.as_deref() {
                 Some(i) if Some(i) == token_iss => matching = Some(p),
                 Some(_) => {}
                 None => fallback = Some(p),

@@ -20,6 +20,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::AuthError;
+use super::provider::SignatureValid;
 
 /// Longest `kid` we look at. Real kids are short (a thumbprint, a UUID); a
 /// longer one is an attack or a mistake.
@@ -141,7 +142,9 @@ impl<'a> Jwt<'a> {
         }
     }
 
-    pub(crate) fn into_payload(self) -> Value {
+    /// The payload, given up only against the proof that the signature
+    /// verified.
+    pub(crate) fn into_payload(self, _valid: SignatureValid) -> Value {
         self.payload
     }
 }

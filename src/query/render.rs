@@ -528,7 +528,9 @@ mod golden {
         let opts = RenderOptions {
             missing_filter_allows_all: case["options"]["missing_filter_allows_all"].as_bool().unwrap_or(false),
         };
-        let ctx = SecurityContext::from_verified_payload(case["context"].clone(), None).expect("context is an object");
+        let claims = crate::auth::provider::VerifiedClaims::dangerous_assume_verified(case["context"].clone())
+            .expect("context is an object");
+        let ctx = SecurityContext::from_verified(claims, None, &[]).expect("context");
         let result = Query::parse(&case["query"], model).and_then(|q| render(model, &q, &ctx, dialect, opts));
         match result {
             Ok(r) => json!({"sql": r.sql, "params": r.params.iter().map(SqlValue::to_json).collect::<Vec<_>>()}),

@@ -3,9 +3,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::VerifiedClaims;
 use crate::auth::{AuthError, UnverifiedToken};
 
 /// A boxed, sendable future, so [`CheckAuth`] stays object safe.
@@ -29,4 +31,23 @@ pub trait CheckAuth: Send + Sync + 'static {
 
     /// Verify the token and return its claims.
     fn verify<'a>(&'a self, token: &'a UnverifiedToken<'a>) -> BoxFuture<'a, Result<Value, AuthError>>;
+}
+
+/// A `type = "custom"` provider: its name and the strategy registered
+/// under it.
+pub(crate) struct CustomProvider {
+    pub name: Arc<str>,
+    pub strategy: Arc<dyn CheckAuth>,
+}
+
+impl CustomProvider {
+    pub fn accepts(&self, token: &UnverifiedToken<'_>) -> bool {
+        self.strategy.accepts(token)
+    }
+
+    /// The strategy's verdict is the verification: its claims (a JSON
+    /// object) become [`VerifiedClaims`].
+    pub async fn verify(&self, token: &UnverifiedToken<'_>) -> Result<VerifiedClaims, AuthError> {
+        VerifiedClaims::from_payload(self.strategy.verify(token).await?)
+    }
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::Family;
+use super::{Family, SignatureValid, check, pin};
+use crate::auth::AuthError;
+use crate::auth::token::Jws;
 use crate::config::{ClaimRules, PublicKeyProviderConfig};
 
 pub(crate) struct PublicKeyProvider {
@@ -33,5 +35,11 @@ impl PublicKeyProvider {
         }
         .map_err(|e| format!("provider {name:?}: unusable public key: {e}"))?;
         Ok(PublicKeyProvider { name: name.into(), algorithms: cfg.algorithms.clone(), key, claims: cfg.claims.clone() })
+    }
+
+    /// The pin and the signature.
+    pub fn verify_signature(&self, jws: &Jws<'_>) -> Result<SignatureValid, AuthError> {
+        pin(&self.name, &self.algorithms, jws.alg())?;
+        check(jws, &self.key).ok_or(AuthError::InvalidSignature)
     }
 }

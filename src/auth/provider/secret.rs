@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 
+use super::{Family, SignatureValid, check, pin};
+use crate::auth::AuthError;
+use crate::auth::token::Jws;
 use crate::config::{ClaimRules, SecretProviderConfig};
 
 pub(crate) struct SecretProvider {
@@ -19,6 +22,11 @@ pub(crate) struct SecretProvider {
 
 impl SecretProvider {
     pub fn new(name: &str, cfg: &SecretProviderConfig) -> Result<Self, String> {
+        // The config build already refuses these; `verify_jws_with_secret`
+        // takes algorithms from its caller.
+        if let Some(alg) = cfg.algorithms.iter().find(|a| Family::of(**a) != Family::Hmac) {
+            return Err(format!("provider {name:?}: {alg:?} is not an HMAC algorithm"));
+        }
         let keys = cfg
             .secrets
             .iter()
@@ -29,5 +37,35 @@ impl SecretProvider {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SecretProvider { name: name.into(), algorithms: cfg.algorithms.clone(), keys, claims: cfg.claims.clone() })
+    }
+
+    /// The pin, the key length and the signature. A secret shorter than the
+    /// algorithm's hash never verifies it; every long-enough secret is tried
+    /// (rotation).
+    pub fn verify_signature(&self, jws: &Jws<'_>) -> Result<SignatureValid, AuthError> {
+        pin(&self.name, &self.algorithms, jws.alg())?;
+        let min = hmac_key_min(jws.alg());
+        if self.keys.iter().all(|(_, len)| *len < min) {
+            return Err(AuthError::AlgorithmNotAllowed(format!(
+                "{:?} needs a secret of at least {min} bytes and provider {:?} has none",
+                jws.alg(),
+                self.name.as_ref()
+            )));
+        }
+        self.keys
+            .iter()
+            .filter(|(_, len)| *len >= min)
+            .find_map(|(key, _)| check(jws, key))
+            .ok_or(AuthError::InvalidSignature)
+    }
+}
+
+/// RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
+/// A shorter secret never verifies that algorithm.
+pub fn hmac_key_min(alg: Algorithm) -> usize {
+    match alg {
+        Algorithm::HS384 => 48,
+        Algorithm::HS512 => 64,
+        _ => 32,
     }
 }
