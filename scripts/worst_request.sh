@@ -58,7 +58,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 token=$(target/release/tenantgate token -s "$secret" -p tenant_id=acme -e 1h)
-python3 - "$port" "$token" "$server" <<'PY'
+python3 -u - "$port" "$token" "$server" <<'PY'
 import json, sys, threading, time, urllib.request
 port, token, pid = sys.argv[1], sys.argv[2], sys.argv[3]
 def body(n, limit):
@@ -84,11 +84,12 @@ def hwm():
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmHWM"):
             return int(line.split()[1]) / 1024
-p = threading.Thread(target=probe); p.start()
+p = threading.Thread(target=probe, daemon=True); p.start()
 for name, data, n in [("20 x 50,000 rows x 1 column (the budget exactly)", body(20, 50_000), 1),
                       ("21 x 50,000 rows (over the budget)", body(21, 50_000), 1),
                       ("two of the largest at once", body(20, 50_000), 2)]:
-    out, threads = [], [threading.Thread(target=post, args=(data, out)) for _ in range(n)]
+    out = []
+    threads = [threading.Thread(target=post, args=(data, out)) for _ in range(n)]
     t = time.monotonic()
     [th.start() for th in threads]; [th.join() for th in threads]
     print(f"{name}: {out} in {time.monotonic() - t:.2f} s; peak RSS so far {hwm():.1f} MiB")

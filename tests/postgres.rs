@@ -431,7 +431,6 @@ async fn tls_to_postgres_is_verified_and_never_falls_back_to_plain_text() {
     db.drop_now().await;
 }
 
-<<<<<<< HEAD
 #[tokio::test]
 async fn client_query_shapes_that_postgres_would_refuse_are_400_before_any_sql() {
     let Some(admin) = admin_url("client_query_shapes_that_postgres_would_refuse_are_400_before_any_sql") else {
@@ -539,7 +538,8 @@ async fn database_driver_text_stays_in_the_log_and_out_of_the_response() {
     let text = reply.body.to_string();
     assert!(!text.contains("tg_no_such_role") && !text.contains("127.0.0.1"), "{text}");
     db.drop_now().await;
-=======
+}
+
 #[test]
 fn without_tenantgate_test_pg_url_the_local_default_is_used_when_a_server_answers_there() {
     let never = || -> bool { panic!("the default is not probed when the variable is set") };
@@ -552,5 +552,4 @@ fn without_tenantgate_test_pg_url_the_local_default_is_used_when_a_server_answer
             "{unset:?}"
         );
     }
->>>>>>> h-authcfg
 }

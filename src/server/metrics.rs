@@ -157,11 +157,11 @@ mod tests {
         m.connections().refused();
         m.connections().timed_out();
         m.connections().timed_out();
-        let text = m.render(true);
+        let text = m.render(true, 0);
         assert!(text.contains("tenantgate_connections_open 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_refused_total 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_timed_out_total 2\n"), "{text}");
         drop(second);
-        assert!(m.render(true).contains("tenantgate_connections_open 0\n"));
+        assert!(m.render(true, 0).contains("tenantgate_connections_open 0\n"));
     }
 }
