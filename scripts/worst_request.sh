@@ -40,6 +40,9 @@ cubes:
       - name: label
         sql: label
         type: string
+      - name: id
+        sql: id
+        type: number
 YML
 cat > "$tmp/worst.toml" <<TOML
 [[auth.providers]]
@@ -61,8 +64,8 @@ token=$(target/release/tenantgate token -s "$secret" -p tenant_id=acme -e 1h)
 python3 -u - "$port" "$token" "$server" <<'PY'
 import json, sys, threading, time, urllib.request
 port, token, pid = sys.argv[1], sys.argv[2], sys.argv[3]
-def body(n, limit):
-    q = {"dimensions": ["Events.label"], "limit": limit}
+def body(n, limit, dims=("Events.label",)):
+    q = {"dimensions": list(dims), "limit": limit}
     return json.dumps({"queryType": "multi", "query": [q] * n}).encode()
 def post(data, out):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/cubejs-api/v1/load", data=data,
@@ -86,7 +89,7 @@ def hwm():
             return int(line.split()[1]) / 1024
 p = threading.Thread(target=probe, daemon=True); p.start()
 for name, data, n in [("20 x 50,000 rows x 1 column (the budget exactly)", body(20, 50_000), 1),
-                      ("21 x 50,000 rows (over the budget)", body(21, 50_000), 1),
+                      ("20 x 50,000 rows x 2 columns (twice the budget)", body(20, 50_000, ("Events.label", "Events.id")), 1),
                       ("two of the largest at once", body(20, 50_000), 2)]:
     out = []
     threads = [threading.Thread(target=post, args=(data, out)) for _ in range(n)]
