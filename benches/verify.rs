@@ -67,7 +67,7 @@ fn hs256(c: &mut Criterion) {
         pipeline(&format!("[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"{SECRET}\"]\n"));
     let token = tenantgate::mint::sign_hs256(SECRET.as_bytes(), &claims()).expect("sign");
     let ok = ready(pipeline.authenticate_token(&token, NOW as f64)).expect("valid token");
-    assert_eq!(ok.context.get("tenant_id"), Some(&json!("acme")));
+    assert_eq!(ok.context.as_map().get("tenant_id"), Some(&json!("acme")));
     let (input, sig) = token.rsplit_once('.').expect("three segments");
     let key = DecodingKey::from_secret(SECRET.as_bytes()).expect("key");
 
@@ -133,7 +133,7 @@ fn jwks(c: &mut Criterion) {
         header.kid = Some("bench".into());
         let token = jsonwebtoken::encode(&header, &claims(), &enc).expect("sign");
         let ok = ready(pipeline.authenticate_token(&token, NOW as f64)).expect("valid token");
-        assert_eq!(ok.context.get("tenant_id"), Some(&json!("acme")));
+        assert_eq!(ok.context.as_map().get("tenant_id"), Some(&json!("acme")));
         let (input, sig) = token.rsplit_once('.').expect("three segments");
         let key = DecodingKey::from_jwk(&serde_json::from_value(jwk).expect("jwk")).expect("key");
 

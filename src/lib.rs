@@ -16,6 +16,7 @@
 //! - [`query`]: the data model and the pure renderer: a Cube.js query and a
 //!   security context in, SQL text and bound parameters out.
 //! - [`db`]: run the rendered SQL on a data source (SQLite embedded).
+//! - [`context_path`]: `{SECURITY_CONTEXT.x}` paths, parsed once (a leaf).
 //! - [`mint`]: signing tokens (the `token` CLI and the development curl).
 //! - [`telemetry`]: logging setup; [`trust`]: roots for outgoing TLS.
 
@@ -27,6 +28,7 @@ pub mod auth;
 pub mod query;
 pub mod db;
 pub mod mint;
+pub mod context_path;
 pub mod telemetry;
 pub mod trust;
 /// Fuzz entry points; only with the `fuzzing` feature (see `Cargo.toml`).

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::AuthError;
 use super::provider::VerifiedClaims;
 use crate::config::ClaimMapping;
+use crate::context_path::ContextPath;
 
 /// Claims turned into the caller's context (Cube.js's `securityContext`).
 #[derive(Clone, PartialEq, Serialize)]
@@ -72,19 +73,45 @@ impl SecurityContext {
         Ok(SecurityContext(context))
     }
 
-    /// The value at a dotted path (`org.id`), if any.
-    pub fn get(&self, path: &str) -> Option<&Value> {
-        let mut parts = path.split('.');
-        let mut cur = self.0.get(parts.next()?)?;
-        for p in parts {
-            cur = cur.as_object()?.get(p)?;
+    /// What `path` holds, with the cases every consumer (templates, rules,
+    /// session settings, the tenant id) shares decided here once.
+    pub fn resolve(&self, path: &ContextPath) -> Resolved<'_> {
+        let mut segments = path.segments().iter();
+        let mut cur = segments.next().and_then(|first| self.0.get(first));
+        for s in segments {
+            cur = cur.and_then(Value::as_object).and_then(|o| o.get(s));
         }
-        Some(cur)
+        match cur {
+            None | Some(Value::Null) => Resolved::Missing,
+            Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => Resolved::Scalar(v),
+            Some(Value::Array(items))
+                if items.iter().all(|v| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))) =>
+            {
+                Resolved::List(items)
+            }
+            Some(Value::Array(_)) => {
+                Resolved::Invalid("an array holding something other than strings, numbers and booleans")
+            }
+            Some(Value::Object(_)) => Resolved::Invalid("an object"),
+        }
     }
 
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
     }
+}
+
+/// A security-context value as the later stages see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Resolved<'a> {
+    /// Absent, or null: a filter on it fails closed.
+    Missing,
+    /// A string, number or boolean.
+    Scalar(&'a Value),
+    /// An array of strings, numbers and booleans (possibly empty).
+    List(&'a [Value]),
+    /// Anything else, described for the error message.
+    Invalid(&'static str),
 }
 
 impl fmt::Debug for SecurityContext {
@@ -204,11 +231,24 @@ mod tests {
     }
 
     #[test]
-    fn dotted_paths_reach_nested_values_and_debug_shows_keys_only() {
-        let v = VerifiedClaims::dangerous_assume_verified(json!({"org": {"id": 9}, "secret": "s3"})).expect("object");
+    fn paths_resolve_to_missing_scalar_list_or_invalid_and_debug_shows_keys_only() {
+        let v = VerifiedClaims::dangerous_assume_verified(json!({
+            "org": {"id": 9, "none": null}, "secret": "s3", "ids": [1, "a", true], "empty": [],
+            "mixed": [1, {"x": 1}], "nulls": [null], "flag": false
+        }))
+        .expect("object");
         let c = SecurityContext::from_verified(v, None, &[]).expect("context");
-        assert_eq!(c.get("org.id"), Some(&json!(9)));
-        assert_eq!(c.get("org.missing"), None);
+        let r = |p: &str| c.resolve(&ContextPath::parse(p).expect("path"));
+        assert_eq!(r("org.id"), Resolved::Scalar(&json!(9)));
+        assert_eq!(r("flag"), Resolved::Scalar(&json!(false)));
+        for missing in ["org.missing", "org.none", "nope", "secret.deeper"] {
+            assert_eq!(r(missing), Resolved::Missing, "{missing}");
+        }
+        assert_eq!(r("ids"), Resolved::List(&[json!(1), json!("a"), json!(true)]));
+        assert_eq!(r("empty"), Resolved::List(&[]));
+        assert!(matches!(r("org"), Resolved::Invalid("an object")));
+        assert!(matches!(r("mixed"), Resolved::Invalid(_)));
+        assert!(matches!(r("nulls"), Resolved::Invalid(_)));
         assert!(!format!("{c:?}").contains("s3"));
     }
 }

@@ -35,7 +35,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 
-pub use context::SecurityContext;
+pub use context::{Resolved, SecurityContext};
 pub use error::AuthError;
 pub use provider::{BoxFuture, CheckAuth, Family};
 pub use provider::{verify_jws_with_jwk, verify_jws_with_secret};

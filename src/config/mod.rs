@@ -30,6 +30,8 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+use crate::context_path::ContextPath;
+
 pub use schema::check_fetch_url;
 pub use secret::Secret;
 
@@ -160,7 +162,7 @@ pub struct DatabaseConfig {
 /// A session setting's value: a security-context path or a literal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionValue {
-    Context(Vec<String>),
+    Context(ContextPath),
     Literal(String),
 }
 
@@ -168,21 +170,10 @@ impl SessionValue {
     /// `{SECURITY_CONTEXT.tenant_id}` (also `${...}` and `USER_CONTEXT`) or
     /// a literal without braces.
     pub fn parse(raw: &str) -> Result<SessionValue, String> {
-        let t = raw.trim();
-        let inner = t.strip_prefix("${").or_else(|| t.strip_prefix('{')).and_then(|r| r.strip_suffix('}'));
-        match inner {
-            Some(expr) => {
-                let path = expr
-                    .strip_prefix("SECURITY_CONTEXT.")
-                    .or_else(|| expr.strip_prefix("USER_CONTEXT."))
-                    .ok_or_else(|| format!("{raw:?}: expected {{SECURITY_CONTEXT.<path>}} or a literal"))?;
-                let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
-                if parts.iter().any(|p| p.is_empty()) {
-                    return Err(format!("{raw:?}: the security context path is empty"));
-                }
-                Ok(SessionValue::Context(parts))
-            }
-            None if t.contains('{') || t.contains('}') => {
+        match ContextPath::parse_reference(raw) {
+            Some(Ok(path)) => Ok(SessionValue::Context(path)),
+            Some(Err(_)) => Err(format!("{raw:?}: expected {{SECURITY_CONTEXT.<path>}} or a literal")),
+            None if raw.contains('{') || raw.contains('}') => {
                 Err(format!("{raw:?}: expected {{SECURITY_CONTEXT.<path>}} or a literal"))
             }
             None => Ok(SessionValue::Literal(raw.to_string())),

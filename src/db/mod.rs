@@ -9,6 +9,7 @@
 
 mod pg_tls;
 mod postgres;
+mod router;
 mod sqlite;
 
 use std::sync::Arc;
@@ -18,8 +19,9 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{DatabaseConfig, DatabaseKind};
-use crate::query::{Dialect, SqlValue};
+use crate::query::SqlValue;
 pub use postgres::PostgresSource;
+pub use router::Router;
 pub use sqlite::SqliteSource;
 
 /// Milliseconds since the Unix epoch as `2024-03-05T14:22:01.000Z`
@@ -54,7 +56,6 @@ pub enum Cell {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rows {
-    pub columns: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
 }
 
@@ -149,21 +150,6 @@ impl DataSource {
             max_rows: cfg.max_rows,
             running: Arc::new(AtomicUsize::new(0)),
         })
-    }
-
-    pub fn dialect(&self) -> Dialect {
-        match self.kind {
-            Kind::Sqlite(_) => Dialect::Sqlite,
-            Kind::Postgres(_) => Dialect::Postgres,
-        }
-    }
-
-    /// Cube.js's `dbType`.
-    pub fn db_type(&self) -> &'static str {
-        match self.kind {
-            Kind::Sqlite(_) => "sqlite",
-            Kind::Postgres(_) => "postgres",
-        }
     }
 
     /// `[database] max_rows`: the most rows one statement may return.

@@ -145,12 +145,11 @@ async fn run(
     if rows.len() > max_rows {
         return Err(DbError::TooManyRows { max: max_rows });
     }
-    let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_string()).collect();
     let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
     let out = rows.iter().map(|r| decode_row(r, &types)).collect::<Result<Vec<_>, _>>()?;
     // Read-only: nothing to commit; ending the transaction is enough.
     tx.rollback().await.map_err(classify)?;
-    Ok(Rows { columns, rows: out })
+    Ok(Rows { rows: out })
 }
 
 /// Who caused it: a client's value (SQLSTATE class 22) is a 400, a timeout

@@ -151,7 +151,7 @@ fn run(
     // Checked every 10k VM steps: returning true interrupts the statement.
     conn.progress_handler(10_000, Some(move || abandoned.load(Ordering::Relaxed) || Instant::now() > deadline));
     let mut stmt = conn.prepare_cached(sql).map_err(|e| classify(e, timeout))?;
-    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let width = stmt.column_count();
     let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
     let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter())).map_err(|e| classify(e, timeout))?;
     let mut out = Vec::new();
@@ -160,8 +160,8 @@ fn run(
         if out.len() == max_rows {
             return Err(DbError::TooManyRows { max: max_rows });
         }
-        let mut cells = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
+        let mut cells = Vec::with_capacity(width);
+        for i in 0..width {
             let cell = match row.get_ref(i).map_err(|e| classify(e, timeout))? {
                 ValueRef::Null => Cell::Null,
                 ValueRef::Integer(v) => Cell::Int(v),
@@ -173,7 +173,7 @@ fn run(
         }
         out.push(cells);
     }
-    Ok(Rows { columns, rows: out })
+    Ok(Rows { rows: out })
 }
 
 fn classify(e: rusqlite::Error, timeout: Duration) -> DbError {

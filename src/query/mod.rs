@@ -4,7 +4,10 @@
 //! - [`model`]: the YAML data model, loaded and checked at startup.
 //! - [`template`]: `{SECURITY_CONTEXT.x.filter('col')}` in a cube's `sql`.
 //! - [`request`]: the query JSON, checked against the model.
+//! - [`policy`]: tenants, rules, roles and session settings, resolved once.
+//! - [`plan`]: model + policy + request + context -> the queries to run.
 //! - [`render`]: the pure renderer, one [`dialect`] per database.
+//! - [`meta`]: `/meta`, the model as the caller's roles may see it.
 //!
 //! **Invariant:** rendering requires a [`SecurityContext`], which only the
 //! auth pipeline can build.
@@ -15,15 +18,19 @@
 //!
 //! [`SecurityContext`]: crate::auth::SecurityContext
 
-pub mod access;
 pub mod dialect;
+pub mod meta;
 pub mod model;
+pub mod plan;
+pub mod policy;
 pub mod render;
 pub mod request;
 pub mod template;
 
 pub use dialect::Dialect;
 pub use model::Model;
+pub use plan::{Plan, Planned, plan};
+pub use policy::Policy;
 pub use render::{Column, Rendered, render};
 pub use request::Query;
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::QueryError;
 use super::template::{self, ContextOp, Piece};
 
 #[derive(Debug, Clone)]
@@ -118,15 +119,56 @@ impl Model {
         self.cubes.iter().find(|c| c.name == name)
     }
 
-    /// Whether any cube inlines a security-context value.
-    pub fn uses_unsafe_value(&self) -> bool {
-        self.cubes.iter().any(|c| match &c.source {
-            CubeSource::Sql(pieces) => {
-                pieces.iter().any(|p| matches!(p, Piece::Context { op: ContextOp::UnsafeValue, .. }))
-            }
-            CubeSource::Table(_) => false,
-        })
+    /// Resolve `Cube.member` to its id: the one member lookup, used by
+    /// request parsing, access checks and the build step.
+    pub fn member(&self, name: &str) -> Result<MemberId, QueryError> {
+        let (cube_name, member) = match name.split_once('.') {
+            Some((c, m)) if !c.is_empty() && !m.is_empty() => (c, m),
+            _ => return Err(QueryError::UnknownMember(name.to_string())),
+        };
+        let cube = self
+            .cubes
+            .iter()
+            .position(|c| c.name == cube_name)
+            .ok_or_else(|| QueryError::UnknownMember(name.to_string()))?;
+        let c = &self.cubes[cube];
+        let kind = if let Some(i) = c.measures.iter().position(|m| m.name == member) {
+            MemberRef::Measure(i)
+        } else if let Some(i) = c.dimensions.iter().position(|d| d.name == member) {
+            MemberRef::Dimension(i)
+        } else if let Some(i) = c.segments.iter().position(|s| s.name == member) {
+            MemberRef::Segment(i)
+        } else {
+            return Err(QueryError::UnknownMember(name.to_string()));
+        };
+        Ok(MemberId { cube, member: kind })
     }
+
+    /// `Cube.member` as the model spells it.
+    pub fn member_name(&self, id: MemberId) -> String {
+        let c = &self.cubes[id.cube];
+        let member = match id.member {
+            MemberRef::Measure(i) => &c.measures[i].name,
+            MemberRef::Dimension(i) => &c.dimensions[i].name,
+            MemberRef::Segment(i) => &c.segments[i].name,
+        };
+        format!("{}.{member}", c.name)
+    }
+}
+
+/// A member of a cube: measure, dimension or segment, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRef {
+    Measure(usize),
+    Dimension(usize),
+    Segment(usize),
+}
+
+/// A member of the model: its cube (index into `Model::cubes`) and itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberId {
+    pub cube: usize,
+    pub member: MemberRef,
 }
 
 /// Load every `.yml`/`.yaml` file under `dir` (sorted, so errors come in a

@@ -11,7 +11,8 @@ use super::model::{Cube, CubeSource, DimensionType, MeasureType, Model, snake_ca
 use super::request::{Filter, Granularity, MemberRef, Operator, Query, short};
 use super::template::{ContextOp, Piece};
 use super::{Dialect, QueryError, SqlValue};
-use crate::auth::SecurityContext;
+use crate::auth::{Resolved, SecurityContext};
+use crate::context_path::ContextPath;
 
 /// What the renderer may do beyond the safe defaults.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,6 +29,9 @@ pub struct Column {
     /// A granular time dimension also answers to its plain name.
     pub also: Option<String>,
     pub kind: ColumnKind,
+    /// Cube.js's annotation: `Orders Count` and `Count`.
+    pub title: String,
+    pub short_title: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +100,14 @@ pub fn render(
         let d = &cube.dimensions[*i];
         let alias = member_alias(cube, &d.name, None);
         select.push(format!("{} {}", cx.member_sql(&d.sql), dialect.quote(&alias)));
-        columns.push(Column { alias, member: name.clone(), also: None, kind: ColumnKind::Dimension(d.kind) });
+        columns.push(Column {
+            alias,
+            member: name.clone(),
+            also: None,
+            kind: ColumnKind::Dimension(d.kind),
+            title: format!("{} {}", cube.title, d.title),
+            short_title: d.title.clone(),
+        });
         group += 1;
     }
     for td in &q.time_dimensions {
@@ -109,6 +120,8 @@ pub fn render(
             member: format!("{}.{}", td.name, g.as_str()),
             also: Some(td.name.clone()),
             kind: ColumnKind::Dimension(DimensionType::Time),
+            title: format!("{} {}", cube.title, d.title),
+            short_title: d.title.clone(),
         });
         group += 1;
     }
@@ -116,7 +129,14 @@ pub fn render(
         let m = &cube.measures[*i];
         let alias = member_alias(cube, &m.name, None);
         select.push(format!("{} {}", measure_sql(&cx, *i), dialect.quote(&alias)));
-        columns.push(Column { alias, member: name.clone(), also: None, kind: ColumnKind::Measure(m.kind) });
+        columns.push(Column {
+            alias,
+            member: name.clone(),
+            also: None,
+            kind: ColumnKind::Measure(m.kind),
+            title: format!("{} {}", cube.title, m.title),
+            short_title: m.title.clone(),
+        });
     }
 
     // Parameters are numbered in text order: FROM, WHERE, HAVING.
@@ -232,68 +252,63 @@ fn from_sql(cx: &mut Ctx<'_>, ctx: &SecurityContext, opts: RenderOptions) -> Res
 fn context_sql(
     cx: &mut Ctx<'_>,
     ctx: &SecurityContext,
-    path: &[String],
+    path: &ContextPath,
     op: &ContextOp,
     opts: RenderOptions,
 ) -> Result<String, QueryError> {
-    let dotted = path.join(".");
-    let value = lookup(ctx, path);
-    let missing = || QueryError::MissingSecurityContext { path: dotted.clone(), cube: cx.cube.name.clone() };
+    let missing = || QueryError::MissingSecurityContext { path: path.to_string(), cube: cx.cube.name.clone() };
     let (column, required) = match op {
         ContextOp::Filter { column } => (column, false),
         ContextOp::RequiredFilter { column } => (column, true),
         ContextOp::UnsafeValue => {
-            let v = value.filter(|v| !v.is_null()).ok_or_else(missing)?;
-            return unsafe_literal(v, &dotted);
+            return match ctx.resolve(path) {
+                Resolved::Missing => Err(missing()),
+                Resolved::Scalar(v) => unsafe_literal(v, path),
+                Resolved::List(_) | Resolved::Invalid(_) => Err(QueryError::InvalidSecurityContext(format!(
+                    "security context value '{path}' must be a string, number or boolean for unsafeValue()"
+                ))),
+            };
         }
     };
-    match value {
-        None | Some(Value::Null) if !required && opts.missing_filter_allows_all => Ok("1 = 1".into()),
-        None | Some(Value::Null) => Err(missing()),
-        Some(Value::Array(items)) if items.is_empty() => Ok("1 = 0".into()),
-        Some(Value::Array(items)) => {
-            let mut ph = Vec::with_capacity(items.len());
-            for item in items {
-                ph.push(cx.bind(scalar(item, &dotted)?));
-            }
+    match ctx.resolve(path) {
+        Resolved::Missing if !required && opts.missing_filter_allows_all => Ok("1 = 1".into()),
+        Resolved::Missing => Err(missing()),
+        Resolved::List([]) => Ok("1 = 0".into()),
+        Resolved::List(items) => {
+            let ph: Vec<String> = items.iter().map(|v| cx.bind(scalar(v))).collect();
             Ok(format!("{column} IN ({})", ph.join(", ")))
         }
-        Some(v) => {
-            let p = cx.bind(scalar(v, &dotted)?);
+        Resolved::Scalar(v) => {
+            let p = cx.bind(scalar(v));
             Ok(format!("{column} = {p}"))
         }
+        Resolved::Invalid(_) => Err(invalid_context(path)),
     }
 }
 
-fn lookup<'a>(ctx: &'a SecurityContext, path: &[String]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    let mut cur = ctx.as_map().get(first)?;
-    for p in rest {
-        cur = cur.as_object()?.get(p)?;
-    }
-    Some(cur)
+/// The security context holds something no filter can use.
+pub fn invalid_context(path: &ContextPath) -> QueryError {
+    QueryError::InvalidSecurityContext(format!(
+        "security context value '{path}' must be a string, number, boolean or an array of them"
+    ))
 }
 
-fn scalar(v: &Value, path: &str) -> Result<SqlValue, QueryError> {
-    Ok(match v {
+/// A resolved scalar (string, number or boolean) as a bound value.
+pub fn scalar(v: &Value) -> SqlValue {
+    match v {
         Value::Bool(b) => SqlValue::Bool(*b),
         Value::Number(n) => match n.as_i64() {
             Some(i) => SqlValue::Int(i),
             None => SqlValue::Float(n.as_f64().unwrap_or(f64::NAN)),
         },
         Value::String(s) => SqlValue::Text(s.clone()),
-        Value::Null => SqlValue::Null,
-        Value::Array(_) | Value::Object(_) => {
-            return Err(QueryError::InvalidSecurityContext(format!(
-                "security context value '{path}' must be a string, number, boolean or an array of them"
-            )));
-        }
-    })
+        _ => SqlValue::Null,
+    }
 }
 
 /// `.unsafeValue()`: allowed only by `dangerous_allow_unsafe_value`. Even
 /// then a string is quoted as a SQL literal, never pasted raw.
-fn unsafe_literal(v: &Value, path: &str) -> Result<String, QueryError> {
+fn unsafe_literal(v: &Value, path: &ContextPath) -> Result<String, QueryError> {
     match v {
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(if *b { "TRUE".into() } else { "FALSE".into() }),

@@ -89,7 +89,7 @@ pub enum Operator {
 }
 
 impl Operator {
-    fn parse(s: &str) -> Option<Operator> {
+    pub fn parse(s: &str) -> Option<Operator> {
         Some(match s {
             "equals" => Operator::Equals,
             "notEquals" => Operator::NotEquals,
@@ -110,15 +110,31 @@ impl Operator {
             _ => return None,
         })
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::Equals => "equals",
+            Operator::NotEquals => "notEquals",
+            Operator::Contains => "contains",
+            Operator::NotContains => "notContains",
+            Operator::StartsWith => "startsWith",
+            Operator::EndsWith => "endsWith",
+            Operator::Gt => "gt",
+            Operator::Gte => "gte",
+            Operator::Lt => "lt",
+            Operator::Lte => "lte",
+            Operator::Set => "set",
+            Operator::NotSet => "notSet",
+            Operator::InDateRange => "inDateRange",
+            Operator::NotInDateRange => "notInDateRange",
+            Operator::BeforeDate => "beforeDate",
+            Operator::AfterDate => "afterDate",
+        }
+    }
 }
 
-/// A member of the query's one cube.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemberRef {
-    Measure(usize),
-    Dimension(usize),
-    Segment(usize),
-}
+use super::model::MemberId;
+pub use super::model::MemberRef;
 
 #[derive(Debug, Clone)]
 pub struct TimeDimension {
@@ -336,6 +352,26 @@ impl Query {
     }
 }
 
+impl Query {
+    /// Every member the query names, in order: measures, dimensions, time
+    /// dimensions, segments, filters (at any depth).
+    pub fn members(&self) -> Vec<MemberId> {
+        let id = |member| MemberId { cube: self.cube, member };
+        let mut out: Vec<MemberId> = self.measures.iter().map(|(i, _)| id(MemberRef::Measure(*i))).collect();
+        out.extend(self.dimensions.iter().map(|(i, _)| id(MemberRef::Dimension(*i))));
+        out.extend(self.time_dimensions.iter().map(|td| id(MemberRef::Dimension(td.dimension))));
+        out.extend(self.segments.iter().map(|i| id(MemberRef::Segment(*i))));
+        fn walk(f: &Filter, id: &dyn Fn(MemberRef) -> MemberId, out: &mut Vec<MemberId>) {
+            match f {
+                Filter::Member { member, .. } => out.push(id(*member)),
+                Filter::And(l) | Filter::Or(l) => l.iter().for_each(|f| walk(f, id, out)),
+            }
+        }
+        self.filters.iter().for_each(|f| walk(f, &id, &mut out));
+        out
+    }
+}
+
 fn names(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, QueryError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
@@ -362,27 +398,15 @@ fn split_member(member: &str) -> Result<(&str, &str), QueryError> {
 /// not only the member part: `Other.amount` must never resolve to this
 /// cube's `amount` (a role granting all of `Other` would then read it).
 fn resolve(model: &Model, cube: &Cube, member: &str) -> Result<MemberRef, QueryError> {
-    let (cube_name, name) = split_member(member)?;
-    if cube_name != cube.name {
-        if model.cubes.iter().any(|c| c.name == cube_name) {
-            return Err(QueryError::Invalid(format!(
-                "members of cubes {} and {} in one query need a join, which is not supported yet",
-                short(&cube.name),
-                short(cube_name)
-            )));
-        }
-        return Err(QueryError::UnknownMember(member.to_string()));
+    let id = model.member(member)?;
+    if model.cubes[id.cube].name != cube.name {
+        return Err(QueryError::Invalid(format!(
+            "members of cubes {} and {} in one query need a join, which is not supported yet",
+            short(&cube.name),
+            short(&model.cubes[id.cube].name)
+        )));
     }
-    if let Some(i) = cube.measures.iter().position(|m| m.name == name) {
-        return Ok(MemberRef::Measure(i));
-    }
-    if let Some(i) = cube.dimensions.iter().position(|d| d.name == name) {
-        return Ok(MemberRef::Dimension(i));
-    }
-    if let Some(i) = cube.segments.iter().position(|s| s.name == name) {
-        return Ok(MemberRef::Segment(i));
-    }
-    Err(QueryError::UnknownMember(member.to_string()))
+    Ok(id.member)
 }
 
 /// Resolve names that must all be one kind of member (`want` picks it).

@@ -5,11 +5,13 @@
 //! Pure: parsed once when the model loads; rendering turns each piece into
 //! SQL text and bound parameters.
 
+use crate::context_path::ContextPath;
+
 /// One piece of a cube's `sql`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Piece {
     Text(String),
-    Context { path: Vec<String>, op: ContextOp },
+    Context { path: ContextPath, op: ContextOp },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,10 +54,9 @@ pub fn parse(sql: &str) -> Result<Vec<Piece>, String> {
 }
 
 fn parse_expr(expr: &str) -> Result<Piece, String> {
-    let body =
-        expr.strip_prefix("SECURITY_CONTEXT.").or_else(|| expr.strip_prefix("USER_CONTEXT.")).ok_or_else(|| {
-            format!("unsupported template expression {{{expr}}}; expected SECURITY_CONTEXT.<path>.filter('column')")
-        })?;
+    let body = ContextPath::strip_prefix(expr).ok_or_else(|| {
+        format!("unsupported template expression {{{expr}}}; expected SECURITY_CONTEXT.<path>.filter('column')")
+    })?;
     let (path, op) = if let Some(p) = body.strip_suffix(".unsafeValue()") {
         (p, ContextOp::UnsafeValue)
     } else if let Some((p, call)) = body.rsplit_once(".requiredFilter(") {
@@ -67,13 +68,8 @@ fn parse_expr(expr: &str) -> Result<Piece, String> {
             "template {{{expr}}} must end in .filter('column'), .requiredFilter('column') or .unsafeValue()"
         ));
     };
-    let path: Vec<String> = path.split('.').map(str::to_owned).collect();
-    if path
-        .iter()
-        .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ':'))
-    {
-        return Err(format!("template {{{expr}}} has an invalid security context path"));
-    }
+    let path =
+        ContextPath::parse(path).map_err(|_| format!("template {{{expr}}} has an invalid security context path"))?;
     Ok(Piece::Context { path, op })
 }
 
@@ -106,7 +102,7 @@ mod tests {
     use super::*;
 
     fn ctx(path: &[&str], op: ContextOp) -> Piece {
-        Piece::Context { path: path.iter().map(|s| s.to_string()).collect(), op }
+        Piece::Context { path: ContextPath::parse(&path.join(".")).expect("path"), op }
     }
 
     #[test]

@@ -14,11 +14,9 @@ use serde_json::{Map, Value, json};
 use super::App;
 use super::response::{ApiError, Body, bytes_response, json_response};
 use crate::auth::Authenticated;
-use crate::config::SessionValue;
 use crate::db::{Cell, DbError, Rows};
-use crate::query::model::{Cube, Model};
-use crate::query::render::{ColumnKind, RenderOptions};
-use crate::query::{Query, QueryError, Rendered, access, render};
+use crate::query::render::ColumnKind;
+use crate::query::{Plan, Planned, Query, QueryError, Rendered};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -47,6 +45,8 @@ struct Request {
     multi: bool,
 }
 
+/// Parse the request, plan it (`query::plan`: every policy step), then one
+/// match on the endpoint that shapes or runs the plan.
 pub async fn handle(
     app: &App,
     endpoint: Endpoint,
@@ -54,73 +54,32 @@ pub async fn handle(
     body: Bytes,
     auth: &Authenticated,
 ) -> Result<Response<Body>, ApiError> {
-    let model = &app.config.model.model;
-    if endpoint == Endpoint::Meta {
-        let grants = access::grants(&app.config.access, &auth.context);
-        return Ok(json_response(StatusCode::OK, &meta(model, grants.as_ref())));
-    }
-    let req = parse_request(parts, &body)?;
-    let missing_allows_all = app.config.model.dangerous_missing_filter_allows_all;
-    let access = &app.config.access;
-    // Tenant first: a token whose tenant is invalid or unknown goes no
-    // further, whatever it asks.
-    let tenancy = &app.config.tenancy;
-    let tenant = match &tenancy.tenant_key {
-        Some(key) => {
-            let id = access::tenant_id(&auth.context, key)?;
-            if tenancy.require_known_tenant && !tenancy.tenants.iter().any(|(t, _)| *t == id) {
-                return Err(QueryError::UnknownTenant(id).into());
-            }
-            Some(id)
-        }
-        None => None,
+    let planned = || -> Result<(Request, Plan), ApiError> {
+        let req = parse_request(parts, &body)?;
+        let plan = crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context)?;
+        Ok((req, plan))
     };
-    let mut checked = Vec::with_capacity(req.queries.len());
-    for raw in &req.queries {
-        let first = Query::parse(raw, model)?;
-        // Roles judge what the client asked for; the filters that rules
-        // force in afterwards are ours and are not the caller's to be
-        // granted.
-        access::check_roles(access, &auth.context, &first, model)?;
-        let cube = &model.cubes[first.cube].name;
-        // Rules add filters; the rewritten query is checked again whole.
-        let q = if access.rules.iter().any(|r| &r.cube == cube) {
-            Query::parse(&access::apply_rules(access, cube, &auth.context, raw, missing_allows_all)?, model)?
-        } else {
-            first
-        };
-        checked.push(q);
-    }
-    let (data, tenant_settings) = match app.data_for(tenant.as_deref()) {
-        Ok(found) => (Some(found.0), found.1),
-        // /sql and /dry-run need no database.
-        Err(e) if endpoint == Endpoint::Load => return Err(e.into()),
-        Err(_) => (None, Vec::new()),
-    };
-    let dialect = data.as_ref().map_or(crate::query::Dialect::Sqlite, |d| d.dialect());
-    let opts = RenderOptions { missing_filter_allows_all: missing_allows_all };
-    let rendered =
-        checked.iter().map(|q| render(model, q, &auth.context, dialect, opts)).collect::<Result<Vec<_>, _>>()?;
-
     match endpoint {
-        // Answered above, before any query is parsed.
         Endpoint::Meta => {
-            Ok(json_response(StatusCode::OK, &meta(model, access::grants(access, &auth.context).as_ref())))
+            let grants = app.policy.grants(&auth.context);
+            Ok(json_response(StatusCode::OK, &crate::query::meta::meta(&app.model, grants.as_ref())))
         }
         Endpoint::DryRun => {
-            let normalized: Vec<Value> = checked.iter().map(|q| q.normalized.clone()).collect();
+            let (req, plan) = planned()?;
+            let normalized: Vec<Value> = plan.queries.iter().map(|p| p.query.normalized.clone()).collect();
             Ok(json_response(
                 StatusCode::OK,
                 &json!({
                     "queryType": query_type(&req),
                     "normalizedQueries": normalized,
-                    "queryOrder": checked.iter().map(|q| order_object(&q.order)).collect::<Vec<_>>(),
+                    "queryOrder": plan.queries.iter().map(|p| order_object(&p.query.order)).collect::<Vec<_>>(),
                     "pivotQuery": normalized.first().cloned().unwrap_or(Value::Null),
                 }),
             ))
         }
         Endpoint::Sql => {
-            let sqls: Vec<Value> = checked.iter().zip(&rendered).map(|(q, r)| sql_object(model, q, r)).collect();
+            let (req, plan) = planned()?;
+            let sqls: Vec<Value> = plan.queries.iter().map(sql_object).collect();
             let body = if req.multi || sqls.len() > 1 {
                 json!({"queryType": query_type(&req), "sql": sqls})
             } else {
@@ -129,73 +88,81 @@ pub async fn handle(
             Ok(json_response(StatusCode::OK, &body))
         }
         Endpoint::Load => {
-            let Some(data) = data.as_ref() else {
-                return Err(ApiError::Db(DbError::Unavailable("no [database] is configured".into())));
-            };
-            let limits =
-                app.config.database.as_ref().map_or(
-                    (crate::config::DEFAULT_MAX_RESULT_CELLS, crate::config::DEFAULT_MAX_RESPONSE_BYTES),
-                    |d| (d.max_result_cells, d.max_response_bytes),
-                );
-            let mut budget = Budget { cells_left: limits.0, max_cells: limits.0, max_bytes: limits.1, bytes: 0 };
-            let mut results: Vec<Vec<u8>> = Vec::with_capacity(rendered.len());
-            for (q, r) in checked.iter().zip(&rendered) {
-                let mut settings = tenant_settings.clone();
-                settings.extend(session_settings(app, &model.cubes[q.cube].name, &auth.context)?);
-                // Rows x columns across the request's queries: this query may
-                // read what the earlier ones left of the budget.
-                let columns = r.columns.len().max(1);
-                let by_budget = budget.cells_left / columns;
-                let max_rows = data.max_rows().min(by_budget);
-                let rows = match data.query(&r.sql, &r.params, &settings, max_rows).await {
-                    Err(DbError::TooManyRows { .. }) if by_budget < data.max_rows() => {
-                        return Err(budget.cells_exceeded().into());
-                    }
-                    other => other?,
-                };
-                budget.cells_left -= rows.rows.len() * columns;
-                let total = if q.total {
-                    let counted = data.query(&r.total_sql, &r.params, &settings, 1).await?;
-                    counted.rows.first().and_then(|row| row.first()).map_or(Value::Null, cell_json)
-                } else {
-                    Value::Null
-                };
-                let envelope = load_envelope(model, q, r, data.db_type(), total);
-                let columns = r.columns.clone();
-                let max_bytes = budget.max_bytes - budget.bytes;
-                // Serializing up to tens of megabytes is CPU work: off the
-                // async workers, so /livez and other requests keep answering.
-                let written = tokio::task::spawn_blocking(move || write_result(envelope, &columns, &rows, max_bytes))
-                    .await
-                    .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
-                let bytes = written.ok_or_else(|| budget.bytes_exceeded())?;
-                budget.bytes += bytes.len();
-                results.push(bytes);
-            }
-            let body = if req.multi || results.len() > 1 {
-                let mut out = Vec::with_capacity(budget.bytes + 256);
-                out.extend_from_slice(b"{\"queryType\":");
-                write_json(&mut out, &json!(query_type(&req)));
-                out.extend_from_slice(b",\"results\":[");
-                for (i, r) in results.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(r);
-                }
-                out.extend_from_slice(b"],\"pivotQuery\":");
-                write_json(&mut out, &checked.first().map(|q| pivot(q, &req)).unwrap_or(Value::Null));
-                out.extend_from_slice(b",\"slowQuery\":false}");
-                if out.len() > budget.max_bytes {
-                    return Err(budget.bytes_exceeded().into());
-                }
-                out
-            } else {
-                results.into_iter().next().unwrap_or_else(|| b"null".to_vec())
-            };
-            Ok(bytes_response(StatusCode::OK, body))
+            let (req, plan) = planned()?;
+            load(app, &req, &plan).await
         }
     }
+}
+
+/// Run a plan's queries on the tenant's data source, within the request's
+/// budget, and answer in Cube.js's `/load` shape.
+async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, ApiError> {
+    let Some(data) = app.router.source(plan.tenant.as_deref()) else {
+        return Err(ApiError::Db(DbError::Unavailable("no [database] is configured".into())));
+    };
+    let limits = app
+        .config
+        .database
+        .as_ref()
+        .map_or((crate::config::DEFAULT_MAX_RESULT_CELLS, crate::config::DEFAULT_MAX_RESPONSE_BYTES), |d| {
+            (d.max_result_cells, d.max_response_bytes)
+        });
+    let mut budget = Budget { cells_left: limits.0, max_cells: limits.0, max_bytes: limits.1, bytes: 0 };
+    let mut results: Vec<Vec<u8>> = Vec::with_capacity(plan.queries.len());
+    for p in &plan.queries {
+        let (q, r) = (&p.query, &p.rendered);
+        // Rows x columns across the request's queries: this query may read
+        // what the earlier ones left of the budget.
+        let columns = r.columns.len().max(1);
+        let by_budget = budget.cells_left / columns;
+        let max_rows = data.max_rows().min(by_budget);
+        let rows = match data.query(&r.sql, &r.params, &p.settings, max_rows).await {
+            Err(DbError::TooManyRows { .. }) if by_budget < data.max_rows() => {
+                return Err(budget.cells_exceeded().into());
+            }
+            other => other?,
+        };
+        budget.cells_left -= rows.rows.len() * columns;
+        let total = if q.total {
+            let counted = data.query(&r.total_sql, &r.params, &p.settings, 1).await?;
+            counted.rows.first().and_then(|row| row.first()).map_or(Value::Null, cell_json)
+        } else {
+            Value::Null
+        };
+        let envelope = load_envelope(q, r, plan.dialect.name(), total);
+        let columns = r.columns.clone();
+        let max_bytes = budget.max_bytes - budget.bytes;
+        // Serializing up to tens of megabytes is CPU work: off the async
+        // workers, so /livez and other requests keep answering.
+        let written = tokio::task::spawn_blocking(move || write_result(envelope, &columns, &rows, max_bytes))
+            .await
+            .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
+        let bytes = written.ok_or_else(|| budget.bytes_exceeded())?;
+        budget.bytes += bytes.len();
+        results.push(bytes);
+    }
+    let body = if req.multi || results.len() > 1 {
+        let mut out = Vec::with_capacity(budget.bytes + 256);
+        out.extend_from_slice(b"{\"queryType\":");
+        write_json(&mut out, &json!(query_type(req)));
+        out.extend_from_slice(b",\"results\":[");
+        for (i, r) in results.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(r);
+        }
+        out.extend_from_slice(b"],\"pivotQuery\":");
+        write_json(&mut out, &plan.queries.first().map(|p| pivot(&p.query, req)).unwrap_or(Value::Null));
+        out.extend_from_slice(b",\"slowQuery\":false}");
+        if out.len() > budget.max_bytes {
+            return Err(budget.bytes_exceeded().into());
+        }
+        out
+    } else {
+        results.into_iter().next().unwrap_or_else(|| b"null".to_vec())
+    };
+    Ok(bytes_response(StatusCode::OK, body))
 }
 
 /// What one request may still return: cells (rows x columns) and bytes.
@@ -220,41 +187,6 @@ impl Budget {
             self.max_bytes
         ))
     }
-}
-
-/// `[database.session]` resolved for this caller: the values the database's
-/// row-level-security policies read. A missing value fails closed, as a
-/// missing filter does.
-fn session_settings(
-    app: &App,
-    cube: &str,
-    ctx: &crate::auth::SecurityContext,
-) -> Result<Vec<(String, String)>, QueryError> {
-    let Some(db) = &app.config.database else { return Ok(Vec::new()) };
-    db.session
-        .iter()
-        .map(|(name, value)| {
-            let v = match value {
-                SessionValue::Literal(l) => l.clone(),
-                SessionValue::Context(path) => {
-                    let dotted = path.join(".");
-                    match ctx.get(&dotted) {
-                        None | Some(Value::Null) => {
-                            return Err(QueryError::MissingSecurityContext { path: dotted, cube: cube.to_string() });
-                        }
-                        Some(Value::String(s)) => s.clone(),
-                        Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
-                        Some(_) => {
-                            return Err(QueryError::InvalidSecurityContext(format!(
-                                "security context value '{dotted}' must be a string, number or boolean for database.session"
-                            )));
-                        }
-                    }
-                }
-            };
-            Ok((name.clone(), v))
-        })
-        .collect()
 }
 
 fn query_type(req: &Request) -> &'static str {
@@ -299,14 +231,14 @@ fn order_object(order: &[(String, bool)]) -> Value {
     Value::Object(order.iter().map(|(m, d)| (m.clone(), json!(if *d { "desc" } else { "asc" }))).collect())
 }
 
-fn sql_object(model: &Model, q: &Query, r: &Rendered) -> Value {
-    let cube = &model.cubes[q.cube];
+fn sql_object(p: &Planned) -> Value {
+    let r = &p.rendered;
     let alias_to_member: Map<String, Value> = r.columns.iter().map(|c| (c.alias.clone(), json!(c.member))).collect();
     json!({
         "sql": [r.sql, r.params.iter().map(crate::query::SqlValue::to_json).collect::<Vec<_>>()],
         "timeDimensionAlias": Value::Null,
         "timeDimensionField": Value::Null,
-        "order": q.order.iter().map(|(m, d)| json!({"id": m, "desc": d})).collect::<Vec<_>>(),
+        "order": p.query.order.iter().map(|(m, d)| json!({"id": m, "desc": d})).collect::<Vec<_>>(),
         "cacheKeyQueries": [],
         "dataSource": "default",
         "aliasNameToMember": alias_to_member,
@@ -314,16 +246,16 @@ fn sql_object(model: &Model, q: &Query, r: &Rendered) -> Value {
         "canUseTransformedQuery": {"allowed": false},
         "external": false,
         "preAggregations": [],
-        "cube": cube.name,
+        "cube": p.cube,
     })
 }
 
 /// A `/load` result without its `data`, which [`write_result`] adds.
-fn load_envelope(model: &Model, q: &Query, r: &Rendered, db_type: &str, total: Value) -> Value {
+fn load_envelope(q: &Query, r: &Rendered, db_type: &str, total: Value) -> Value {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     json!({
         "query": q.normalized,
-        "annotation": annotation(&model.cubes[q.cube], r),
+        "annotation": annotation(r),
         "lastRefreshTime": crate::db::iso_utc_millis(now),
         "dataSource": "default",
         "dbType": db_type,
@@ -428,21 +360,12 @@ pub fn cell_json(cell: &Cell) -> Value {
     }
 }
 
-fn annotation(cube: &Cube, r: &Rendered) -> Value {
+fn annotation(r: &Rendered) -> Value {
     let mut measures = Map::new();
     let mut dimensions = Map::new();
     let mut time_dimensions = Map::new();
     for col in &r.columns {
-        // `Orders.createdAt.month` -> `createdAt`: the member's model title.
-        let name = col.member.split('.').nth(1).unwrap_or(&col.member);
-        let short = cube
-            .measures
-            .iter()
-            .find(|m| m.name == name)
-            .map(|m| m.title.clone())
-            .or_else(|| cube.dimensions.iter().find(|d| d.name == name).map(|d| d.title.clone()))
-            .unwrap_or_else(|| name.to_string());
-        let title = format!("{} {short}", cube.title);
+        let (title, short) = (&col.title, &col.short_title);
         match col.kind {
             ColumnKind::Measure(_) => {
                 let entry = json!({
@@ -466,61 +389,6 @@ fn annotation(cube: &Cube, r: &Rendered) -> Value {
         }
     }
     json!({"measures": measures, "dimensions": dimensions, "segments": {}, "timeDimensions": time_dimensions})
-}
-
-/// `/meta`: every cube with its members, in Cube.js's shape; with roles,
-/// only what the token's roles grant.
-fn meta(model: &Model, grants: Option<&access::Grants>) -> Value {
-    let shown = |member: &str| grants.is_none_or(|g| g.allows(member));
-    let cubes: Vec<Value> = model
-        .cubes
-        .iter()
-        .filter(|c| grants.is_none_or(|g| g.allows_cube(&c.name)))
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "title": c.title,
-                "type": "cube",
-                "isVisible": true,
-                "public": true,
-                "connectedComponent": 1,
-                "measures": c.measures.iter().filter(|m| shown(&format!("{}.{}", c.name, m.name))).map(|m| json!({
-                    "name": format!("{}.{}", c.name, m.name),
-                    "title": format!("{} {}", c.title, m.title),
-                    "shortTitle": m.title,
-                    "type": "number",
-                    "aggType": m.kind.as_str(),
-                    "cumulative": false,
-                    "cumulativeTotal": false,
-                    "drillMembers": [],
-                    "drillMembersGrouped": {"measures": [], "dimensions": []},
-                    "isVisible": true,
-                    "public": true,
-                })).collect::<Vec<_>>(),
-                "dimensions": c.dimensions.iter().filter(|d| shown(&format!("{}.{}", c.name, d.name))).map(|d| json!({
-                    "name": format!("{}.{}", c.name, d.name),
-                    "title": format!("{} {}", c.title, d.title),
-                    "shortTitle": d.title,
-                    "type": d.kind.as_str(),
-                    "suggestFilterValues": true,
-                    "primaryKey": d.primary_key,
-                    "isVisible": true,
-                    "public": true,
-                })).collect::<Vec<_>>(),
-                "segments": c.segments.iter().filter(|s| shown(&format!("{}.{}", c.name, s.name))).map(|s| json!({
-                    "name": format!("{}.{}", c.name, s.name),
-                    "title": format!("{} {}", c.title, s.title),
-                    "shortTitle": s.title,
-                    "isVisible": true,
-                    "public": true,
-                })).collect::<Vec<_>>(),
-                "hierarchies": [],
-                "folders": [],
-                "nestedFolders": [],
-            })
-        })
-        .collect();
-    json!({"cubes": cubes})
 }
 
 #[cfg(test)]

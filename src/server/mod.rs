@@ -37,17 +37,14 @@ const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 /// A ping not acknowledged within this closes the HTTP/2 connection.
 const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A tenant's data source and the settings its transactions start with.
-type Routed = (Arc<crate::db::DataSource>, Vec<(String, String)>);
-
 /// Everything a request handler needs, built once at startup.
 pub struct App {
     config: Arc<Config>,
     pipeline: Pipeline,
-    /// `None` without a `[database]` section.
-    data: Option<std::sync::Arc<crate::db::DataSource>>,
-    /// Tenants with a database of their own, opened on first use.
-    tenant_data: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<crate::db::DataSource>>>,
+    model: Arc<crate::query::Model>,
+    policy: crate::query::Policy,
+    /// The default and the tenants' data sources, all opened at startup.
+    router: crate::db::Router,
     tls: Option<TlsAcceptor>,
     request_seq: AtomicU64,
     request_prefix: u32,
@@ -63,6 +60,8 @@ pub enum StartupError {
     Tls(String),
     #[error("database: {0}")]
     Database(#[from] crate::db::DbError),
+    #[error("access policy: {}", .0.join("; "))]
+    Policy(Vec<String>),
 }
 
 impl App {
@@ -70,7 +69,9 @@ impl App {
     /// check-auth strategies by provider name (empty for the binary).
     pub fn new(config: Config, strategies: Strategies) -> Result<Self, StartupError> {
         let pipeline = Pipeline::new(&config.auth, strategies)?;
-        let data = config.database.as_ref().map(crate::db::DataSource::open).transpose()?.map(Arc::new);
+        let model = Arc::clone(&config.model.model);
+        let policy = crate::query::Policy::build(&config, &model).map_err(StartupError::Policy)?;
+        let router = crate::db::Router::open(config.database.as_ref(), &config.tenancy)?;
         let tls = match &config.server.tls {
             Some(t) => Some(tls::acceptor(t).map_err(StartupError::Tls)?),
             None => None,
@@ -82,8 +83,9 @@ impl App {
         Ok(App {
             config: Arc::new(config),
             pipeline,
-            data,
-            tenant_data: Default::default(),
+            model,
+            policy,
+            router,
             tls,
             request_seq: AtomicU64::new(0),
             request_prefix: u32::from_be_bytes(seed),
@@ -99,34 +101,9 @@ impl App {
         &self.pipeline
     }
 
-    /// The data source and extra session settings for a tenant: its own
-    /// database (opened once, on first use), a schema of the default one,
-    /// or the default.
-    fn data_for(&self, tenant: Option<&str>) -> Result<Routed, crate::db::DbError> {
-        use crate::config::TenantRoute;
-        let default =
-            || self.data.clone().ok_or_else(|| crate::db::DbError::Unavailable("no [database] is configured".into()));
-        let Some(id) = tenant else { return Ok((default()?, Vec::new())) };
-        match self.config.tenancy.tenants.iter().find(|(t, _)| t == id).map(|(_, r)| r) {
-            None => Ok((default()?, Vec::new())),
-            Some(TenantRoute::Schema(schema)) => Ok((default()?, vec![("search_path".to_string(), schema.clone())])),
-            Some(TenantRoute::Database(cfg)) => {
-                let mut map = self.tenant_data.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(ds) = map.get(id) {
-                    return Ok((Arc::clone(ds), Vec::new()));
-                }
-                let ds = Arc::new(crate::db::DataSource::open(cfg)?);
-                map.insert(id.to_string(), Arc::clone(&ds));
-                Ok((ds, Vec::new()))
-            }
-        }
-    }
-
     /// Statements running on the default and the tenants' databases.
     fn statements_running(&self) -> usize {
-        let tenants: usize =
-            self.tenant_data.lock().unwrap_or_else(|e| e.into_inner()).values().map(|d| d.running()).sum();
-        self.data.as_ref().map_or(0, |d| d.running()) + tenants
+        self.router.running()
     }
 
     fn next_request_id(&self) -> String {
