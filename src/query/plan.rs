@@ -56,3 +56,93 @@ pub fn plan(model: &Model, policy: &Policy, queries: &[Value], ctx: &SecurityCon
     }
     Ok(Plan { tenant, dialect, queries: planned })
 }
+
+#[cfg(test)]
+mod golden {
+    //! `tests/golden/plan/*.json`: a configuration snippet, a security
+    //! context and a request's queries in; the plan (tenant, dialect, and per
+    //! query the SQL, parameters, settings and the echoed filters) or the
+    //! refusal out. `UPDATE_GOLDEN=1` rewrites the expectations.
+
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::config::{LoadOptions, load};
+    use crate::query::SqlValue;
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+    }
+
+    fn outcome(case: &Value) -> Value {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let toml = format!(
+            "[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"golden-plan-secret-0123456789abcdef0123\"]\n\
+             [model]\npath = \"{}\"\n{}",
+            root().join("render/model").display(),
+            case["config"].as_str().unwrap_or("")
+        );
+        std::fs::write(dir.path().join("test.toml"), toml).expect("write");
+        let opts = LoadOptions {
+            config_dir: dir.path().to_path_buf(),
+            env: "test".into(),
+            dotenv: None,
+            vars: BTreeMap::new(),
+        };
+        let config = match load(&opts) {
+            Ok(c) => c,
+            Err(e) => return json!({"config_error": e.to_string()}),
+        };
+        let model = std::sync::Arc::clone(&config.model.model);
+        let policy = match Policy::build(&config, &model) {
+            Ok(p) => p,
+            Err(e) => return json!({"policy_error": e}),
+        };
+        let claims = crate::auth::provider::VerifiedClaims::dangerous_assume_verified(case["context"].clone())
+            .expect("context is an object");
+        let ctx = SecurityContext::from_verified(claims, None, &[]).expect("context");
+        let queries = case["queries"].as_array().cloned().unwrap_or_default();
+        match plan(&model, &policy, &queries, &ctx) {
+            Ok(p) => json!({
+                "tenant": p.tenant,
+                "dialect": p.dialect.name(),
+                "queries": p.queries.iter().map(|q| json!({
+                    "cube": q.cube,
+                    "sql": q.rendered.sql,
+                    "params": q.rendered.params.iter().map(SqlValue::to_json).collect::<Vec<_>>(),
+                    "settings": q.settings,
+                    "echoed_filters": q.query.normalized["filters"],
+                })).collect::<Vec<_>>(),
+            }),
+            Err(e) => json!({"error": {"code": e.code(), "message": e.to_string()}}),
+        }
+    }
+
+    #[test]
+    fn plans_match_the_golden_files() {
+        let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+        let mut files: Vec<_> = std::fs::read_dir(root().join("plan"))
+            .expect("golden plan dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 8, "golden plan cases missing");
+        let mut failures = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read");
+            let mut case: Value = serde_json::from_str(&text).expect("golden JSON");
+            let got = outcome(&case);
+            if update {
+                case["plan"] = got;
+                std::fs::write(&file, serde_json::to_string_pretty(&case).expect("json") + "\n").expect("write");
+            } else if case["plan"] != got {
+                failures.push(format!("{}\n  want {}\n  got  {}", file.display(), case["plan"], got));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
