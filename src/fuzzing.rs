@@ -79,3 +79,86 @@ pub fn query(data: &[u8]) {
         }
     }
 }
+
+/// A configuration with every policy piece: a tenant key with listed tenants
+/// (a schema and a file), a rule, roles and a session setting, on PostgreSQL.
+const PLAN_CONFIG: &str = r#"
+[[auth.providers]]
+name = "main"
+type = "secret"
+secrets = ["fuzz-secret-fuzz-secret-fuzz-secret-0123"]
+[database]
+type = "postgres"
+url = "postgres://fuzz@127.0.0.1/fuzz"
+[database.session]
+"app.tenant" = "{SECURITY_CONTEXT.tenant_id}"
+[tenancy]
+tenant_key = "tenant_id"
+require_known_tenant = false
+[tenants.acme]
+schema = "acme"
+[tenants.initech]
+sqlite_path = "/nonexistent/initech.sqlite"
+[access]
+roles_key = "groups"
+[[access.roles]]
+name = "viewer"
+members = ["Orders.count", "Orders.status"]
+[[access.roles]]
+name = "analyst"
+cubes = ["Orders"]
+[[access.rules]]
+cube = "Orders"
+member = "Orders.status"
+operator = "equals"
+value = "{SECURITY_CONTEXT.statuses}"
+"#;
+
+fn plan_policy() -> Option<&'static (std::sync::Arc<Model>, crate::query::Policy)> {
+    static POLICY: OnceLock<Option<(std::sync::Arc<Model>, crate::query::Policy)>> = OnceLock::new();
+    POLICY
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("tenantgate-fuzz-plan-{}", std::process::id()));
+            std::fs::create_dir_all(dir.join("model")).ok()?;
+            std::fs::write(dir.join("model/orders.yml"), include_str!("../fixtures/demo/model/orders.yml")).ok()?;
+            let toml = format!("{PLAN_CONFIG}[model]\npath = \"{}\"\n", dir.join("model").display());
+            std::fs::write(dir.join("fuzz.toml"), toml).ok()?;
+            let opts = crate::config::LoadOptions {
+                config_dir: dir.clone(),
+                env: "fuzz".into(),
+                dotenv: None,
+                vars: Default::default(),
+            };
+            let config = crate::config::load(&opts).ok()?;
+            let model = std::sync::Arc::clone(&config.model.model);
+            let policy = crate::query::Policy::build(&config, &model).ok()?;
+            let _ = std::fs::remove_dir_all(&dir);
+            Some((model, policy))
+        })
+        .as_ref()
+}
+
+/// Whether the plan target's configuration built (the corpus replay checks
+/// it, so the target cannot silently do nothing).
+pub fn plan_ready() -> bool {
+    plan_policy().is_some()
+}
+
+/// The whole query stage: `{"context": {...}, "queries": [...]}` (or a
+/// single query object) through `query::plan` with every policy piece.
+pub fn plan(data: &[u8]) {
+    let Ok(input) = serde_json::from_slice::<Value>(data) else { return };
+    let Some((model, policy)) = plan_policy() else { return };
+    let context = input.get("context").cloned().unwrap_or_else(|| serde_json::json!({}));
+    let queries = match input.get("queries") {
+        Some(Value::Array(list)) => list.clone(),
+        Some(other) => vec![other.clone()],
+        None => vec![input.clone()],
+    };
+    let Ok(ctx) =
+        VerifiedClaims::dangerous_assume_verified(context).and_then(|c| SecurityContext::from_verified(c, None, &[]))
+    else {
+        return;
+    };
+    let _ = crate::query::plan(model, policy, &queries, &ctx);
+}

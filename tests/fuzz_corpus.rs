@@ -25,7 +25,9 @@ fn every_corpus_file_runs_through_its_target_without_panicking() {
         ("claims", replay("claims", tenantgate::fuzzing::claims)),
         ("jwks", replay("jwks", tenantgate::fuzzing::jwks)),
         ("query", replay("query", tenantgate::fuzzing::query)),
+        ("plan", replay("plan", tenantgate::fuzzing::plan)),
     ];
+    assert!(tenantgate::fuzzing::plan_ready(), "the plan target's configuration does not build");
     for (target, n) in counts {
         assert!(n >= 5, "the {target} corpus is missing ({n} files)");
     }
