@@ -17,16 +17,20 @@
 //!   security context in, SQL text and bound parameters out.
 //! - [`db`]: run the rendered SQL on a data source (SQLite embedded).
 //! - [`context_path`]: `{SECURITY_CONTEXT.x}` paths, parsed once (a leaf).
+//! - [`build`]: configuration in, everything the server runs out, every
+//!   error collected; `serve` and `check-config` both call it.
 //! - [`mint`]: signing tokens (the `token` CLI and the development curl).
 //! - [`telemetry`]: logging setup; [`trust`]: roots for outgoing TLS.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod build;
 pub mod server;
 pub mod auth;
 pub mod query;
 pub mod db;
+pub mod tls;
 pub mod mint;
 pub mod context_path;
 pub mod telemetry;

@@ -74,9 +74,31 @@ fn load_options(args: &ConfigArgs) -> LoadOptions {
     }
 }
 
+/// The same load and build as `serve` ([`tenantgate::build::build`] in
+/// check mode: nothing is created and nothing is reached over the network).
 fn check_config(args: &ConfigArgs) -> ExitCode {
-    match config::load(&load_options(args)) {
-        Ok(cfg) => {
+    let cfg = match config::load(&load_options(args)) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} configuration error(s)", errors.0.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    // JWKS providers own a refresh task, so the build needs a runtime; it is
+    // never driven, so nothing is fetched.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let built =
+        runtime.block_on(async { tenantgate::build::build(cfg, Default::default(), tenantgate::build::Mode::Check) });
+    match built {
+        Ok(built) => {
+            let cfg = &built.config;
             println!(
                 "configuration for environment \"{}\" is valid: {} provider(s), listening on {}:{}",
                 cfg.environment,
@@ -127,8 +149,9 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         let hint = development_curl(&cfg, scheme, &local);
         let app = match App::new(cfg, Default::default()) {
             Ok(app) => Arc::new(app),
-            Err(e) => {
-                eprintln!("refusing to start: {e}");
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!("refusing to start: {} configuration error(s)", errors.0.len());
                 return ExitCode::FAILURE;
             }
         };

@@ -306,3 +306,68 @@ fn the_readmes_run_command_prints_curls_that_return_the_demo_rows() {
     let total: i64 = rows.iter().filter_map(|r| r["Orders.count"].as_i64()).sum();
     assert_eq!(total, 578, "{v}");
 }
+
+/// Configurations that load but cannot be served: before the one build
+/// step, `check-config` passed each of them and `serve` refused it.
+#[test]
+fn check_config_and_serve_refuse_the_same_unservable_configurations_with_the_same_errors() {
+    let cert = fixture("tls/cert.pem");
+    let wrong_key = fixture("keys/rsa_private.pem");
+    let cases = [
+        (
+            "a custom provider nobody registered",
+            "[[auth.providers]]\nname = \"api-keys\"\ntype = \"custom\"\n".to_string(),
+            "auth: provider \"api-keys\" has type \"custom\" but no strategy is registered",
+        ),
+        (
+            "an unreadable TLS key",
+            format!("tls_cert = \"{cert}\"\ntls_key = \"/nonexistent/key.pem\""),
+            "tls: cannot read a private key from /nonexistent/key.pem",
+        ),
+        (
+            "a TLS key that does not match the certificate",
+            format!("tls_cert = \"{cert}\"\ntls_key = \"{wrong_key}\""),
+            "tls: certificate and key do not form a usable pair",
+        ),
+        (
+            "a missing SQLite file without a seed",
+            "[database]\npath = \"/nonexistent/analytics.sqlite\"\n".to_string(),
+            "database: the database is unavailable: /nonexistent/analytics.sqlite does not exist (and no seed is configured)",
+        ),
+    ];
+    for (what, extra, expected) in cases {
+        // TLS settings go under [server]; the rest are sections of their own.
+        let toml = if extra.starts_with("tls_") {
+            secret_config("").replace("port = 0", &format!("port = 0\n{extra}"))
+        } else {
+            format!("{}\n{extra}", secret_config(""))
+        };
+        let dir = config_dir(&[("test.toml", &toml)]);
+        let mut seen = Vec::new();
+        for command in ["check-config", "serve"] {
+            let out = tenantgate(&[command, "--env", "test"], dir.path(), &[]);
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            assert_eq!(out.status.code(), Some(1), "{what}: {command}: {stderr}");
+            let first = stderr.lines().next().unwrap_or("").to_string();
+            assert!(first.starts_with(expected), "{what}: {command}: {stderr}");
+            seen.push(first);
+        }
+        assert_eq!(seen[0], seen[1], "{what}: check-config and serve disagree");
+    }
+}
+
+#[test]
+fn check_config_creates_nothing_where_serve_would_create_the_database_from_its_seed() {
+    let dir = config_dir(&[("seed.sql", "CREATE TABLE t (x INTEGER);")]);
+    let db = dir.path().join("made.sqlite");
+    let toml = format!(
+        "{}\n[database]\npath = \"{}\"\nseed = \"{}\"\n",
+        secret_config(""),
+        db.display(),
+        dir.path().join("seed.sql").display()
+    );
+    std::fs::write(dir.path().join("test.toml"), toml).expect("write");
+    let out = tenantgate(&["check-config", "--env", "test"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!db.exists(), "check-config created the database");
+}

@@ -152,6 +152,18 @@ impl DataSource {
         })
     }
 
+    /// What `check-config` does instead of [`DataSource::open`]: the same
+    /// checks, creating nothing (a missing SQLite file with a seed is fine
+    /// if the seed can be read).
+    pub fn check(cfg: &DatabaseConfig) -> Result<(), DbError> {
+        match &cfg.kind {
+            DatabaseKind::Sqlite { path, seed: Some(seed) } if !path.exists() => std::fs::metadata(seed)
+                .map(drop)
+                .map_err(|e| DbError::Unavailable(format!("cannot read seed {}: {e}", seed.display()))),
+            _ => DataSource::open(cfg).map(drop),
+        }
+    }
+
     /// `[database] max_rows`: the most rows one statement may return.
     pub fn max_rows(&self) -> usize {
         self.max_rows

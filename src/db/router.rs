@@ -15,21 +15,43 @@ pub struct Router {
 }
 
 impl Router {
-    /// Open the default database and every tenant database; the first
-    /// failure names the tenant.
-    pub fn open(database: Option<&DatabaseConfig>, tenancy: &TenancyConfig) -> Result<Router, DbError> {
-        let default = database.map(DataSource::open).transpose()?.map(Arc::new);
+    /// Open the default database and every tenant database. Every failure
+    /// is reported, each tenant's named.
+    pub fn open(database: Option<&DatabaseConfig>, tenancy: &TenancyConfig) -> Result<Router, Vec<DbError>> {
+        let mut errors = Vec::new();
+        let default = match database.map(DataSource::open).transpose() {
+            Ok(d) => d.map(Arc::new),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
         let mut tenants = HashMap::new();
-        for (id, route) in &tenancy.tenants {
-            if let TenantRoute::Database(cfg) = route {
-                let source = DataSource::open(cfg).map_err(|e| match e {
-                    DbError::Unavailable(m) => DbError::Unavailable(format!("tenant {id:?}: {m}")),
-                    other => other,
-                })?;
-                tenants.insert(id.clone(), Arc::new(source));
+        for (id, cfg) in tenant_databases(tenancy) {
+            match DataSource::open(cfg) {
+                Ok(source) => {
+                    tenants.insert(id.to_string(), Arc::new(source));
+                }
+                Err(e) => errors.push(for_tenant(id, e)),
             }
         }
-        Ok(Router { default, tenants })
+        if errors.is_empty() { Ok(Router { default, tenants }) } else { Err(errors) }
+    }
+
+    /// [`Router::open`]'s checks without creating anything (`check-config`).
+    pub fn check(database: Option<&DatabaseConfig>, tenancy: &TenancyConfig) -> Vec<DbError> {
+        let mut errors: Vec<DbError> = database.and_then(|d| DataSource::check(d).err()).into_iter().collect();
+        for (id, cfg) in tenant_databases(tenancy) {
+            if let Err(e) = DataSource::check(cfg) {
+                errors.push(for_tenant(id, e));
+            }
+        }
+        errors
+    }
+
+    /// No data source at all.
+    pub fn empty() -> Router {
+        Router { default: None, tenants: HashMap::new() }
     }
 
     /// The tenant's own database, else the default; `None` without any.
@@ -40,5 +62,19 @@ impl Router {
     /// Statements running on every source (`/metrics`).
     pub fn running(&self) -> usize {
         self.default.iter().chain(self.tenants.values()).map(|d| d.running()).sum()
+    }
+}
+
+fn tenant_databases(tenancy: &TenancyConfig) -> impl Iterator<Item = (&str, &DatabaseConfig)> {
+    tenancy.tenants.iter().filter_map(|(id, route)| match route {
+        TenantRoute::Database(cfg) => Some((id.as_str(), &**cfg)),
+        TenantRoute::Schema(_) => None,
+    })
+}
+
+fn for_tenant(id: &str, e: DbError) -> DbError {
+    match e {
+        DbError::Unavailable(m) => DbError::Unavailable(format!("tenant {id:?}: {m}")),
+        other => other,
     }
 }

@@ -12,7 +12,6 @@ mod cube_api;
 mod metrics;
 pub mod response;
 mod routes;
-mod tls;
 pub mod url;
 
 use std::future::Future;
@@ -51,46 +50,30 @@ pub struct App {
     metrics: metrics::Metrics,
 }
 
-/// Why the server could not start from a valid configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("auth: {0}")]
-    Auth(#[from] crate::auth::PipelineError),
-    #[error("tls: {0}")]
-    Tls(String),
-    #[error("database: {0}")]
-    Database(#[from] crate::db::DbError),
-    #[error("access policy: {}", .0.join("; "))]
-    Policy(Vec<String>),
-}
-
 impl App {
-    /// Build the auth pipeline and TLS acceptor. `strategies` holds custom
-    /// check-auth strategies by provider name (empty for the binary).
-    pub fn new(config: Config, strategies: Strategies) -> Result<Self, StartupError> {
-        let pipeline = Pipeline::new(&config.auth, strategies)?;
-        let model = Arc::clone(&config.model.model);
-        let policy = crate::query::Policy::build(&config, &model).map_err(StartupError::Policy)?;
-        let router = crate::db::Router::open(config.database.as_ref(), &config.tenancy)?;
-        let tls = match &config.server.tls {
-            Some(t) => Some(tls::acceptor(t).map_err(StartupError::Tls)?),
-            None => None,
-        };
+    /// [`crate::build::build`] for serving, then the app. `strategies`
+    /// holds custom check-auth strategies by provider name (empty for the
+    /// binary).
+    pub fn new(config: Config, strategies: Strategies) -> Result<Self, crate::build::BuildErrors> {
+        crate::build::build(config, strategies, crate::build::Mode::Serve).map(App::from_built)
+    }
+
+    pub fn from_built(built: crate::build::Built) -> Self {
         let mut seed = [0u8; 4];
         // A random prefix keeps request ids unique across restarts; an
         // all-zero prefix if the system RNG fails is harmless.
         let _ = aws_lc_rs::rand::fill(&mut seed);
-        Ok(App {
-            config: Arc::new(config),
-            pipeline,
-            model,
-            policy,
-            router,
-            tls,
+        App {
+            config: Arc::new(built.config),
+            pipeline: built.pipeline,
+            model: built.model,
+            policy: built.policy,
+            router: built.router.unwrap_or_else(crate::db::Router::empty),
+            tls: built.tls,
             request_seq: AtomicU64::new(0),
             request_prefix: u32::from_be_bytes(seed),
             metrics: metrics::Metrics::default(),
-        })
+        }
     }
 
     pub fn config(&self) -> &Config {

@@ -1,5 +1,7 @@
-//! Optional TLS (`server.tls_cert` / `server.tls_key`), through rustls with
-//! the process-wide aws-lc-rs provider. ALPN offers h2 and http/1.1.
+//! The server's optional TLS (`server.tls_cert` / `server.tls_key`), through
+//! rustls with the process-wide aws-lc-rs provider. ALPN offers h2 and
+//! http/1.1. Built by [`crate::build`], so `check-config` reads the same
+//! files `serve` does.
 
 use std::sync::Arc;
 
