@@ -1,0 +1,104 @@
+//! `[auth]`, and the routing rule across its providers.
+
+use std::time::Duration;
+
+use super::Cx;
+use super::provider::provider;
+use crate::config::layers::{Node, Source, Table, Value, get};
+use crate::config::{AuthConfig, ProviderKind, ServerConfig};
+
+pub(super) fn auth(cx: &mut Cx, t: &Table, server: &ServerConfig) -> AuthConfig {
+    const P: &str = "auth";
+    cx.known_keys(
+        t,
+        P,
+        &["dev_mode", "require_exp", "leeway", "claims_namespace", "failure_status", "max_token_bytes", "providers"],
+    );
+    let dev_mode = cx.bool(t, P, "dev_mode", false);
+    let require_exp = cx.bool(t, P, "require_exp", true);
+    let leeway = cx.duration(t, P, "leeway", Duration::from_secs(60));
+    let claims_namespace = cx.non_empty_string(t, P, "claims_namespace");
+    let failure_status = match get(t, "failure_status") {
+        None => 401,
+        Some(Node { value: Value::Int(s @ (401 | 403)), .. }) => *s as u16,
+        Some(node) => {
+            cx.invalid(&node.source, "auth.failure_status", "expected 401 or 403");
+            401
+        }
+    };
+    let max_token_bytes = cx.int(t, P, "max_token_bytes", 8_192, 256, 1 << 20) as usize;
+    if max_token_bytes >= server.max_header_bytes {
+        let src = get(t, "max_token_bytes").map(|n| n.source.clone()).unwrap_or_else(|| cx.env_file.clone());
+        cx.invalid(
+            &src,
+            "auth.max_token_bytes",
+            format!("must be smaller than server.max_header_bytes ({})", server.max_header_bytes),
+        );
+    }
+    let providers = match get(t, "providers") {
+        None => Vec::new(),
+        Some(Node { value: Value::Array(items), .. }) => {
+            items.iter().enumerate().filter_map(|(i, node)| provider(cx, i, node)).collect()
+        }
+        Some(node) => {
+            cx.invalid(&node.source, "auth.providers", "expected an array of tables ([[auth.providers]])");
+            Vec::new()
+        }
+    };
+    let auth =
+        AuthConfig { dev_mode, require_exp, leeway, claims_namespace, failure_status, max_token_bytes, providers };
+    routing_conflicts(cx, t, &auth);
+    auth
+}
+
+/// The source of the `[[auth.providers]]` table named `name`.
+pub(super) fn provider_source(auth_table: Option<&Table>, name: &str) -> Option<Source> {
+    let Some(Node { value: Value::Array(items), .. }) = auth_table.and_then(|t| get(t, "providers")) else {
+        return None;
+    };
+    items.iter().find_map(|item| match &item.value {
+        Value::Table(pt) if matches!(get(pt, "name"), Some(Node { value: Value::Str(n), .. }) if n == name) => {
+            Some(item.source.clone())
+        }
+        _ => None,
+    })
+}
+
+/// The pipeline routes by algorithm family and `iss`, never by trial, so
+/// each family may have one issuer-less provider and each issuer once.
+fn routing_conflicts(cx: &mut Cx, t: &Table, auth: &AuthConfig) {
+    let provider_source = |name: &str| provider_source(Some(t), name).unwrap_or_else(|| Source::File(String::new()));
+    for (family, label) in [(true, "HMAC"), (false, "asymmetric")] {
+        let mut fallback: Option<&str> = None;
+        let mut issuers: Vec<(&str, &str)> = Vec::new();
+        for p in &auth.providers {
+            let rules = match (&p.kind, family) {
+                (ProviderKind::Secret(s), true) => &s.claims,
+                (ProviderKind::PublicKey(k), false) => &k.claims,
+                (ProviderKind::Jwks(j), false) => &j.claims,
+                _ => continue,
+            };
+            match &rules.issuer {
+                None => match fallback {
+                    Some(first) => cx.invalid(
+                        &provider_source(&p.name),
+                        &format!("auth.providers[{}]", p.name),
+                        format!(
+                            "two {label} providers without issuer ({first:?} and {:?}); tokens without a matching iss could not be routed",
+                            p.name
+                        ),
+                    ),
+                    None => fallback = Some(&p.name),
+                },
+                Some(iss) => match issuers.iter().find(|(i, _)| i == iss) {
+                    Some((_, first)) => cx.invalid(
+                        &provider_source(&p.name),
+                        &format!("auth.providers[{}].issuer", p.name),
+                        format!("issuer {iss:?} is already used by provider {first:?}"),
+                    ),
+                    None => issuers.push((iss, &p.name)),
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `[tenancy]` and `[tenants.<id>]`.
+
+use std::path::PathBuf;
+
+use super::{Cx, cx_table, join};
+use crate::config::layers::{Node, Table, Value, get};
+use crate::config::{DatabaseConfig, DatabaseKind, TenancyConfig, TenantRoute};
+
+pub(super) fn tenancy(cx: &mut Cx, root: &Table, database: Option<&DatabaseConfig>) -> TenancyConfig {
+    let empty = Table::new();
+    let t = cx_table(cx, root, "tenancy").unwrap_or(&empty);
+    cx.known_keys(t, "tenancy", &["tenant_key", "require_known_tenant"]);
+    let tenant_key = cx.non_empty_string(t, "tenancy", "tenant_key");
+    // With tenants listed, an unlisted one would silently read the default
+    // database: refuse it unless the configuration says otherwise.
+    let listed = matches!(get(root, "tenants"), Some(Node { value: Value::Table(list), .. }) if !list.is_empty());
+    let require_known_tenant = cx.bool(t, "tenancy", "require_known_tenant", listed);
+    let mut tenants = Vec::new();
+    if let Some(node) = get(root, "tenants") {
+        let Value::Table(list) = &node.value else {
+            cx.invalid(&node.source, "tenants", "expected tables [tenants.<id>]");
+            return TenancyConfig { tenant_key, require_known_tenant, tenants };
+        };
+        for (id, entry) in list {
+            let path = format!("tenants.{id}");
+            let Value::Table(tt) = &entry.value else {
+                cx.invalid(&entry.source, &path, "expected a table");
+                continue;
+            };
+            cx.known_keys(tt, &path, &["schema", "database_url", "sqlite_path"]);
+            let schema = cx.non_empty_string(tt, &path, "schema");
+            let url = cx.non_empty_string(tt, &path, "database_url");
+            let sqlite = cx.non_empty_string(tt, &path, "sqlite_path");
+            let route = match (schema, url, sqlite, database) {
+                (Some(s), None, None, Some(db)) if matches!(db.kind, DatabaseKind::Postgres(..)) => {
+                    if !s.split('.').all(crate::query::model::is_member_name) {
+                        cx.invalid(&entry.source, &join(&path, "schema"), "not a schema name");
+                        continue;
+                    }
+                    TenantRoute::Schema(s)
+                }
+                (Some(_), None, None, _) => {
+                    cx.invalid(&entry.source, &join(&path, "schema"), "a schema needs [database] type = \"postgres\"");
+                    continue;
+                }
+                (None, Some(url), None, Some(db)) => match url.parse::<tokio_postgres::Config>() {
+                    Ok(pg) => {
+                        // The tenant's database gets the default's TLS setting.
+                        let tls = match &db.kind {
+                            DatabaseKind::Postgres(_, tls) => tls.clone(),
+                            DatabaseKind::Sqlite { .. } => None,
+                        };
+                        TenantRoute::Database(Box::new(DatabaseConfig {
+                            kind: DatabaseKind::Postgres(Box::new(pg), tls),
+                            ..db.clone()
+                        }))
+                    }
+                    Err(_) => {
+                        cx.invalid(&entry.source, &join(&path, "database_url"), "not a PostgreSQL connection URL");
+                        continue;
+                    }
+                },
+                (None, None, Some(file), Some(db)) => TenantRoute::Database(Box::new(DatabaseConfig {
+                    kind: DatabaseKind::Sqlite { path: PathBuf::from(file), seed: None },
+                    session: Vec::new(),
+                    ..db.clone()
+                })),
+                (_, _, _, None) => {
+                    cx.invalid(&entry.source, &path, "tenant routes need a [database] section for their limits");
+                    continue;
+                }
+                _ => {
+                    cx.invalid(&entry.source, &path, "set exactly one of schema, database_url or sqlite_path");
+                    continue;
+                }
+            };
+            tenants.push((id.clone(), route));
+        }
+    }
+    if (require_known_tenant || !tenants.is_empty()) && tenant_key.is_none() {
+        let src = cx.env_file.clone();
+        cx.invalid(&src, "tenancy.tenant_key", "required when tenants are listed or require_known_tenant is set");
+    }
+    TenancyConfig { tenant_key, require_known_tenant, tenants }
+}
