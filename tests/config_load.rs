@@ -749,3 +749,125 @@ fn the_readme_shows_the_connection_limit_defaults() {
         assert!(readme.lines().any(|l| l.starts_with(&line)), "README lacks a line starting `{line}`");
     }
 }
+
+#[test]
+fn a_sqlite_database_refuses_the_postgres_keys_it_would_ignore() {
+    let d = Dir::new(&[(
+        "test.toml",
+        "[database]\ntype = \"sqlite\"\npath = \"data.sqlite\"\nurl = \"postgres://app@db/x\"\nhost = \"db\"\n\
+         port = 5432\nuser = \"app\"\nssl = true\nca_file = \"ca.pem\"\nstatement_timeout = \"soon\"\n",
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[("CUBEJS_DB_PASS", "pa55-word-needle")]),
+        vec![
+            format!("{t}: database.url: unknown key"),
+            format!("{t}: database.host: unknown key"),
+            format!("{t}: database.port: unknown key"),
+            format!("{t}: database.user: unknown key"),
+            format!("{t}: database.ssl: unknown key"),
+            format!("{t}: database.ca_file: unknown key"),
+            "environment variable CUBEJS_DB_PASS: database.password: unknown key".to_string(),
+            format!(
+                "{t}: database.statement_timeout: invalid duration \"soon\": expected a number and a unit (ms, s, m, h, d, w), such as \"60s\" or \"30 days\""
+            ),
+        ]
+    );
+    // CUBEJS_DB_NAME also sets `name` (PostgreSQL's database): not a stray key for SQLite.
+    let d = Dir::new(&[("test.toml", "[database]\ntype = \"sqlite\"\n")]);
+    d.load("test", &[("CUBEJS_DB_NAME", "data.sqlite")]).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_postgres_database_refuses_sqlite_keys_and_a_ca_file_without_ssl() {
+    let d = Dir::new(&[(
+        "test.toml",
+        "[database]\ntype = \"postgres\"\nurl = \"postgres://app@db/x\"\npath = \"data.sqlite\"\nseed = \"seed.sql\"\n\
+         ca_file = \"ca.pem\"\n",
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{t}: database.path: unknown key"),
+            format!("{t}: database.seed: unknown key"),
+            format!("{t}: database.ca_file: only used with ssl = true; set ssl = true or remove ca_file"),
+        ]
+    );
+    // A refused URL still has its other keys read and checked.
+    let d = Dir::new(&[("test.toml", "[database]\ntype = \"postgres\"\nurl = \"mysql:x\"\nport = \"five\"\n")]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{t}: database.url: not a PostgreSQL connection URL (postgres://user:password@host:port/database)"),
+            format!("{t}: database.port: expected an integer"),
+        ]
+    );
+}
+
+#[test]
+fn every_table_refuses_the_keys_its_type_does_not_read() {
+    let d = Dir::new(&[(
+        "test.toml",
+        &format!(
+            r#"
+[[auth.providers]]
+name = "hmac"
+type = "secret"
+secrets = ["{LONG}"]
+jwks_url = "https://keys.example.com/jwks.json"
+pem_file = "key.pem"
+[auth.providers.claims]
+tenant_id = {{ path = "/tenant_id", defualt = "none" }}
+[[auth.providers]]
+name = "keys"
+type = "jwks"
+issuer = "https://keys.example.com"
+jwks_url = "https://keys.example.com/jwks.json"
+secrets = ["{LONG}"]
+domain = "acme.auth0.com"
+[[auth.providers]]
+name = "cog"
+type = "cognito"
+region = "eu-west-1"
+user_pool_id = "eu-west-1_AbC"
+client_ids = ["c1"]
+domain = "acme.auth0.com"
+[[auth.providers]]
+name = "api-keys"
+type = "custom"
+secrets = ["{LONG}"]
+[tenancy]
+tenant_key = "tenant_id"
+tenant_path = "tenant_id"
+[tenants.acme]
+sqlite_path = "acme.sqlite"
+shema = "acme"
+[database]
+path = "data.sqlite"
+[access]
+roles_key = "groups"
+[[access.roles]]
+name = "analyst"
+cube = "Orders"
+"#
+        ),
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{t}: auth.providers[hmac].jwks_url: unknown key"),
+            format!("{t}: auth.providers[hmac].pem_file: unknown key"),
+            format!("{t}: auth.providers[hmac].claims.tenant_id.defualt: unknown key"),
+            format!("{t}: auth.providers[keys].secrets: unknown key"),
+            format!("{t}: auth.providers[keys].domain: unknown key"),
+            format!("{t}: auth.providers[cog].domain: unknown key"),
+            format!("{t}: auth.providers[api-keys].secrets: unknown key"),
+            format!("{t}: tenancy.tenant_path: unknown key"),
+            format!("{t}: tenants.acme.shema: unknown key"),
+            format!("{t}: access.roles[0].cube: unknown key"),
+        ]
+    );
+}

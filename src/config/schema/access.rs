@@ -1,13 +1,12 @@
 //! `[access]`: rules and roles, checked against the model.
 
-use super::{Cx, join};
-use crate::config::layers::{Node, Table, Value, get};
+use super::{Cx, Section, join};
+use crate::config::layers::{Node, Value};
 use crate::config::{AccessConfig, AccessRule, Role, SessionValue};
 
 /// `[access]`: every cube and member named must exist in the model.
-pub(super) fn access(cx: &mut Cx, t: &Table, model: &crate::query::Model) -> AccessConfig {
-    cx.known_keys(t, "access", &["rules", "roles_key", "roles"]);
-    let roles_key = cx.non_empty_string(t, "access", "roles_key");
+pub(super) fn access(cx: &mut Cx, t: Section<'_>, model: &crate::query::Model) -> AccessConfig {
+    let roles_key = cx.non_empty_string(&t, "roles_key");
     let member_exists = |m: &str| {
         m.split_once('.').is_some_and(|(c, n)| {
             model.cube(c).is_some_and(|cube| {
@@ -18,19 +17,19 @@ pub(super) fn access(cx: &mut Cx, t: &Table, model: &crate::query::Model) -> Acc
         })
     };
     let mut rules = Vec::new();
-    for (i, node) in list_of_tables(cx, t, "rules") {
+    for (i, node) in list_of_tables(cx, &t, "rules") {
         let Value::Table(rt) = &node.value else { continue };
         let path = format!("access.rules[{i}]");
-        cx.known_keys(rt, &path, &["cube", "member", "operator", "value"]);
-        let (Some(cube), Some(member), Some(value)) = (
-            cx.non_empty_string(rt, &path, "cube"),
-            cx.non_empty_string(rt, &path, "member"),
-            cx.non_empty_string(rt, &path, "value"),
-        ) else {
+        let rt = Section::new(cx, rt, path.clone());
+        let fields =
+            (cx.non_empty_string(&rt, "cube"), cx.non_empty_string(&rt, "member"), cx.non_empty_string(&rt, "value"));
+        let operator = cx.non_empty_string(&rt, "operator");
+        rt.finish(cx);
+        let (Some(cube), Some(member), Some(value)) = fields else {
             cx.invalid(&node.source, &path, "a rule needs cube, member and value");
             continue;
         };
-        let operator = cx.non_empty_string(rt, &path, "operator").unwrap_or_else(|| "equals".into());
+        let operator = operator.unwrap_or_else(|| "equals".into());
         if model.cube(&cube).is_none() {
             cx.invalid(&node.source, &join(&path, "cube"), format!("no cube named {cube} in the model"));
             continue;
@@ -55,16 +54,18 @@ pub(super) fn access(cx: &mut Cx, t: &Table, model: &crate::query::Model) -> Acc
         }
     }
     let mut roles = Vec::new();
-    for (i, node) in list_of_tables(cx, t, "roles") {
+    for (i, node) in list_of_tables(cx, &t, "roles") {
         let Value::Table(rt) = &node.value else { continue };
         let path = format!("access.roles[{i}]");
-        cx.known_keys(rt, &path, &["name", "cubes", "members"]);
-        let Some(name) = cx.non_empty_string(rt, &path, "name") else {
+        let rt = Section::new(cx, rt, path.clone());
+        let name = cx.non_empty_string(&rt, "name");
+        let cubes = cx.strings(&rt, "cubes").unwrap_or_default();
+        let members = cx.strings(&rt, "members").unwrap_or_default();
+        rt.finish(cx);
+        let Some(name) = name else {
             cx.invalid(&node.source, &join(&path, "name"), "every role needs a name");
             continue;
         };
-        let cubes = cx.strings(rt, &path, "cubes").unwrap_or_default();
-        let members = cx.strings(rt, &path, "members").unwrap_or_default();
         for c in &cubes {
             if model.cube(c).is_none() {
                 cx.invalid(&node.source, &join(&path, "cubes"), format!("no cube named {c} in the model"));
@@ -80,11 +81,12 @@ pub(super) fn access(cx: &mut Cx, t: &Table, model: &crate::query::Model) -> Acc
     if !roles.is_empty() && roles_key.is_none() {
         cx.invalid(&cx.env_file.clone(), "access.roles_key", "required when roles are defined (e.g. \"groups\")");
     }
+    t.finish(cx);
     AccessConfig { rules, roles_key, roles }
 }
 
-fn list_of_tables<'t>(cx: &mut Cx, t: &'t Table, key: &str) -> Vec<(usize, &'t Node)> {
-    match get(t, key) {
+fn list_of_tables<'t>(cx: &mut Cx, t: &Section<'t>, key: &str) -> Vec<(usize, &'t Node)> {
+    match t.get(key) {
         None => Vec::new(),
         Some(Node { value: Value::Array(items), .. }) => {
             for (i, n) in items.iter().enumerate() {

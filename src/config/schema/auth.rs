@@ -2,40 +2,34 @@
 
 use std::time::Duration;
 
-use super::Cx;
 use super::provider::provider;
+use super::{Cx, Section};
 use crate::config::layers::{Node, Source, Table, Value, get};
 use crate::config::{AuthConfig, ProviderKind, ServerConfig};
 
-pub(super) fn auth(cx: &mut Cx, t: &Table, server: &ServerConfig) -> AuthConfig {
-    const P: &str = "auth";
-    cx.known_keys(
-        t,
-        P,
-        &["dev_mode", "require_exp", "leeway", "claims_namespace", "failure_status", "max_token_bytes", "providers"],
-    );
-    let dev_mode = cx.bool(t, P, "dev_mode", false);
-    let require_exp = cx.bool(t, P, "require_exp", true);
-    let leeway = cx.duration(t, P, "leeway", Duration::from_secs(60));
-    let claims_namespace = cx.non_empty_string(t, P, "claims_namespace");
-    let failure_status = match get(t, "failure_status") {
+pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthConfig {
+    let dev_mode = cx.bool(&s, "dev_mode", false);
+    let require_exp = cx.bool(&s, "require_exp", true);
+    let leeway = cx.duration(&s, "leeway", Duration::from_secs(60));
+    let claims_namespace = cx.non_empty_string(&s, "claims_namespace");
+    let failure_status = match s.get("failure_status") {
         None => 401,
-        Some(Node { value: Value::Int(s @ (401 | 403)), .. }) => *s as u16,
+        Some(Node { value: Value::Int(v @ (401 | 403)), .. }) => *v as u16,
         Some(node) => {
             cx.invalid(&node.source, "auth.failure_status", "expected 401 or 403");
             401
         }
     };
-    let max_token_bytes = cx.int(t, P, "max_token_bytes", 8_192, 256, 1 << 20) as usize;
+    let max_token_bytes = cx.int(&s, "max_token_bytes", 8_192, 256, 1 << 20) as usize;
     if max_token_bytes >= server.max_header_bytes {
-        let src = get(t, "max_token_bytes").map(|n| n.source.clone()).unwrap_or_else(|| cx.env_file.clone());
+        let src = s.source_or("max_token_bytes", &cx.env_file);
         cx.invalid(
             &src,
             "auth.max_token_bytes",
             format!("must be smaller than server.max_header_bytes ({})", server.max_header_bytes),
         );
     }
-    let providers = match get(t, "providers") {
+    let providers = match s.get("providers") {
         None => Vec::new(),
         Some(Node { value: Value::Array(items), .. }) => {
             items.iter().enumerate().filter_map(|(i, node)| provider(cx, i, node)).collect()
@@ -47,7 +41,8 @@ pub(super) fn auth(cx: &mut Cx, t: &Table, server: &ServerConfig) -> AuthConfig 
     };
     let auth =
         AuthConfig { dev_mode, require_exp, leeway, claims_namespace, failure_status, max_token_bytes, providers };
-    routing_conflicts(cx, t, &auth);
+    routing_conflicts(cx, s.table(), &auth);
+    s.finish(cx);
     auth
 }
 

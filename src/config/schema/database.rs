@@ -3,136 +3,139 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::Cx;
-use crate::config::layers::{Node, Table, Value, get};
+use super::{Cx, Section};
+use crate::config::layers::{Node, Source, Value, get};
 use crate::config::{DatabaseConfig, DatabaseKind, SessionValue};
 
-pub(super) fn database(cx: &mut Cx, t: &Table) -> Option<DatabaseConfig> {
-    const P: &str = "database";
-    cx.known_keys(
-        t,
-        P,
-        &[
-            "type",
-            "path",
-            "seed",
-            "url",
-            "host",
-            "port",
-            "name",
-            "user",
-            "password",
-            "ssl",
-            "ca_file",
-            "statement_timeout",
-            "max_concurrent_queries",
-            "queue_timeout",
-            "max_rows",
-            "max_result_cells",
-            "max_response_bytes",
-            "session",
-        ],
-    );
-    let session = session_settings(cx, t);
+/// Each `type` reads only its own keys, so `url` on a SQLite database or
+/// `seed` on a PostgreSQL one is an unknown key rather than silently unused.
+pub(super) fn database(cx: &mut Cx, s: Section<'_>) -> Option<DatabaseConfig> {
+    let session = session_settings(cx, &s);
     let d = DatabaseConfig {
         kind: DatabaseKind::Sqlite { path: PathBuf::new(), seed: None },
         session: session.clone(),
-        statement_timeout: cx.duration(t, P, "statement_timeout", Duration::from_secs(10)),
-        max_concurrent_queries: cx.int(t, P, "max_concurrent_queries", 8, 1, 1024) as usize,
-        queue_timeout: cx.duration(t, P, "queue_timeout", Duration::from_secs(2)),
-        max_rows: cx.int(t, P, "max_rows", 50_000, 1, 10_000_000) as usize,
-        max_result_cells: cx.int(
-            t,
-            P,
-            "max_result_cells",
-            crate::config::DEFAULT_MAX_RESULT_CELLS as i64,
-            1,
-            100_000_000,
-        ) as usize,
+        statement_timeout: cx.duration(&s, "statement_timeout", Duration::from_secs(10)),
+        max_concurrent_queries: cx.int(&s, "max_concurrent_queries", 8, 1, 1024) as usize,
+        queue_timeout: cx.duration(&s, "queue_timeout", Duration::from_secs(2)),
+        max_rows: cx.int(&s, "max_rows", 50_000, 1, 10_000_000) as usize,
+        max_result_cells: cx.int(&s, "max_result_cells", crate::config::DEFAULT_MAX_RESULT_CELLS as i64, 1, 100_000_000)
+            as usize,
         max_response_bytes: cx.int(
-            t,
-            P,
+            &s,
             "max_response_bytes",
             crate::config::DEFAULT_MAX_RESPONSE_BYTES as i64,
             1,
             1 << 32,
         ) as usize,
     };
-    let kind = match get(t, "type") {
+    let kind = match s.get("type") {
         None => "sqlite".to_string(),
-        Some(Node { value: Value::Str(s), .. }) => s.clone(),
+        Some(Node { value: Value::Str(v), .. }) => v.clone(),
         Some(n) => {
             cx.invalid(&n.source, "database.type", "expected a string");
+            s.abandon(cx);
             return None;
         }
     };
-    match kind.as_str() {
-        "sqlite" => {
-            let Some(path) = cx.non_empty_string(t, P, "path") else {
-                if get(t, "path").is_none() {
-                    let src = cx.env_file.clone();
-                    cx.invalid(&src, "database.path", "required for type = \"sqlite\" (the database file)");
-                }
-                return None;
-            };
-            let seed = cx.non_empty_string(t, P, "seed").map(PathBuf::from);
-            if !session.is_empty() {
-                let src = get(t, "session").map_or_else(|| cx.env_file.clone(), |n| n.source.clone());
-                cx.invalid(&src, "database.session", "session settings need type = \"postgres\"");
-            }
-            Some(DatabaseConfig { kind: DatabaseKind::Sqlite { path: PathBuf::from(path), seed }, ..d })
-        }
-        "postgres" | "postgresql" => {
-            let tls = cx
-                .bool(t, P, "ssl", false)
-                .then(|| cx.non_empty_string(t, P, "ca_file").map(PathBuf::from).unwrap_or_default());
-            let config = postgres_connection(cx, t)?;
-            Some(DatabaseConfig { kind: DatabaseKind::Postgres(Box::new(config), tls), ..d })
-        }
+    let database = match kind.as_str() {
+        "sqlite" => sqlite(cx, &s, d),
+        "postgres" | "postgresql" => postgres(cx, &s, d),
         other => {
-            let src = get(t, "type").map_or_else(|| cx.env_file.clone(), |n| n.source.clone());
+            let src = s.source_or("type", &cx.env_file);
             cx.invalid(
                 &src,
                 "database.type",
                 format!("unknown database type {other:?}; expected \"sqlite\" or \"postgres\""),
             );
-            None
+            s.abandon(cx);
+            return None;
         }
+    };
+    s.finish(cx);
+    database
+}
+
+/// `type = "sqlite"`: `path`, and `seed` (SQL run when the file is missing).
+fn sqlite(cx: &mut Cx, s: &Section<'_>, d: DatabaseConfig) -> Option<DatabaseConfig> {
+    skip_cubejs_db_name_copy(s, "name");
+    let path = cx.non_empty_string(s, "path");
+    let seed = cx.non_empty_string(s, "seed").map(PathBuf::from);
+    if path.is_none() && s.get("path").is_none() {
+        let src = cx.env_file.clone();
+        cx.invalid(&src, "database.path", "required for type = \"sqlite\" (the database file)");
+    }
+    if !d.session.is_empty() {
+        let src = s.source_or("session", &cx.env_file);
+        cx.invalid(&src, "database.session", "session settings need type = \"postgres\"");
+    }
+    Some(DatabaseConfig { kind: DatabaseKind::Sqlite { path: PathBuf::from(path?), seed }, ..d })
+}
+
+/// `type = "postgres"`: the connection, and `ssl` with its `ca_file`.
+fn postgres(cx: &mut Cx, s: &Section<'_>, d: DatabaseConfig) -> Option<DatabaseConfig> {
+    skip_cubejs_db_name_copy(s, "path");
+    let ssl = cx.bool(s, "ssl", false);
+    let ca_file = cx.non_empty_string(s, "ca_file").map(PathBuf::from);
+    if !ssl && ca_file.is_some() {
+        // Without TLS the CA would be ignored: the connection would be plain
+        // text while the file says it is verified.
+        let src = s.source_or("ca_file", &cx.env_file);
+        cx.invalid(&src, "database.ca_file", "only used with ssl = true; set ssl = true or remove ca_file");
+    }
+    let tls = ssl.then(|| ca_file.unwrap_or_default());
+    let config = postgres_connection(cx, s)?;
+    Some(DatabaseConfig { kind: DatabaseKind::Postgres(Box::new(config), tls), ..d })
+}
+
+/// `CUBEJS_DB_NAME` sets both `path` (SQLite's file) and `name`
+/// (PostgreSQL's database); each type reads its own key, so the other copy
+/// is not a stray key.
+fn skip_cubejs_db_name_copy(s: &Section<'_>, key: &str) {
+    if let Some(Node { source: Source::Env(var) | Source::DotEnv(var), .. }) = get(s.table(), key)
+        && var == "CUBEJS_DB_NAME"
+    {
+        s.skip(key);
     }
 }
 
 /// `url`, or `host`/`port`/`name`/`user`/`password` (Cube.js's
 /// `CUBEJS_DB_*`). The password never appears in a message.
-fn postgres_connection(cx: &mut Cx, t: &Table) -> Option<tokio_postgres::Config> {
-    const P: &str = "database";
-    let mut config = match cx.non_empty_string(t, P, "url") {
+fn postgres_connection(cx: &mut Cx, s: &Section<'_>) -> Option<tokio_postgres::Config> {
+    let config = match cx.non_empty_string(s, "url") {
         Some(url) => match url.parse::<tokio_postgres::Config>() {
-            Ok(c) => c,
+            Ok(c) => Some(c),
             Err(_) => {
-                let src = get(t, "url").map_or_else(|| cx.env_file.clone(), |n| n.source.clone());
+                let src = s.source_or("url", &cx.env_file);
                 cx.invalid(
                     &src,
                     "database.url",
                     "not a PostgreSQL connection URL (postgres://user:password@host:port/database)",
                 );
-                return None;
+                None
             }
         },
-        None => tokio_postgres::Config::new(),
+        None => Some(tokio_postgres::Config::new()),
     };
-    if let Some(host) = cx.non_empty_string(t, P, "host") {
+    // Every key is read (and checked) even when the URL is refused.
+    let host = cx.non_empty_string(s, "host");
+    let port = s.get("port").is_some().then(|| cx.int(s, "port", 5432, 1, 65535) as u16);
+    let name = cx.non_empty_string(s, "name");
+    let user = cx.non_empty_string(s, "user");
+    let password = cx.string(s, "password");
+    let mut config = config?;
+    if let Some(host) = host {
         config.host(&host);
     }
-    if get(t, "port").is_some() {
-        config.port(cx.int(t, P, "port", 5432, 1, 65535) as u16);
+    if let Some(port) = port {
+        config.port(port);
     }
-    if let Some(name) = cx.non_empty_string(t, P, "name") {
+    if let Some(name) = name {
         config.dbname(&name);
     }
-    if let Some(user) = cx.non_empty_string(t, P, "user") {
+    if let Some(user) = user {
         config.user(&user);
     }
-    if let Some(password) = cx.string(t, P, "password") {
+    if let Some(password) = password {
         config.password(password);
     }
     if config.get_hosts().is_empty() {
@@ -149,8 +152,8 @@ fn postgres_connection(cx: &mut Cx, t: &Table) -> Option<tokio_postgres::Config>
 /// `[database.session]`: `"app.tenant_id" = "{SECURITY_CONTEXT.tenant_id}"`.
 /// Each value is a security-context reference or a literal; it is bound with
 /// `set_config` in every query's transaction.
-fn session_settings(cx: &mut Cx, t: &Table) -> Vec<(String, SessionValue)> {
-    let Some(node) = get(t, "session") else { return Vec::new() };
+fn session_settings(cx: &mut Cx, s: &Section<'_>) -> Vec<(String, SessionValue)> {
+    let Some(node) = s.get("session") else { return Vec::new() };
     let Value::Table(map) = &node.value else {
         cx.invalid(&node.source, "database.session", "expected a table of setting = value");
         return Vec::new();

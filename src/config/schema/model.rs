@@ -2,16 +2,14 @@
 
 use std::path::PathBuf;
 
-use super::Cx;
-use crate::config::layers::Table;
+use super::{Cx, Section};
 use crate::config::{ConfigError, ModelConfig};
 
-pub(super) fn model(cx: &mut Cx, t: &Table) -> ModelConfig {
-    const P: &str = "model";
-    cx.known_keys(t, P, &["path", "dangerous_allow_unsafe_value", "dangerous_missing_filter_allows_all"]);
-    let path = PathBuf::from(cx.non_empty_string(t, P, "path").unwrap_or_else(|| "model".into()));
-    let allow_unsafe = cx.bool(t, P, "dangerous_allow_unsafe_value", false);
-    let allows_all = cx.bool(t, P, "dangerous_missing_filter_allows_all", false);
+pub(super) fn model(cx: &mut Cx, s: Section<'_>) -> ModelConfig {
+    let path = PathBuf::from(cx.non_empty_string(&s, "path").unwrap_or_else(|| "model".into()));
+    let allow_unsafe = cx.bool(&s, "dangerous_allow_unsafe_value", false);
+    let allows_all = cx.bool(&s, "dangerous_missing_filter_allows_all", false);
+    s.finish(cx);
     let options = crate::query::model::ModelOptions { allow_unsafe_value: allow_unsafe };
     let model = match crate::query::model::load_dir(&path, options) {
         Ok(m) => m,

@@ -2,21 +2,20 @@
 
 use std::path::PathBuf;
 
-use super::{Cx, cx_table, join};
-use crate::config::layers::{Node, Table, Value, get};
+use super::{Cx, Section, join};
+use crate::config::layers::{Node, Value};
 use crate::config::{DatabaseConfig, DatabaseKind, TenancyConfig, TenantRoute};
 
-pub(super) fn tenancy(cx: &mut Cx, root: &Table, database: Option<&DatabaseConfig>) -> TenancyConfig {
-    let empty = Table::new();
-    let t = cx_table(cx, root, "tenancy").unwrap_or(&empty);
-    cx.known_keys(t, "tenancy", &["tenant_key", "require_known_tenant"]);
-    let tenant_key = cx.non_empty_string(t, "tenancy", "tenant_key");
+pub(super) fn tenancy(cx: &mut Cx, root: &Section<'_>, database: Option<&DatabaseConfig>) -> TenancyConfig {
+    let t = root.section_or_empty(cx, "tenancy");
+    let tenant_key = cx.non_empty_string(&t, "tenant_key");
     // With tenants listed, an unlisted one would silently read the default
     // database: refuse it unless the configuration says otherwise.
-    let listed = matches!(get(root, "tenants"), Some(Node { value: Value::Table(list), .. }) if !list.is_empty());
-    let require_known_tenant = cx.bool(t, "tenancy", "require_known_tenant", listed);
+    let listed = matches!(root.get("tenants"), Some(Node { value: Value::Table(list), .. }) if !list.is_empty());
+    let require_known_tenant = cx.bool(&t, "require_known_tenant", listed);
+    t.finish(cx);
     let mut tenants = Vec::new();
-    if let Some(node) = get(root, "tenants") {
+    if let Some(node) = root.get("tenants") {
         let Value::Table(list) = &node.value else {
             cx.invalid(&node.source, "tenants", "expected tables [tenants.<id>]");
             return TenancyConfig { tenant_key, require_known_tenant, tenants };
@@ -27,10 +26,11 @@ pub(super) fn tenancy(cx: &mut Cx, root: &Table, database: Option<&DatabaseConfi
                 cx.invalid(&entry.source, &path, "expected a table");
                 continue;
             };
-            cx.known_keys(tt, &path, &["schema", "database_url", "sqlite_path"]);
-            let schema = cx.non_empty_string(tt, &path, "schema");
-            let url = cx.non_empty_string(tt, &path, "database_url");
-            let sqlite = cx.non_empty_string(tt, &path, "sqlite_path");
+            let tt = Section::new(cx, tt, path.clone());
+            let schema = cx.non_empty_string(&tt, "schema");
+            let url = cx.non_empty_string(&tt, "database_url");
+            let sqlite = cx.non_empty_string(&tt, "sqlite_path");
+            tt.finish(cx);
             let route = match (schema, url, sqlite, database) {
                 (Some(s), None, None, Some(db)) if matches!(db.kind, DatabaseKind::Postgres(..)) => {
                     if !s.split('.').all(crate::query::model::is_member_name) {

@@ -6,86 +6,50 @@ use std::path::PathBuf;
 use jsonwebtoken::Algorithm;
 
 use super::{HMAC_ALGS, algorithms, claim_rules};
-use crate::config::layers::{Node, Source, Table, Value, get};
-use crate::config::schema::{Cx, join};
+use crate::config::layers::{Node, Source, Value};
+use crate::config::schema::{Cx, Section};
 use crate::config::{JwksPreset, JwksProviderConfig, KeyCacheConfig, TokenUse};
-
-/// Keys every JWKS-backed provider accepts.
-const JWKS_KEYS: [&str; 22] = [
-    "name",
-    "type",
-    "claims",
-    "jwks_url",
-    "issuer",
-    "audience",
-    "subject",
-    "algorithms",
-    "ca_file",
-    "dangerous_allow_http",
-    "fetch_timeout",
-    "max_jwks_bytes",
-    "max_keys",
-    "ttl_default",
-    "ttl_min",
-    "ttl_max",
-    "refresh_at",
-    "refetch_cooldown",
-    "max_stale",
-    "prefetch",
-    "required",
-    "negative_cache_size",
-];
 
 /// `type = "jwks" | "cognito" | "auth0" | "oidc"`.
 pub(super) fn jwks_provider(
     cx: &mut Cx,
-    t: &Table,
-    path: &str,
+    s: &Section<'_>,
     kind: &str,
     table_source: &Source,
 ) -> Option<JwksProviderConfig> {
-    let extra: &[&str] = match kind {
-        "cognito" => &["region", "user_pool_id", "client_ids", "token_use"],
-        "auth0" => &["domain"],
-        // Auth0 and Cognito always check their audience (client ids); the
-        // generic presets may opt out.
-        _ => &["dangerous_skip_audience"],
-    };
-    let known: Vec<&str> = JWKS_KEYS.iter().chain(extra).copied().collect();
-    cx.known_keys(t, path, &known);
     let required = |cx: &mut Cx, key: &str| -> Option<String> {
-        let v = cx.non_empty_string(t, path, key);
-        if v.is_none() && get(t, key).is_none() {
-            cx.invalid(table_source, &join(path, key), format!("required for type = {kind:?}"));
+        let v = cx.non_empty_string(s, key);
+        if v.is_none() && s.get(key).is_none() {
+            cx.invalid(table_source, &s.key(key), format!("required for type = {kind:?}"));
         }
         v
     };
 
-    let mut claims = claim_rules(cx, t, path);
-    let mut jwks_url = cx.non_empty_string(t, path, "jwks_url");
+    let mut claims = claim_rules(cx, s);
+    let mut jwks_url = cx.non_empty_string(s, "jwks_url");
     let mut discovery_url = None;
     let preset = match kind {
         "cognito" => {
             let region = required(cx, "region");
             let pool = required(cx, "user_pool_id");
-            let client_ids = cx.strings(t, path, "client_ids").unwrap_or_default();
+            let client_ids = cx.strings(s, "client_ids").unwrap_or_default();
             if client_ids.is_empty() {
-                let src = get(t, "client_ids").map_or_else(|| table_source.clone(), |n| n.source.clone());
-                cx.invalid(&src, &join(path, "client_ids"), "at least one app client id is required");
+                let src = s.source_or("client_ids", table_source);
+                cx.invalid(&src, &s.key("client_ids"), "at least one app client id is required");
             }
-            let token_use = match get(t, "token_use") {
+            let token_use = match s.get("token_use") {
                 None => TokenUse::Id,
-                Some(Node { value: Value::Str(s), source }) => match s.as_str() {
+                Some(Node { value: Value::Str(v), source }) => match v.as_str() {
                     "id" => TokenUse::Id,
                     "access" => TokenUse::Access,
                     "any" => TokenUse::Any,
                     _ => {
-                        cx.invalid(source, &join(path, "token_use"), "expected \"id\", \"access\" or \"any\"");
+                        cx.invalid(source, &s.key("token_use"), "expected \"id\", \"access\" or \"any\"");
                         TokenUse::Id
                     }
                 },
                 Some(n) => {
-                    cx.invalid(&n.source, &join(path, "token_use"), "expected a string");
+                    cx.invalid(&n.source, &s.key("token_use"), "expected a string");
                     TokenUse::Id
                 }
             };
@@ -103,8 +67,8 @@ pub(super) fn jwks_provider(
                 claims.issuer.get_or_insert(format!("https://{domain}/"));
             }
             if claims.audience.is_empty() {
-                let src = get(t, "audience").map_or_else(|| table_source.clone(), |n| n.source.clone());
-                cx.invalid(&src, &join(path, "audience"), "required for type = \"auth0\" (the API identifier)");
+                let src = s.source_or("audience", table_source);
+                cx.invalid(&src, &s.key("audience"), "required for type = \"auth0\" (the API identifier)");
             }
             JwksPreset::Auth0
         }
@@ -114,32 +78,32 @@ pub(super) fn jwks_provider(
                     discovery_url = Some(format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')));
                 }
                 Some(_) => {}
-                None if get(t, "issuer").is_none() => {
-                    cx.invalid(table_source, &join(path, "issuer"), "required for type = \"oidc\"");
+                None if s.get("issuer").is_none() => {
+                    cx.invalid(table_source, &s.key("issuer"), "required for type = \"oidc\"");
                 }
                 None => {}
             }
             JwksPreset::Oidc
         }
         _ => {
-            if jwks_url.is_none() && get(t, "jwks_url").is_none() {
-                cx.invalid(table_source, &join(path, "jwks_url"), "required for type = \"jwks\"");
+            if jwks_url.is_none() && s.get("jwks_url").is_none() {
+                cx.invalid(table_source, &s.key("jwks_url"), "required for type = \"jwks\"");
             }
             JwksPreset::Generic
         }
     };
 
-    let keys = key_cache_settings(cx, t, path, table_source);
+    let keys = key_cache_settings(cx, s, table_source);
     for (key, url) in [("jwks_url", &jwks_url), ("issuer", &discovery_url)] {
         if let Some(url) = url
             && let Err(msg) = check_fetch_url(url, keys.dangerous_allow_http)
         {
-            let src = get(t, key).map_or_else(|| table_source.clone(), |n| n.source.clone());
-            cx.invalid(&src, &join(path, key), msg);
+            let src = s.source_or(key, table_source);
+            cx.invalid(&src, &s.key(key), msg);
         }
     }
-    let algorithms = if get(t, "algorithms").is_some() {
-        algorithms(cx, t, path, |name, alg| {
+    let algorithms = if s.get("algorithms").is_some() {
+        algorithms(cx, s, |name, alg| {
             if HMAC_ALGS.contains(&alg) {
                 Err(format!("{name:?} is an HMAC algorithm; a JWKS provider never accepts HMAC"))
             } else {
@@ -149,22 +113,20 @@ pub(super) fn jwks_provider(
     } else {
         Some(vec![Algorithm::RS256])
     };
-    let ca_file = cx.non_empty_string(t, path, "ca_file").map(PathBuf::from);
+    let ca_file = cx.non_empty_string(s, "ca_file").map(PathBuf::from);
     if let Some(file) = &ca_file
         && let Err(e) = std::fs::metadata(file)
     {
-        let src = get(t, "ca_file").map_or_else(|| table_source.clone(), |n| n.source.clone());
-        cx.invalid(&src, &join(path, "ca_file"), format!("cannot read {}: {e}", file.display()));
+        let src = s.source_or("ca_file", table_source);
+        cx.invalid(&src, &s.key("ca_file"), format!("cannot read {}: {e}", file.display()));
     }
+    // Auth0 and Cognito always check their audience (client ids); only the
+    // generic presets may opt out, so only they read the key.
     let dangerous_skip_audience =
-        matches!(preset, JwksPreset::Generic | JwksPreset::Oidc) && cx.bool(t, path, "dangerous_skip_audience", false);
+        matches!(preset, JwksPreset::Generic | JwksPreset::Oidc) && cx.bool(s, "dangerous_skip_audience", false);
     if dangerous_skip_audience && !claims.audience.is_empty() {
-        let src = get(t, "dangerous_skip_audience").map_or_else(|| table_source.clone(), |n| n.source.clone());
-        cx.invalid(
-            &src,
-            &join(path, "dangerous_skip_audience"),
-            "set either audience or dangerous_skip_audience, not both",
-        );
+        let src = s.source_or("dangerous_skip_audience", table_source);
+        cx.invalid(&src, &s.key("dangerous_skip_audience"), "set either audience or dangerous_skip_audience, not both");
     }
     if jwks_url.is_none() && discovery_url.is_none() {
         return None;
@@ -181,52 +143,52 @@ pub(super) fn jwks_provider(
     })
 }
 
-fn key_cache_settings(cx: &mut Cx, t: &Table, path: &str, table_source: &Source) -> KeyCacheConfig {
+fn key_cache_settings(cx: &mut Cx, s: &Section<'_>, table_source: &Source) -> KeyCacheConfig {
     let d = KeyCacheConfig::default();
-    let refresh_at = match get(t, "refresh_at") {
+    let refresh_at = match s.get("refresh_at") {
         None => d.refresh_at,
         Some(Node { value: Value::Float(f), .. }) if *f > 0.0 && *f <= 1.0 => *f,
         Some(Node { value: Value::Int(1), .. }) => 1.0,
         Some(n) => {
             cx.invalid(
                 &n.source,
-                &join(path, "refresh_at"),
+                &s.key("refresh_at"),
                 "expected a fraction of the TTL above 0 and at most 1, such as 0.8",
             );
             d.refresh_at
         }
     };
     let k = KeyCacheConfig {
-        fetch_timeout: cx.duration(t, path, "fetch_timeout", d.fetch_timeout),
-        max_jwks_bytes: cx.int(t, path, "max_jwks_bytes", d.max_jwks_bytes as i64, 1024, 16 << 20) as usize,
-        max_keys: cx.int(t, path, "max_keys", d.max_keys as i64, 1, 10_000) as usize,
-        ttl_default: cx.duration(t, path, "ttl_default", d.ttl_default),
-        ttl_min: cx.duration(t, path, "ttl_min", d.ttl_min),
-        ttl_max: cx.duration(t, path, "ttl_max", d.ttl_max),
+        fetch_timeout: cx.duration(s, "fetch_timeout", d.fetch_timeout),
+        max_jwks_bytes: cx.int(s, "max_jwks_bytes", d.max_jwks_bytes as i64, 1024, 16 << 20) as usize,
+        max_keys: cx.int(s, "max_keys", d.max_keys as i64, 1, 10_000) as usize,
+        ttl_default: cx.duration(s, "ttl_default", d.ttl_default),
+        ttl_min: cx.duration(s, "ttl_min", d.ttl_min),
+        ttl_max: cx.duration(s, "ttl_max", d.ttl_max),
         refresh_at,
-        refetch_cooldown: cx.duration(t, path, "refetch_cooldown", d.refetch_cooldown),
-        max_stale: cx.duration(t, path, "max_stale", d.max_stale),
-        prefetch: cx.bool(t, path, "prefetch", d.prefetch),
-        required: cx.bool(t, path, "required", d.required),
-        negative_cache_size: cx.int(t, path, "negative_cache_size", d.negative_cache_size as i64, 0, 1 << 20) as usize,
-        dangerous_allow_http: cx.bool(t, path, "dangerous_allow_http", false),
+        refetch_cooldown: cx.duration(s, "refetch_cooldown", d.refetch_cooldown),
+        max_stale: cx.duration(s, "max_stale", d.max_stale),
+        prefetch: cx.bool(s, "prefetch", d.prefetch),
+        required: cx.bool(s, "required", d.required),
+        negative_cache_size: cx.int(s, "negative_cache_size", d.negative_cache_size as i64, 0, 1 << 20) as usize,
+        dangerous_allow_http: cx.bool(s, "dangerous_allow_http", false),
     };
     if !(k.ttl_min <= k.ttl_default && k.ttl_default <= k.ttl_max) {
         let src = ["ttl_min", "ttl_default", "ttl_max"]
             .iter()
-            .find_map(|key| get(t, key).map(|n| n.source.clone()))
+            .find_map(|key| s.get(key).map(|n| n.source.clone()))
             .unwrap_or_else(|| table_source.clone());
-        cx.invalid(&src, &join(path, "ttl_default"), "expected ttl_min <= ttl_default <= ttl_max");
+        cx.invalid(&src, &s.key("ttl_default"), "expected ttl_min <= ttl_default <= ttl_max");
     }
     if k.fetch_timeout.is_zero() {
-        let src = get(t, "fetch_timeout").map_or_else(|| table_source.clone(), |n| n.source.clone());
-        cx.invalid(&src, &join(path, "fetch_timeout"), "must be above zero");
+        let src = s.source_or("fetch_timeout", table_source);
+        cx.invalid(&src, &s.key("fetch_timeout"), "must be above zero");
     }
     if k.required && !k.prefetch {
-        let src = get(t, "prefetch").map_or_else(|| table_source.clone(), |n| n.source.clone());
+        let src = s.source_or("prefetch", table_source);
         cx.invalid(
             &src,
-            &join(path, "prefetch"),
+            &s.key("prefetch"),
             "a required provider must prefetch (readiness waits for its first key set); set required = false too",
         );
     }

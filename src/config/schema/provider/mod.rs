@@ -7,8 +7,8 @@ mod secret;
 
 use jsonwebtoken::Algorithm;
 
-use super::{Cx, join};
-use crate::config::layers::{Node, Table, Value, get};
+use super::{Cx, Section, join};
+use crate::config::layers::{Node, Value, get};
 use crate::config::{ClaimMapping, ClaimRules, ProviderConfig, ProviderKind};
 
 pub use jwks::check_fetch_url;
@@ -37,61 +37,62 @@ pub(super) fn provider(cx: &mut Cx, index: usize, node: &Node) -> Option<Provide
     if name.is_none() {
         cx.invalid(&node.source, &join(&path, "name"), "every provider needs a non-empty string name");
     }
-    let kind = match get(t, "type") {
+    let s = Section::new(cx, t, path);
+    s.skip("name");
+    let mut type_known = true;
+    let kind = match s.get("type") {
         None => {
-            cx.invalid(
-                &node.source,
-                &join(&path, "type"),
-                "missing; expected \"secret\", \"public_key\" or \"custom\"",
-            );
+            cx.invalid(&node.source, &s.key("type"), "missing; expected \"secret\", \"public_key\" or \"custom\"");
+            type_known = false;
             None
         }
-        Some(Node { value: Value::Str(s), source }) => match s.as_str() {
-            "secret" => secret_provider(cx, t, &path).map(ProviderKind::Secret),
-            "public_key" => public_key_provider(cx, t, &path, &node.source).map(ProviderKind::PublicKey),
-            "jwks" | "cognito" | "auth0" | "oidc" => {
-                jwks_provider(cx, t, &path, s, &node.source).map(ProviderKind::Jwks)
-            }
-            "custom" => {
-                cx.known_keys(t, &path, &["name", "type", "claims"]);
-                Some(ProviderKind::Custom)
-            }
+        Some(Node { value: Value::Str(kind), source }) => match kind.as_str() {
+            "secret" => secret_provider(cx, &s).map(ProviderKind::Secret),
+            "public_key" => public_key_provider(cx, &s, &node.source).map(ProviderKind::PublicKey),
+            "jwks" | "cognito" | "auth0" | "oidc" => jwks_provider(cx, &s, kind, &node.source).map(ProviderKind::Jwks),
+            "custom" => Some(ProviderKind::Custom),
             other => {
                 cx.invalid(
                     source,
-                    &join(&path, "type"),
+                    &s.key("type"),
                     format!("unknown provider type {other:?}; expected {PROVIDER_TYPES}"),
                 );
+                type_known = false;
                 None
             }
         },
         Some(n) => {
-            cx.invalid(&n.source, &join(&path, "type"), "expected a string");
+            cx.invalid(&n.source, &s.key("type"), "expected a string");
+            type_known = false;
             None
         }
     };
-    let claims_map = claims_map(cx, t, &path);
+    let claims_map = claims_map(cx, &s);
+    if type_known {
+        s.finish(cx)
+    } else {
+        s.abandon(cx)
+    }
     Some(ProviderConfig { name: name?, kind: kind?, claims_map })
 }
 
-pub(super) fn claim_rules(cx: &mut Cx, t: &Table, path: &str) -> ClaimRules {
+pub(super) fn claim_rules(cx: &mut Cx, s: &Section<'_>) -> ClaimRules {
     ClaimRules {
-        issuer: cx.non_empty_string(t, path, "issuer"),
-        audience: cx.strings(t, path, "audience").unwrap_or_default(),
-        subject: cx.non_empty_string(t, path, "subject"),
+        issuer: cx.non_empty_string(s, "issuer"),
+        audience: cx.strings(s, "audience").unwrap_or_default(),
+        subject: cx.non_empty_string(s, "subject"),
     }
 }
 
-/// Parse an `algorithms` list, checking each name against `family_ok`.
+/// Parse an `algorithms` list, checking each name against `check`.
 pub(super) fn algorithms(
     cx: &mut Cx,
-    t: &Table,
-    path: &str,
+    s: &Section<'_>,
     check: impl Fn(&str, Algorithm) -> Result<(), String>,
 ) -> Option<Vec<Algorithm>> {
-    let names = cx.strings(t, path, "algorithms")?;
-    let src = get(t, "algorithms").map(|n| n.source.clone()).unwrap_or_else(|| cx.env_file.clone());
-    let key = join(path, "algorithms");
+    let names = cx.strings(s, "algorithms")?;
+    let src = s.source_or("algorithms", &cx.env_file);
+    let key = s.key("algorithms");
     let mut out = Vec::new();
     for name in names {
         if name.eq_ignore_ascii_case("none") {
@@ -111,31 +112,28 @@ pub(super) fn algorithms(
 
 /// `[auth.providers.claims]`: `target = "/pointer"` or
 /// `target = { path = "/pointer", default = ..., json = true }`.
-fn claims_map(cx: &mut Cx, t: &Table, path: &str) -> Vec<ClaimMapping> {
-    let Some(node) = get(t, "claims") else { return Vec::new() };
+fn claims_map(cx: &mut Cx, provider: &Section<'_>) -> Vec<ClaimMapping> {
+    let Some(node) = provider.get("claims") else { return Vec::new() };
     let Value::Table(map) = &node.value else {
-        cx.invalid(&node.source, &join(path, "claims"), "expected a table of target = \"/json/pointer\"");
+        cx.invalid(&node.source, &provider.key("claims"), "expected a table of target = \"/json/pointer\"");
         return Vec::new();
     };
     let mut out = Vec::new();
     for (target, entry) in map {
-        let key = join(&join(path, "claims"), target);
+        let key = join(&provider.key("claims"), target);
         let (pointer, default, json) = match &entry.value {
             Value::Str(p) => (p.clone(), None, false),
             Value::Table(e) => {
-                cx.known_keys(e, &key, &["path", "default", "json"]);
-                let Some(p) = cx.string(e, &key, "path") else {
-                    if get(e, "path").is_none() {
-                        cx.invalid(
-                            &entry.source,
-                            &join(&key, "path"),
-                            "required: a JSON pointer such as \"/tenant_id\"",
-                        );
-                    }
-                    continue;
-                };
-                let default = get(e, "default").map(|n| to_json(&n.value));
-                (p, default, cx.bool(e, &key, "json", false))
+                let e = Section::new(cx, e, key.clone());
+                let pointer = cx.string(&e, "path");
+                let default = e.get("default").map(|n| to_json(&n.value));
+                let json = cx.bool(&e, "json", false);
+                if pointer.is_none() && e.get("path").is_none() {
+                    cx.invalid(&entry.source, &e.key("path"), "required: a JSON pointer such as \"/tenant_id\"");
+                }
+                e.finish(cx);
+                let Some(pointer) = pointer else { continue };
+                (pointer, default, json)
             }
             _ => {
                 cx.invalid(

@@ -2,57 +2,30 @@
 
 use super::{HMAC_ALGS, algorithms, claim_rules};
 use crate::config::PublicKeyProviderConfig;
-use crate::config::layers::{Source, Table, get};
+use crate::config::layers::Source;
 use crate::config::pem::{KeyType, detect_public_key};
-use crate::config::schema::{Cx, join};
+use crate::config::schema::{Cx, Section};
 
 pub(super) fn public_key_provider(
     cx: &mut Cx,
-    t: &Table,
-    path: &str,
+    s: &Section<'_>,
     table_source: &Source,
 ) -> Option<PublicKeyProviderConfig> {
-    cx.known_keys(
-        t,
-        path,
-        &["name", "type", "claims", "pem", "pem_file", "algorithms", "issuer", "audience", "subject"],
-    );
-    let pem_inline = cx.string(t, path, "pem");
-    let pem_file = cx.string(t, path, "pem_file");
-    let (pem, pem_source, pem_key) = match (pem_inline, pem_file) {
-        (Some(pem), None) => (pem, get(t, "pem").map(|n| n.source.clone()), "pem"),
-        (None, Some(file)) => {
-            let src = get(t, "pem_file").map(|n| n.source.clone());
-            match std::fs::read_to_string(&file) {
-                Ok(pem) => (pem, src, "pem_file"),
-                Err(e) => {
-                    cx.invalid(
-                        src.as_ref().unwrap_or(table_source),
-                        &join(path, "pem_file"),
-                        format!("cannot read {file}: {e}"),
-                    );
-                    return None;
-                }
-            }
+    let key_type = pem(cx, s, table_source).and_then(|(pem, pem_source, pem_key)| match detect_public_key(&pem) {
+        Some(key_type) => Some((pem, key_type)),
+        None => {
+            cx.invalid(&pem_source, &s.key(pem_key), "not a PEM public key (RSA, EC P-256/P-384 or Ed25519)");
+            None
         }
-        (Some(_), Some(_)) => {
-            let src = get(t, "pem_file").map_or_else(|| table_source.clone(), |n| n.source.clone());
-            cx.invalid(&src, &join(path, "pem_file"), "set either pem or pem_file, not both");
-            return None;
-        }
-        (None, None) => {
-            cx.invalid(table_source, &join(path, "pem"), "a public_key provider needs pem or pem_file");
-            return None;
-        }
-    };
-    let pem_source = pem_source.unwrap_or_else(|| table_source.clone());
-    let Some(key_type) = detect_public_key(&pem) else {
-        cx.invalid(&pem_source, &join(path, pem_key), "not a PEM public key (RSA, EC P-256/P-384 or Ed25519)");
-        let _ = claim_rules(cx, t, path);
+    });
+    let Some((pem, key_type)) = key_type else {
+        // Without a key, the algorithms cannot be judged; the claim checks can.
+        s.skip("algorithms");
+        let _ = claim_rules(cx, s);
         return None;
     };
-    let algorithms = if get(t, "algorithms").is_some() {
-        algorithms(cx, t, path, |name, alg| {
+    let algorithms = if s.get("algorithms").is_some() {
+        algorithms(cx, s, |name, alg| {
             if HMAC_ALGS.contains(&alg) {
                 Err(format!("{name:?} is an HMAC algorithm; a public_key provider accepts only asymmetric algorithms"))
             } else if !key_type.fits(alg) {
@@ -64,8 +37,37 @@ pub(super) fn public_key_provider(
     } else {
         Some(vec![key_type.default_algorithm()])
     };
-    let claims = claim_rules(cx, t, path);
+    let claims = claim_rules(cx, s);
     Some(PublicKeyProviderConfig { pem, algorithms: algorithms?, claims })
+}
+
+/// The PEM text from `pem` or `pem_file` (exactly one), with who set it and
+/// under which key.
+fn pem(cx: &mut Cx, s: &Section<'_>, table_source: &Source) -> Option<(String, Source, &'static str)> {
+    let pem_inline = cx.string(s, "pem");
+    let pem_file = cx.string(s, "pem_file");
+    match (pem_inline, pem_file) {
+        (Some(pem), None) => Some((pem, s.source_or("pem", table_source), "pem")),
+        (None, Some(file)) => {
+            let src = s.source_or("pem_file", table_source);
+            match std::fs::read_to_string(&file) {
+                Ok(pem) => Some((pem, src, "pem_file")),
+                Err(e) => {
+                    cx.invalid(&src, &s.key("pem_file"), format!("cannot read {file}: {e}"));
+                    None
+                }
+            }
+        }
+        (Some(_), Some(_)) => {
+            let src = s.source_or("pem_file", table_source);
+            cx.invalid(&src, &s.key("pem_file"), "set either pem or pem_file, not both");
+            None
+        }
+        (None, None) => {
+            cx.invalid(table_source, &s.key("pem"), "a public_key provider needs pem or pem_file");
+            None
+        }
+    }
 }
 
 impl KeyType {

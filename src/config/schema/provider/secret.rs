@@ -3,14 +3,13 @@
 use base64::Engine as _;
 
 use super::{HMAC_ALGS, algorithms, claim_rules};
-use crate::config::layers::{Node, Table, Value, get};
-use crate::config::schema::{Cx, join};
+use crate::config::layers::{Node, Value, get};
+use crate::config::schema::{Cx, Section};
 use crate::config::{Secret, SecretProviderConfig};
 
-pub(super) fn secret_provider(cx: &mut Cx, t: &Table, path: &str) -> Option<SecretProviderConfig> {
-    cx.known_keys(t, path, &["name", "type", "claims", "secrets", "algorithms", "issuer", "audience", "subject"]);
-    let algorithms = if get(t, "algorithms").is_some() {
-        algorithms(cx, t, path, |name, alg| {
+pub(super) fn secret_provider(cx: &mut Cx, s: &Section<'_>) -> Option<SecretProviderConfig> {
+    let algorithms = if s.get("algorithms").is_some() {
+        algorithms(cx, s, |name, alg| {
             if HMAC_ALGS.contains(&alg) {
                 Ok(())
             } else {
@@ -20,41 +19,37 @@ pub(super) fn secret_provider(cx: &mut Cx, t: &Table, path: &str) -> Option<Secr
     } else {
         Some(HMAC_ALGS.to_vec())
     };
-    let secrets = match get(t, "secrets") {
+    let secrets = match s.get("secrets") {
         None => {
-            let src = get(t, "name").map(|n| n.source.clone()).unwrap_or_else(|| cx.env_file.clone());
-            cx.invalid(&src, &join(path, "secrets"), "a secret provider needs at least one secret");
+            let src = s.source_or("name", &cx.env_file);
+            cx.invalid(&src, &s.key("secrets"), "a secret provider needs at least one secret");
             None
         }
         Some(Node { value: Value::Array(items), source }) => {
             if items.is_empty() {
-                cx.invalid(source, &join(path, "secrets"), "a secret provider needs at least one secret");
+                cx.invalid(source, &s.key("secrets"), "a secret provider needs at least one secret");
             }
             let mut out = Vec::new();
             for (i, item) in items.iter().enumerate() {
-                let key = format!("{}[{i}]", join(path, "secrets"));
+                let key = format!("{}[{i}]", s.key("secrets"));
                 match secret(&item.value) {
-                    Ok(s) => out.push((s, item.source.clone(), key)),
+                    Ok(secret) => out.push(secret),
                     Err(msg) => cx.invalid(&item.source, &key, msg),
                 }
             }
             Some(out)
         }
         Some(node) => {
-            cx.invalid(&node.source, &join(path, "secrets"), "expected an array of secrets");
+            cx.invalid(&node.source, &s.key("secrets"), "expected an array of secrets");
             None
         }
     };
-    let claims = claim_rules(cx, t, path);
+    let claims = claim_rules(cx, s);
     let secrets = secrets?;
     if secrets.is_empty() {
         return None;
     }
-    Some(SecretProviderConfig {
-        secrets: secrets.into_iter().map(|(s, _, _)| s).collect(),
-        algorithms: algorithms?,
-        claims,
-    })
+    Some(SecretProviderConfig { secrets, algorithms: algorithms?, claims })
 }
 
 /// A secret is a string (its UTF-8 bytes) or `{ base64 = "..." }`.
