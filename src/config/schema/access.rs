@@ -2,7 +2,7 @@
 
 use super::{Cx, Section, join};
 use crate::config::layers::{Node, Value};
-use crate::config::{AccessConfig, AccessRule, Role, SessionValue};
+use crate::config::{AccessConfig, AccessRule, DEFAULT_RULE_OPERATOR, Role, SessionValue};
 
 /// `[access]`: every cube and member named must exist in the model.
 pub(super) fn access(cx: &mut Cx, t: Section<'_>, model: &crate::query::Model) -> AccessConfig {
@@ -29,7 +29,7 @@ pub(super) fn access(cx: &mut Cx, t: Section<'_>, model: &crate::query::Model) -
             cx.invalid(&node.source, &path, "a rule needs cube, member and value");
             continue;
         };
-        let operator = operator.unwrap_or_else(|| "equals".into());
+        let operator = operator.unwrap_or_else(|| DEFAULT_RULE_OPERATOR.into());
         if model.cube(&cube).is_none() {
             cx.invalid(&node.source, &join(&path, "cube"), format!("no cube named {cube} in the model"));
             continue;

@@ -1,26 +1,27 @@
 //! `[auth]`, and the routing rule across its providers.
 
-use std::time::Duration;
-
 use super::provider::provider;
 use super::{Cx, Section};
 use crate::config::layers::{Node, Source, Table, Value, get};
-use crate::config::{AuthConfig, ProviderKind, ServerConfig};
+use crate::config::{
+    AuthConfig, DEFAULT_DEV_MODE, DEFAULT_FAILURE_STATUS, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_REQUIRE_EXP,
+    ProviderKind, ServerConfig,
+};
 
 pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthConfig {
-    let dev_mode = cx.bool(&s, "dev_mode", false);
-    let require_exp = cx.bool(&s, "require_exp", true);
-    let leeway = cx.duration(&s, "leeway", Duration::from_secs(60));
+    let dev_mode = cx.bool(&s, "dev_mode", DEFAULT_DEV_MODE);
+    let require_exp = cx.bool(&s, "require_exp", DEFAULT_REQUIRE_EXP);
+    let leeway = cx.duration(&s, "leeway", DEFAULT_LEEWAY);
     let claims_namespace = cx.non_empty_string(&s, "claims_namespace");
     let failure_status = match s.get("failure_status") {
-        None => 401,
+        None => DEFAULT_FAILURE_STATUS,
         Some(Node { value: Value::Int(v @ (401 | 403)), .. }) => *v as u16,
         Some(node) => {
             cx.invalid(&node.source, "auth.failure_status", "expected 401 or 403");
-            401
+            DEFAULT_FAILURE_STATUS
         }
     };
-    let max_token_bytes = cx.int(&s, "max_token_bytes", 8_192, 256, 1 << 20) as usize;
+    let max_token_bytes = cx.int(&s, "max_token_bytes", DEFAULT_MAX_TOKEN_BYTES as i64, 256, 1 << 20) as usize;
     if max_token_bytes >= server.max_header_bytes {
         let src = s.source_or("max_token_bytes", &cx.env_file);
         cx.invalid(

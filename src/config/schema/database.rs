@@ -1,11 +1,14 @@
 //! `[database]` and `[database.session]`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::{Cx, Section};
 use crate::config::layers::{Node, Source, Value, get};
-use crate::config::{DatabaseConfig, DatabaseKind, SessionValue};
+use crate::config::{
+    DEFAULT_DATABASE_TYPE, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RESULT_CELLS,
+    DEFAULT_MAX_ROWS, DEFAULT_POSTGRES_HOST, DEFAULT_POSTGRES_PORT, DEFAULT_POSTGRES_SSL, DEFAULT_QUEUE_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT, DatabaseConfig, DatabaseKind, SessionValue,
+};
 
 /// Each `type` reads only its own keys, so `url` on a SQLite database or
 /// `seed` on a PostgreSQL one is an unknown key rather than silently unused.
@@ -14,22 +17,16 @@ pub(super) fn database(cx: &mut Cx, s: Section<'_>) -> Option<DatabaseConfig> {
     let d = DatabaseConfig {
         kind: DatabaseKind::Sqlite { path: PathBuf::new(), seed: None },
         session: session.clone(),
-        statement_timeout: cx.duration(&s, "statement_timeout", Duration::from_secs(10)),
-        max_concurrent_queries: cx.int(&s, "max_concurrent_queries", 8, 1, 1024) as usize,
-        queue_timeout: cx.duration(&s, "queue_timeout", Duration::from_secs(2)),
-        max_rows: cx.int(&s, "max_rows", 50_000, 1, 10_000_000) as usize,
-        max_result_cells: cx.int(&s, "max_result_cells", crate::config::DEFAULT_MAX_RESULT_CELLS as i64, 1, 100_000_000)
+        statement_timeout: cx.duration(&s, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT),
+        max_concurrent_queries: cx.int(&s, "max_concurrent_queries", DEFAULT_MAX_CONCURRENT_QUERIES as i64, 1, 1024)
             as usize,
-        max_response_bytes: cx.int(
-            &s,
-            "max_response_bytes",
-            crate::config::DEFAULT_MAX_RESPONSE_BYTES as i64,
-            1,
-            1 << 32,
-        ) as usize,
+        queue_timeout: cx.duration(&s, "queue_timeout", DEFAULT_QUEUE_TIMEOUT),
+        max_rows: cx.int(&s, "max_rows", DEFAULT_MAX_ROWS as i64, 1, 10_000_000) as usize,
+        max_result_cells: cx.int(&s, "max_result_cells", DEFAULT_MAX_RESULT_CELLS as i64, 1, 100_000_000) as usize,
+        max_response_bytes: cx.int(&s, "max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES as i64, 1, 1 << 32) as usize,
     };
     let kind = match s.get("type") {
-        None => "sqlite".to_string(),
+        None => DEFAULT_DATABASE_TYPE.to_string(),
         Some(Node { value: Value::Str(v), .. }) => v.clone(),
         Some(n) => {
             cx.invalid(&n.source, "database.type", "expected a string");
@@ -74,7 +71,7 @@ fn sqlite(cx: &mut Cx, s: &Section<'_>, d: DatabaseConfig) -> Option<DatabaseCon
 /// `type = "postgres"`: the connection, and `ssl` with its `ca_file`.
 fn postgres(cx: &mut Cx, s: &Section<'_>, d: DatabaseConfig) -> Option<DatabaseConfig> {
     skip_cubejs_db_name_copy(s, "path");
-    let ssl = cx.bool(s, "ssl", false);
+    let ssl = cx.bool(s, "ssl", DEFAULT_POSTGRES_SSL);
     let ca_file = cx.non_empty_string(s, "ca_file").map(PathBuf::from);
     if !ssl && ca_file.is_some() {
         // Without TLS the CA would be ignored: the connection would be plain
@@ -118,7 +115,7 @@ fn postgres_connection(cx: &mut Cx, s: &Section<'_>) -> Option<tokio_postgres::C
     };
     // Every key is read (and checked) even when the URL is refused.
     let host = cx.non_empty_string(s, "host");
-    let port = s.get("port").is_some().then(|| cx.int(s, "port", 5432, 1, 65535) as u16);
+    let port = s.get("port").is_some().then(|| cx.int(s, "port", DEFAULT_POSTGRES_PORT.into(), 1, 65535) as u16);
     let name = cx.non_empty_string(s, "name");
     let user = cx.non_empty_string(s, "user");
     let password = cx.string(s, "password");
@@ -139,7 +136,10 @@ fn postgres_connection(cx: &mut Cx, s: &Section<'_>) -> Option<tokio_postgres::C
         config.password(password);
     }
     if config.get_hosts().is_empty() {
-        config.host("127.0.0.1");
+        config.host(DEFAULT_POSTGRES_HOST);
+    }
+    if config.get_ports().is_empty() {
+        config.port(DEFAULT_POSTGRES_PORT);
     }
     if config.get_user().is_none() {
         let src = cx.env_file.clone();

@@ -3,12 +3,13 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use jsonwebtoken::Algorithm;
-
 use super::{HMAC_ALGS, algorithms, claim_rules};
 use crate::config::layers::{Node, Source, Value};
 use crate::config::schema::{Cx, Section};
-use crate::config::{JwksPreset, JwksProviderConfig, KeyCacheConfig, TokenUse};
+use crate::config::{
+    DEFAULT_DANGEROUS_SKIP_AUDIENCE, DEFAULT_JWKS_ALGORITHMS, DEFAULT_TOKEN_USE, JwksPreset, JwksProviderConfig,
+    KeyCacheConfig, TokenUse,
+};
 
 /// `type = "jwks" | "cognito" | "auth0" | "oidc"`.
 pub(super) fn jwks_provider(
@@ -38,19 +39,19 @@ pub(super) fn jwks_provider(
                 cx.invalid(&src, &s.key("client_ids"), "at least one app client id is required");
             }
             let token_use = match s.get("token_use") {
-                None => TokenUse::Id,
+                None => DEFAULT_TOKEN_USE,
                 Some(Node { value: Value::Str(v), source }) => match v.as_str() {
                     "id" => TokenUse::Id,
                     "access" => TokenUse::Access,
                     "any" => TokenUse::Any,
                     _ => {
                         cx.invalid(source, &s.key("token_use"), "expected \"id\", \"access\" or \"any\"");
-                        TokenUse::Id
+                        DEFAULT_TOKEN_USE
                     }
                 },
                 Some(n) => {
                     cx.invalid(&n.source, &s.key("token_use"), "expected a string");
-                    TokenUse::Id
+                    DEFAULT_TOKEN_USE
                 }
             };
             if let (Some(region), Some(pool)) = (region, pool) {
@@ -111,7 +112,7 @@ pub(super) fn jwks_provider(
             }
         })
     } else {
-        Some(vec![Algorithm::RS256])
+        Some(DEFAULT_JWKS_ALGORITHMS.to_vec())
     };
     let ca_file = cx.non_empty_string(s, "ca_file").map(PathBuf::from);
     if let Some(file) = &ca_file
@@ -122,8 +123,8 @@ pub(super) fn jwks_provider(
     }
     // Auth0 and Cognito always check their audience (client ids); only the
     // generic presets may opt out, so only they read the key.
-    let dangerous_skip_audience =
-        matches!(preset, JwksPreset::Generic | JwksPreset::Oidc) && cx.bool(s, "dangerous_skip_audience", false);
+    let dangerous_skip_audience = matches!(preset, JwksPreset::Generic | JwksPreset::Oidc)
+        && cx.bool(s, "dangerous_skip_audience", DEFAULT_DANGEROUS_SKIP_AUDIENCE);
     if dangerous_skip_audience && !claims.audience.is_empty() {
         let src = s.source_or("dangerous_skip_audience", table_source);
         cx.invalid(&src, &s.key("dangerous_skip_audience"), "set either audience or dangerous_skip_audience, not both");
@@ -171,7 +172,7 @@ fn key_cache_settings(cx: &mut Cx, s: &Section<'_>, table_source: &Source) -> Ke
         prefetch: cx.bool(s, "prefetch", d.prefetch),
         required: cx.bool(s, "required", d.required),
         negative_cache_size: cx.int(s, "negative_cache_size", d.negative_cache_size as i64, 0, 1 << 20) as usize,
-        dangerous_allow_http: cx.bool(s, "dangerous_allow_http", false),
+        dangerous_allow_http: cx.bool(s, "dangerous_allow_http", d.dangerous_allow_http),
     };
     if !(k.ttl_min <= k.ttl_default && k.ttl_default <= k.ttl_max) {
         let src = ["ttl_min", "ttl_default", "ttl_max"]

@@ -9,7 +9,7 @@ use jsonwebtoken::Algorithm;
 
 use super::{Cx, Section, join};
 use crate::config::layers::{Node, Value, get};
-use crate::config::{ClaimMapping, ClaimRules, ProviderConfig, ProviderKind};
+use crate::config::{ClaimMapping, ClaimRules, DEFAULT_CLAIM_JSON, ProviderConfig, ProviderKind};
 
 pub use jwks::check_fetch_url;
 use jwks::jwks_provider;
@@ -122,12 +122,12 @@ fn claims_map(cx: &mut Cx, provider: &Section<'_>) -> Vec<ClaimMapping> {
     for (target, entry) in map {
         let key = join(&provider.key("claims"), target);
         let (pointer, default, json) = match &entry.value {
-            Value::Str(p) => (p.clone(), None, false),
+            Value::Str(p) => (p.clone(), None, DEFAULT_CLAIM_JSON),
             Value::Table(e) => {
                 let e = Section::new(cx, e, key.clone());
                 let pointer = cx.string(&e, "path");
                 let default = e.get("default").map(|n| to_json(&n.value));
-                let json = cx.bool(&e, "json", false);
+                let json = cx.bool(&e, "json", DEFAULT_CLAIM_JSON);
                 if pointer.is_none() && e.get("path").is_none() {
                     cx.invalid(&entry.source, &e.key("path"), "required: a JSON pointer such as \"/tenant_id\"");
                 }

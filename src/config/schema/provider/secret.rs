@@ -5,7 +5,7 @@ use base64::Engine as _;
 use super::{HMAC_ALGS, algorithms, claim_rules};
 use crate::config::layers::{Node, Value, get};
 use crate::config::schema::{Cx, Section};
-use crate::config::{Secret, SecretProviderConfig};
+use crate::config::{DEFAULT_SECRET_ALGORITHMS, Secret, SecretProviderConfig};
 
 pub(super) fn secret_provider(cx: &mut Cx, s: &Section<'_>) -> Option<SecretProviderConfig> {
     let algorithms = if s.get("algorithms").is_some() {
@@ -17,7 +17,7 @@ pub(super) fn secret_provider(cx: &mut Cx, s: &Section<'_>) -> Option<SecretProv
             }
         })
     } else {
-        Some(HMAC_ALGS.to_vec())
+        Some(DEFAULT_SECRET_ALGORITHMS.to_vec())
     };
     let secrets = match s.get("secrets") {
         None => {
