@@ -685,7 +685,7 @@ fn cube_js_database_variables_configure_postgres_and_the_password_is_never_shown
     let db = cfg.database.as_ref().expect("database");
     let tenantgate::config::DatabaseKind::Postgres(pg, tls) = &db.kind else { panic!("{:?}", db.kind) };
     assert_eq!((pg.get_dbname(), pg.get_user(), pg.get_ports()), (Some("analytics"), Some("app"), &[6543][..]));
-    assert!(tls.is_none());
+    assert_eq!(*tls, tenantgate::config::PgTls::Off);
     assert!(!format!("{cfg:?}").contains("pa55-word-needle"), "the password must not appear in Debug output");
     assert_eq!(cfg.model.path, std::path::PathBuf::from("/nonexistent/model"));
 
@@ -869,5 +869,27 @@ cube = "Orders"
             format!("{t}: tenants.acme.shema: unknown key"),
             format!("{t}: access.roles[0].cube: unknown key"),
         ]
+    );
+}
+
+#[test]
+fn postgres_tls_is_off_unless_ssl_and_then_verified_with_an_optional_private_ca() {
+    use tenantgate::config::{DatabaseKind, PgTls};
+    let tls = |db: &str| {
+        let d = Dir::new(&[(
+            "test.toml",
+            &format!("[database]\ntype = \"postgres\"\nurl = \"postgres://app@db/x\"\n{db}"),
+        )]);
+        match d.load("test", &[]).unwrap_or_else(|e| panic!("{e}")).database.expect("database").kind {
+            DatabaseKind::Postgres(_, tls) => tls,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(tls(""), PgTls::Off);
+    assert_eq!(tls("ssl = false\n"), PgTls::Off);
+    assert_eq!(tls("ssl = true\n"), PgTls::Verified { ca_file: None });
+    assert_eq!(
+        tls("ssl = true\nca_file = \"/etc/db-ca.pem\"\n"),
+        PgTls::Verified { ca_file: Some("/etc/db-ca.pem".into()) }
     );
 }

@@ -243,9 +243,17 @@ pub enum DatabaseKind {
     /// `type = "sqlite"`: a file, created from `seed` (SQL) when missing.
     Sqlite { path: PathBuf, seed: Option<PathBuf> },
     /// `type = "postgres"`. tokio-postgres's `Debug` redacts the password.
-    /// `tls`: `Some` when `ssl = true`, with the CA file (empty: webpki
-    /// roots only).
-    Postgres(Box<tokio_postgres::Config>, Option<PathBuf>),
+    Postgres(Box<tokio_postgres::Config>, PgTls),
+}
+
+/// TLS to PostgreSQL: `ssl` and `ca_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgTls {
+    /// `ssl = false`: plain text.
+    Off,
+    /// `ssl = true`: TLS required and verified against the webpki roots and,
+    /// when given, the private CA in `ca_file`; never a plain-text fallback.
+    Verified { ca_file: Option<PathBuf> },
 }
 
 #[derive(Debug, Clone)]

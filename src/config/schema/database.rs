@@ -7,7 +7,7 @@ use crate::config::layers::{Node, Source, Value, get};
 use crate::config::{
     DEFAULT_DATABASE_TYPE, DEFAULT_MAX_CONCURRENT_QUERIES, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RESULT_CELLS,
     DEFAULT_MAX_ROWS, DEFAULT_POSTGRES_HOST, DEFAULT_POSTGRES_PORT, DEFAULT_POSTGRES_SSL, DEFAULT_QUEUE_TIMEOUT,
-    DEFAULT_STATEMENT_TIMEOUT, DatabaseConfig, DatabaseKind, SessionValue,
+    DEFAULT_STATEMENT_TIMEOUT, DatabaseConfig, DatabaseKind, PgTls, SessionValue,
 };
 
 /// Each `type` reads only its own keys, so `url` on a SQLite database or
@@ -79,7 +79,7 @@ fn postgres(cx: &mut Cx, s: &Section<'_>, d: DatabaseConfig) -> Option<DatabaseC
         let src = s.source_or("ca_file", &cx.env_file);
         cx.invalid(&src, "database.ca_file", "only used with ssl = true; set ssl = true or remove ca_file");
     }
-    let tls = ssl.then(|| ca_file.unwrap_or_default());
+    let tls = if ssl { PgTls::Verified { ca_file } } else { PgTls::Off };
     let config = postgres_connection(cx, s)?;
     Some(DatabaseConfig { kind: DatabaseKind::Postgres(Box::new(config), tls), ..d })
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{Cx, Section, join};
 use crate::config::layers::{Node, Value};
-use crate::config::{DatabaseConfig, DatabaseKind, TenancyConfig, TenantRoute};
+use crate::config::{DatabaseConfig, DatabaseKind, PgTls, TenancyConfig, TenantRoute};
 
 pub(super) fn tenancy(cx: &mut Cx, root: &Section<'_>, database: Option<&DatabaseConfig>) -> TenancyConfig {
     let t = root.section_or_empty(cx, "tenancy");
@@ -48,7 +48,7 @@ pub(super) fn tenancy(cx: &mut Cx, root: &Section<'_>, database: Option<&Databas
                         // The tenant's database gets the default's TLS setting.
                         let tls = match &db.kind {
                             DatabaseKind::Postgres(_, tls) => tls.clone(),
-                            DatabaseKind::Sqlite { .. } => None,
+                            DatabaseKind::Sqlite { .. } => PgTls::Off,
                         };
                         TenantRoute::Database(Box::new(DatabaseConfig {
                             kind: DatabaseKind::Postgres(Box::new(pg), tls),
