@@ -893,3 +893,11 @@ fn postgres_tls_is_off_unless_ssl_and_then_verified_with_an_optional_private_ca(
         PgTls::Verified { ca_file: Some("/etc/db-ca.pem".into()) }
     );
 }
+
+#[test]
+fn failure_status_is_kept_as_a_status_code() {
+    let d = Dir::new(&[("test.toml", "")]);
+    assert_eq!(d.load("test", &[]).expect("valid").auth.failure_status, config::DEFAULT_FAILURE_STATUS);
+    let d = Dir::new(&[("test.toml", "[auth]\nfailure_status = 403\n")]);
+    assert_eq!(d.load("test", &[]).expect("valid").auth.failure_status, http::StatusCode::FORBIDDEN);
+}

@@ -50,7 +50,7 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("auth.dev_mode", "DEFAULT_DEV_MODE", Bool(config::DEFAULT_DEV_MODE)),
         ("auth.require_exp", "DEFAULT_REQUIRE_EXP", Bool(config::DEFAULT_REQUIRE_EXP)),
         ("auth.leeway", "DEFAULT_LEEWAY", Dur(config::DEFAULT_LEEWAY)),
-        ("auth.failure_status", "DEFAULT_FAILURE_STATUS", int(config::DEFAULT_FAILURE_STATUS)),
+        ("auth.failure_status", "DEFAULT_FAILURE_STATUS", int(config::DEFAULT_FAILURE_STATUS.as_u16())),
         ("auth.max_token_bytes", "DEFAULT_MAX_TOKEN_BYTES", int(config::DEFAULT_MAX_TOKEN_BYTES)),
         ("auth.claims_namespace", "(none)", Absent),
         ("secret.algorithms", "DEFAULT_SECRET_ALGORITHMS", algs(&config::DEFAULT_SECRET_ALGORITHMS)),

@@ -335,9 +335,9 @@ pub struct AuthConfig {
     pub leeway: Duration,
     /// Defaults to none: the whole payload is the context.
     pub claims_namespace: Option<String>,
-    /// Status for authentication failures: 401 (RFC 6750) or 403 (Cube.js).
-    /// Defaults to [`DEFAULT_FAILURE_STATUS`].
-    pub failure_status: u16,
+    /// Status for authentication failures: 401 (RFC 6750) or 403 (Cube.js),
+    /// never another. Defaults to [`DEFAULT_FAILURE_STATUS`].
+    pub failure_status: http::StatusCode,
     /// Tokens longer than this are refused with `token_too_large` before any
     /// decoding. Defaults to [`DEFAULT_MAX_TOKEN_BYTES`].
     pub max_token_bytes: usize,
@@ -354,7 +354,7 @@ pub const DEFAULT_REQUIRE_EXP: bool = true;
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 /// `[auth] failure_status`. Defaults to `401` (RFC 6750, with
 /// `WWW-Authenticate`); `403` restores Cube.js's status.
-pub const DEFAULT_FAILURE_STATUS: u16 = 401;
+pub const DEFAULT_FAILURE_STATUS: http::StatusCode = http::StatusCode::UNAUTHORIZED;
 /// `[auth] max_token_bytes`. Defaults to `8192` (8 KiB), half the default
 /// header limit.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 << 10;
@@ -577,10 +577,6 @@ pub struct ClaimRules {
 }
 
 impl Config {
-    pub fn is_relaxed_environment(&self) -> bool {
-        RELAXED_ENVIRONMENTS.contains(&self.environment.as_str())
-    }
-
     /// Settings that weaken a guarantee on purpose, as `(key, why)`, for the
     /// startup warning.
     pub fn dangerous_settings(&self) -> Vec<(String, &'static str)> {

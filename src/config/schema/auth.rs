@@ -15,7 +15,8 @@ pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthCo
     let claims_namespace = cx.non_empty_string(&s, "claims_namespace");
     let failure_status = match s.get("failure_status") {
         None => DEFAULT_FAILURE_STATUS,
-        Some(Node { value: Value::Int(v @ (401 | 403)), .. }) => *v as u16,
+        Some(Node { value: Value::Int(401), .. }) => http::StatusCode::UNAUTHORIZED,
+        Some(Node { value: Value::Int(403), .. }) => http::StatusCode::FORBIDDEN,
         Some(node) => {
             cx.invalid(&node.source, "auth.failure_status", "expected 401 or 403");
             DEFAULT_FAILURE_STATUS
