@@ -901,3 +901,22 @@ fn failure_status_is_kept_as_a_status_code() {
     let d = Dir::new(&[("test.toml", "[auth]\nfailure_status = 403\n")]);
     assert_eq!(d.load("test", &[]).expect("valid").auth.failure_status, http::StatusCode::FORBIDDEN);
 }
+
+#[test]
+fn a_public_key_provider_keeps_the_key_it_parsed() {
+    use tenantgate::config::pem::KeyType;
+    for (file, key_type, family) in [
+        ("rsa_public.pem", KeyType::Rsa, jsonwebtoken::AlgorithmFamily::Rsa),
+        ("ec384_public.pem", KeyType::EcP384, jsonwebtoken::AlgorithmFamily::Ec),
+        ("ed25519_public.pem", KeyType::Ed25519, jsonwebtoken::AlgorithmFamily::Ed),
+    ] {
+        let path = format!("{}/fixtures/keys/{file}", env!("CARGO_MANIFEST_DIR"));
+        let d = Dir::new(&[(
+            "test.toml",
+            &format!("[[auth.providers]]\nname = \"pk\"\ntype = \"public_key\"\npem_file = \"{path}\"\n"),
+        )]);
+        let cfg = d.load("test", &[]).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let ProviderKind::PublicKey(p) = &cfg.auth.providers[0].kind else { panic!("{file}") };
+        assert_eq!((p.key_type, p.key.family()), (key_type, family), "{file}");
+    }
+}

@@ -558,8 +558,11 @@ pub const DEFAULT_SECRET_ALGORITHMS: [Algorithm; 3] = [Algorithm::HS256, Algorit
 
 #[derive(Debug, Clone)]
 pub struct PublicKeyProviderConfig {
-    /// The PEM text (a public key is not a secret).
-    pub pem: String,
+    /// The key's type (RSA, EC P-256/P-384 or Ed25519).
+    pub key_type: pem::KeyType,
+    /// The key, parsed from the PEM once while the configuration is checked
+    /// (a public key is not a secret; jsonwebtoken's `Debug` shows none of it).
+    pub key: jsonwebtoken::DecodingKey,
     /// Asymmetric algorithms only, each fitting the key's type. Never empty.
     /// Defaults to the one algorithm of the key's type (RS256, ES256, ES384
     /// or EdDSA).

@@ -3,7 +3,7 @@
 use super::{HMAC_ALGS, algorithms, claim_rules};
 use crate::config::PublicKeyProviderConfig;
 use crate::config::layers::Source;
-use crate::config::pem::{KeyType, detect_public_key};
+use crate::config::pem::{KeyType, parse_public_key};
 use crate::config::schema::{Cx, Section};
 
 pub(super) fn public_key_provider(
@@ -11,14 +11,14 @@ pub(super) fn public_key_provider(
     s: &Section<'_>,
     table_source: &Source,
 ) -> Option<PublicKeyProviderConfig> {
-    let key_type = pem(cx, s, table_source).and_then(|(pem, pem_source, pem_key)| match detect_public_key(&pem) {
-        Some(key_type) => Some((pem, key_type)),
+    let parsed = pem(cx, s, table_source).and_then(|(pem, pem_source, pem_key)| match parse_public_key(&pem) {
+        Some(parsed) => Some(parsed),
         None => {
             cx.invalid(&pem_source, &s.key(pem_key), "not a PEM public key (RSA, EC P-256/P-384 or Ed25519)");
             None
         }
     });
-    let Some((pem, key_type)) = key_type else {
+    let Some((key_type, key)) = parsed else {
         // Without a key, the algorithms cannot be judged; the claim checks can.
         s.skip("algorithms");
         let _ = claim_rules(cx, s);
@@ -38,7 +38,7 @@ pub(super) fn public_key_provider(
         Some(vec![key_type.default_algorithm()])
     };
     let claims = claim_rules(cx, s);
-    Some(PublicKeyProviderConfig { pem, algorithms: algorithms?, claims })
+    Some(PublicKeyProviderConfig { key_type, key, algorithms: algorithms?, claims })
 }
 
 /// The PEM text from `pem` or `pem_file` (exactly one), with who set it and
