@@ -685,7 +685,7 @@ fn cube_js_database_variables_configure_postgres_and_the_password_is_never_shown
     let db = cfg.database.as_ref().expect("database");
     let tenantgate::config::DatabaseKind::Postgres(pg, tls) = &db.kind else { panic!("{:?}", db.kind) };
     assert_eq!((pg.get_dbname(), pg.get_user(), pg.get_ports()), (Some("analytics"), Some("app"), &[6543][..]));
-    assert!(tls.is_none());
+    assert_eq!(*tls, tenantgate::config::PgTls::Off);
     assert!(!format!("{cfg:?}").contains("pa55-word-needle"), "the password must not appear in Debug output");
     assert_eq!(cfg.model.path, std::path::PathBuf::from("/nonexistent/model"));
 
@@ -747,5 +747,176 @@ fn the_readme_shows_the_connection_limit_defaults() {
         format!("idle_timeout = \"{}s\"", config::DEFAULT_IDLE_TIMEOUT.as_secs()),
     ] {
         assert!(readme.lines().any(|l| l.starts_with(&line)), "README lacks a line starting `{line}`");
+    }
+}
+
+#[test]
+fn a_sqlite_database_refuses_the_postgres_keys_it_would_ignore() {
+    let d = Dir::new(&[(
+        "test.toml",
+        "[database]\ntype = \"sqlite\"\npath = \"data.sqlite\"\nurl = \"postgres://app@db/x\"\nhost = \"db\"\n\
+         port = 5432\nuser = \"app\"\nssl = true\nca_file = \"ca.pem\"\nstatement_timeout = \"soon\"\n",
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[("CUBEJS_DB_PASS", "pa55-word-needle")]),
+        vec![
+            format!("{t}: database.url: unknown key"),
+            format!("{t}: database.host: unknown key"),
+            format!("{t}: database.port: unknown key"),
+            format!("{t}: database.user: unknown key"),
+            format!("{t}: database.ssl: unknown key"),
+            format!("{t}: database.ca_file: unknown key"),
+            "environment variable CUBEJS_DB_PASS: database.password: unknown key".to_string(),
+            format!(
+                "{t}: database.statement_timeout: invalid duration \"soon\": expected a number and a unit (ms, s, m, h, d, w), such as \"60s\" or \"30 days\""
+            ),
+        ]
+    );
+    // CUBEJS_DB_NAME also sets `name` (PostgreSQL's database): not a stray key for SQLite.
+    let d = Dir::new(&[("test.toml", "[database]\ntype = \"sqlite\"\n")]);
+    d.load("test", &[("CUBEJS_DB_NAME", "data.sqlite")]).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_postgres_database_refuses_sqlite_keys_and_a_ca_file_without_ssl() {
+    let d = Dir::new(&[(
+        "test.toml",
+        "[database]\ntype = \"postgres\"\nurl = \"postgres://app@db/x\"\npath = \"data.sqlite\"\nseed = \"seed.sql\"\n\
+         ca_file = \"ca.pem\"\n",
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{t}: database.path: unknown key"),
+            format!("{t}: database.seed: unknown key"),
+            format!("{t}: database.ca_file: only used with ssl = true; set ssl = true or remove ca_file"),
+        ]
+    );
+    // A refused URL still has its other keys read and checked.
+    let d = Dir::new(&[("test.toml", "[database]\ntype = \"postgres\"\nurl = \"mysql:x\"\nport = \"five\"\n")]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{t}: database.url: not a PostgreSQL connection URL (postgres://user:password@host:port/database)"),
+            format!("{t}: database.port: expected an integer"),
+        ]
+    );
+}
+
+#[test]
+fn every_table_refuses_the_keys_its_type_does_not_read() {
+    let d = Dir::new(&[(
+        "test.toml",
+        &format!(
+            r#"
+[[auth.providers]]
+name = "hmac"
+type = "secret"
+secrets = ["{LONG}"]
+jwks_url = "https://keys.example.com/jwks.json"
+pem_file = "key.pem"
+[auth.providers.claims]
+tenant_id = {{ path = "/tenant_id", defualt = "none" }}
+[[auth.providers]]
+name = "keys"
+type = "jwks"
+issuer = "https://keys.example.com"
+jwks_url = "https://keys.example.com/jwks.json"
+secrets = ["{LONG}"]
+domain = "acme.auth0.com"
+[[auth.providers]]
+name = "cog"
+type = "cognito"
+region = "eu-west-1"
+user_pool_id = "eu-west-1_AbC"
+client_ids = ["c1"]
+domain = "acme.auth0.com"
+[[auth.providers]]
+name = "api-keys"
+type = "custom"
+secrets = ["{LONG}"]
+[tenancy]
+tenant_key = "tenant_id"
+tenant_path = "tenant_id"
+[tenants.acme]
+sqlite_path = "acme.sqlite"
+shema = "acme"
+[database]
+path = "data.sqlite"
+[access]
+roles_key = "groups"
+[[access.roles]]
+name = "analyst"
+cube = "Orders"
+"#
+        ),
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{t}: auth.providers[hmac].jwks_url: unknown key"),
+            format!("{t}: auth.providers[hmac].pem_file: unknown key"),
+            format!("{t}: auth.providers[hmac].claims.tenant_id.defualt: unknown key"),
+            format!("{t}: auth.providers[keys].secrets: unknown key"),
+            format!("{t}: auth.providers[keys].domain: unknown key"),
+            format!("{t}: auth.providers[cog].domain: unknown key"),
+            format!("{t}: auth.providers[api-keys].secrets: unknown key"),
+            format!("{t}: tenancy.tenant_path: unknown key"),
+            format!("{t}: tenants.acme.shema: unknown key"),
+            format!("{t}: access.roles[0].cube: unknown key"),
+        ]
+    );
+}
+
+#[test]
+fn postgres_tls_is_off_unless_ssl_and_then_verified_with_an_optional_private_ca() {
+    use tenantgate::config::{DatabaseKind, PgTls};
+    let tls = |db: &str| {
+        let d = Dir::new(&[(
+            "test.toml",
+            &format!("[database]\ntype = \"postgres\"\nurl = \"postgres://app@db/x\"\n{db}"),
+        )]);
+        match d.load("test", &[]).unwrap_or_else(|e| panic!("{e}")).database.expect("database").kind {
+            DatabaseKind::Postgres(_, tls) => tls,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(tls(""), PgTls::Off);
+    assert_eq!(tls("ssl = false\n"), PgTls::Off);
+    assert_eq!(tls("ssl = true\n"), PgTls::Verified { ca_file: None });
+    assert_eq!(
+        tls("ssl = true\nca_file = \"/etc/db-ca.pem\"\n"),
+        PgTls::Verified { ca_file: Some("/etc/db-ca.pem".into()) }
+    );
+}
+
+#[test]
+fn failure_status_is_kept_as_a_status_code() {
+    let d = Dir::new(&[("test.toml", "")]);
+    assert_eq!(d.load("test", &[]).expect("valid").auth.failure_status, config::DEFAULT_FAILURE_STATUS);
+    let d = Dir::new(&[("test.toml", "[auth]\nfailure_status = 403\n")]);
+    assert_eq!(d.load("test", &[]).expect("valid").auth.failure_status, http::StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn a_public_key_provider_keeps_the_key_it_parsed() {
+    use tenantgate::config::pem::KeyType;
+    for (file, key_type, family) in [
+        ("rsa_public.pem", KeyType::Rsa, jsonwebtoken::AlgorithmFamily::Rsa),
+        ("ec384_public.pem", KeyType::EcP384, jsonwebtoken::AlgorithmFamily::Ec),
+        ("ed25519_public.pem", KeyType::Ed25519, jsonwebtoken::AlgorithmFamily::Ed),
+    ] {
+        let path = format!("{}/fixtures/keys/{file}", env!("CARGO_MANIFEST_DIR"));
+        let d = Dir::new(&[(
+            "test.toml",
+            &format!("[[auth.providers]]\nname = \"pk\"\ntype = \"public_key\"\npem_file = \"{path}\"\n"),
+        )]);
+        let cfg = d.load("test", &[]).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let ProviderKind::PublicKey(p) = &cfg.auth.providers[0].kind else { panic!("{file}") };
+        assert_eq!((p.key_type, p.key.family()), (key_type, family), "{file}");
     }
 }

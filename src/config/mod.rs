@@ -24,7 +24,7 @@ mod secret;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -74,7 +74,9 @@ pub struct TenancyConfig {
     /// The security-context path that names the tenant (`tenant_id`).
     pub tenant_key: Option<String>,
     /// Refuse tenants not listed under `[tenants]` (403 `unknown_tenant`).
-    /// Defaults to `true` when any tenant is listed, else `false`.
+    /// Defaults to `true` when any tenant is listed, else `false`: with
+    /// tenants listed, an unlisted one would silently read the default
+    /// database.
     pub require_known_tenant: bool,
     pub tenants: Vec<(String, TenantRoute)>,
 }
@@ -106,9 +108,14 @@ pub struct AccessConfig {
 pub struct AccessRule {
     pub cube: String,
     pub member: String,
+    /// Defaults to [`DEFAULT_RULE_OPERATOR`].
     pub operator: String,
     pub value: SessionValue,
 }
+
+/// `[[access.rules]] operator`. Defaults to `"equals"`: a rule usually pins
+/// a member to the token's value.
+pub const DEFAULT_RULE_OPERATOR: &str = "equals";
 
 /// `[[access.roles]]`.
 #[derive(Debug, Clone)]
@@ -123,29 +130,69 @@ pub struct Role {
 /// `[model]`: the data model and what it may do.
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
+    /// Defaults to [`DEFAULT_MODEL_PATH`].
     pub path: PathBuf,
     /// The loaded, checked model.
     pub model: std::sync::Arc<crate::query::Model>,
+    /// Defaults to [`DEFAULT_DANGEROUS_ALLOW_UNSAFE_VALUE`].
     pub dangerous_allow_unsafe_value: bool,
+    /// Defaults to [`DEFAULT_DANGEROUS_MISSING_FILTER_ALLOWS_ALL`].
     pub dangerous_missing_filter_allows_all: bool,
 }
 
-/// `[database] max_result_cells`: a million cells is about 35 MB of JSON
-/// with Cube.js's member-name keys, so the largest allowed request stays
-/// under the response cap below.
+/// `[model] path`. Defaults to `"model"`, relative to the working
+/// directory; a missing folder is an empty model.
+pub const DEFAULT_MODEL_PATH: &str = "model";
+/// `[model] dangerous_allow_unsafe_value`. Defaults to `false`:
+/// `.unsafeValue()` would put a token's value into SQL text.
+pub const DEFAULT_DANGEROUS_ALLOW_UNSAFE_VALUE: bool = false;
+/// `[model] dangerous_missing_filter_allows_all`. Defaults to `false`: a
+/// missing security-context value is refused (403) instead of Cube.js's
+/// `1 = 1`.
+pub const DEFAULT_DANGEROUS_MISSING_FILTER_ALLOWS_ALL: bool = false;
+
+/// `[database] type`. Defaults to `"sqlite"`, the embedded database.
+pub const DEFAULT_DATABASE_TYPE: &str = "sqlite";
+/// `[database] statement_timeout`. Defaults to `10s`.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `[database] max_concurrent_queries`. Defaults to `8`, also the
+/// PostgreSQL pool size.
+pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 8;
+/// `[database] queue_timeout`. Defaults to `2s`: a client waits that long
+/// for a free slot, then gets 503 with `Retry-After`.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(2);
+/// `[database] max_rows`. Defaults to `50000`, the largest `limit` a query
+/// may ask for.
+pub const DEFAULT_MAX_ROWS: usize = 50_000;
+/// `[database] max_result_cells`. Defaults to `1000000`: a million cells is
+/// about 35 MB of JSON with Cube.js's member-name keys, so the largest
+/// allowed request stays under the response cap below.
 pub const DEFAULT_MAX_RESULT_CELLS: usize = 1_000_000;
-/// `[database] max_response_bytes`: 64 MiB.
+/// `[database] max_response_bytes`. Defaults to `67108864` (64 MiB).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
+/// `[database] host` for `type = "postgres"` when neither `host` nor `url`
+/// names one. Defaults to `127.0.0.1`.
+pub const DEFAULT_POSTGRES_HOST: &str = "127.0.0.1";
+/// `[database] port` for `type = "postgres"` when neither `port` nor `url`
+/// names one. Defaults to `5432`.
+pub const DEFAULT_POSTGRES_PORT: u16 = 5432;
+/// `[database] ssl` for `type = "postgres"`. Defaults to `false` (Cube.js's
+/// `CUBEJS_DB_SSL` default); `true` requires verified TLS.
+pub const DEFAULT_POSTGRES_SSL: bool = false;
 
 /// `[database]`.
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
+    /// `type`: defaults to [`DEFAULT_DATABASE_TYPE`].
     pub kind: DatabaseKind,
+    /// Defaults to [`DEFAULT_STATEMENT_TIMEOUT`].
     pub statement_timeout: Duration,
+    /// Defaults to [`DEFAULT_MAX_CONCURRENT_QUERIES`].
     pub max_concurrent_queries: usize,
-    /// How long a query waits for a free slot before 503.
+    /// How long a query waits for a free slot before 503. Defaults to
+    /// [`DEFAULT_QUEUE_TIMEOUT`].
     pub queue_timeout: Duration,
-    /// Result rows above this are refused.
+    /// Result rows above this are refused. Defaults to [`DEFAULT_MAX_ROWS`].
     pub max_rows: usize,
     /// Cells (rows x columns) one request may return across all its
     /// queries; more is refused with 400 `result_too_large`. Defaults to
@@ -187,21 +234,35 @@ pub enum DatabaseKind {
     /// `type = "sqlite"`: a file, created from `seed` (SQL) when missing.
     Sqlite { path: PathBuf, seed: Option<PathBuf> },
     /// `type = "postgres"`. tokio-postgres's `Debug` redacts the password.
-    /// `tls`: `Some` when `ssl = true`, with the CA file (empty: webpki
-    /// roots only).
-    Postgres(Box<tokio_postgres::Config>, Option<PathBuf>),
+    Postgres(Box<tokio_postgres::Config>, PgTls),
+}
+
+/// TLS to PostgreSQL: `ssl` and `ca_file`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgTls {
+    /// `ssl = false`: plain text.
+    Off,
+    /// `ssl = true`: TLS required and verified against the webpki roots and,
+    /// when given, the private CA in `ca_file`; never a plain-text fallback.
+    Verified { ca_file: Option<PathBuf> },
 }
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Defaults to [`DEFAULT_HOST`].
     pub host: IpAddr,
+    /// Defaults to [`DEFAULT_PORT`].
     pub port: u16,
+    /// `tls_cert` and `tls_key`, both or neither. Defaults to none (plain
+    /// HTTP).
     pub tls: Option<TlsConfig>,
     /// Upper bound on the request head (HTTP/1) or header list (HTTP/2).
+    /// Defaults to [`DEFAULT_MAX_HEADER_BYTES`].
     pub max_header_bytes: usize,
-    /// Upper bound on a request body.
+    /// Upper bound on a request body. Defaults to [`DEFAULT_MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
-    /// How long graceful shutdown waits for in-flight requests.
+    /// How long graceful shutdown waits for in-flight requests. Defaults to
+    /// [`DEFAULT_SHUTDOWN_TIMEOUT`].
     pub shutdown_timeout: Duration,
     /// Connections served at once; beyond it a new connection is closed as
     /// soon as it is accepted. Defaults to [`DEFAULT_MAX_CONNECTIONS`].
@@ -217,15 +278,36 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
 }
 
-/// Defaults to `1024`: well under a typical file-descriptor limit, so a
-/// flood of idle sockets cannot starve `/livez` or the database of fds.
+/// `[server] host`. Defaults to `127.0.0.1`: nothing outside the machine
+/// reaches a server until a configuration says so (`production.toml` does).
+pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// `[server] port`. Defaults to `4000`, Cube.js's port.
+pub const DEFAULT_PORT: u16 = 4000;
+
+/// `[server] max_header_bytes`. Defaults to `16384` (16 KiB): room for a
+/// large token in `Authorization` plus the usual headers.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 << 10;
+
+/// `[server] max_body_bytes`. Defaults to `1048576` (1 MiB), far above any
+/// Cube.js query.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+
+/// `[server] shutdown_timeout`. Defaults to `10s`, within the usual
+/// orchestrator grace period.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `[server] max_connections`. Defaults to `1024`: well under a typical
+/// file-descriptor limit, so a flood of idle sockets cannot starve `/livez`
+/// or the database of fds.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
-/// Defaults to `10s`: generous for a slow mobile TLS handshake, short enough
-/// that silent sockets do not pile up.
+/// `[server] handshake_timeout`. Defaults to `10s`: generous for a slow
+/// mobile TLS handshake, short enough that silent sockets do not pile up.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Defaults to `60s`, the usual load-balancer idle timeout.
+/// `[server] idle_timeout`. Defaults to `60s`, the usual load-balancer idle
+/// timeout.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
@@ -236,17 +318,37 @@ pub struct TlsConfig {
 
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
+    /// Defaults to [`DEFAULT_DEV_MODE`].
     pub dev_mode: bool,
+    /// Defaults to [`DEFAULT_REQUIRE_EXP`].
     pub require_exp: bool,
+    /// Defaults to [`DEFAULT_LEEWAY`].
     pub leeway: Duration,
+    /// Defaults to none: the whole payload is the context.
     pub claims_namespace: Option<String>,
-    /// Status for authentication failures: 401 (RFC 6750) or 403 (Cube.js).
-    pub failure_status: u16,
+    /// Status for authentication failures: 401 (RFC 6750) or 403 (Cube.js),
+    /// never another. Defaults to [`DEFAULT_FAILURE_STATUS`].
+    pub failure_status: http::StatusCode,
     /// Tokens longer than this are refused with `token_too_large` before any
-    /// decoding.
+    /// decoding. Defaults to [`DEFAULT_MAX_TOKEN_BYTES`].
     pub max_token_bytes: usize,
     pub providers: Vec<ProviderConfig>,
 }
+
+/// `[auth] dev_mode`. Defaults to `false`.
+pub const DEFAULT_DEV_MODE: bool = false;
+/// `[auth] require_exp`. Defaults to `true`: a token without `exp` would be
+/// valid forever.
+pub const DEFAULT_REQUIRE_EXP: bool = true;
+/// `[auth] leeway`. Defaults to `60s` of clock skew on `exp`, `nbf` and
+/// `iat`, as jsonwebtoken's `Validation`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// `[auth] failure_status`. Defaults to `401` (RFC 6750, with
+/// `WWW-Authenticate`); `403` restores Cube.js's status.
+pub const DEFAULT_FAILURE_STATUS: http::StatusCode = http::StatusCode::UNAUTHORIZED;
+/// `[auth] max_token_bytes`. Defaults to `8192` (8 KiB), half the default
+/// header limit.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 << 10;
 
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
@@ -266,9 +368,14 @@ pub struct ClaimMapping {
     pub pointer: String,
     /// Used when the claim is absent or null.
     pub default: Option<serde_json::Value>,
-    /// The claim is a string holding JSON; parse it.
+    /// The claim is a string holding JSON; parse it. Defaults to
+    /// [`DEFAULT_CLAIM_JSON`].
     pub json: bool,
 }
+
+/// `[auth.providers.claims] <target> = { json = ... }`. Defaults to `false`:
+/// the claim is used as it is.
+pub const DEFAULT_CLAIM_JSON: bool = false;
 
 /// One variant per `type` of `[[auth.providers]]`.
 // Built once at startup, so the variants' size difference costs nothing.
@@ -296,7 +403,8 @@ pub struct JwksProviderConfig {
     pub jwks_url: Option<String>,
     /// `<issuer>/.well-known/openid-configuration`, for `oidc`.
     pub discovery_url: Option<String>,
-    /// Asymmetric only; default `["RS256"]`. Never an HMAC algorithm.
+    /// Asymmetric only, never an HMAC algorithm. Defaults to
+    /// [`DEFAULT_JWKS_ALGORITHMS`].
     pub algorithms: Vec<Algorithm>,
     pub claims: ClaimRules,
     pub keys: KeyCacheConfig,
@@ -305,9 +413,19 @@ pub struct JwksProviderConfig {
     /// `jwks` and `oidc` only: accept tokens without checking `aud`, which
     /// outside development and test is otherwise refused (every token the
     /// issuer minted for any application would pass). Logged as a warning.
-    /// Defaults to `false`; never set together with an audience.
+    /// Defaults to [`DEFAULT_DANGEROUS_SKIP_AUDIENCE`]; never set together
+    /// with an audience.
     pub dangerous_skip_audience: bool,
 }
+
+/// JWKS providers' `algorithms`. Defaults to `["RS256"]`, what every
+/// identity provider signs with unless told otherwise.
+pub const DEFAULT_JWKS_ALGORITHMS: [Algorithm; 1] = [Algorithm::RS256];
+/// `dangerous_skip_audience` (`jwks` and `oidc`). Defaults to `false`.
+pub const DEFAULT_DANGEROUS_SKIP_AUDIENCE: bool = false;
+/// `token_use` (`cognito`). Defaults to [`TokenUse::Id`]: ID tokens carry
+/// the user's attributes.
+pub const DEFAULT_TOKEN_USE: TokenUse = TokenUse::Id;
 
 /// What a JWKS preset adds to the generic checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,6 +433,7 @@ pub enum JwksPreset {
     Generic,
     /// AWS Cognito: `token_use` and the app client id.
     Cognito {
+        /// Defaults to [`DEFAULT_TOKEN_USE`].
         token_use: TokenUse,
         client_ids: Vec<String>,
     },
@@ -330,42 +449,86 @@ pub enum TokenUse {
     Any,
 }
 
-/// Key lifecycle settings of a JWKS provider (defaults in the README).
+/// Key lifecycle settings of a JWKS provider. Each field defaults to the
+/// `DEFAULT_` constant of its key (as the README's table shows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyCacheConfig {
+    /// Defaults to [`DEFAULT_FETCH_TIMEOUT`].
     pub fetch_timeout: Duration,
+    /// Defaults to [`DEFAULT_MAX_JWKS_BYTES`].
     pub max_jwks_bytes: usize,
+    /// Defaults to [`DEFAULT_MAX_KEYS`].
     pub max_keys: usize,
+    /// Defaults to [`DEFAULT_TTL_DEFAULT`].
     pub ttl_default: Duration,
+    /// Defaults to [`DEFAULT_TTL_MIN`].
     pub ttl_min: Duration,
+    /// Defaults to [`DEFAULT_TTL_MAX`].
     pub ttl_max: Duration,
     /// Fraction of the TTL after which the background refresh runs.
+    /// Defaults to [`DEFAULT_REFRESH_AT`].
     pub refresh_at: f64,
+    /// Defaults to [`DEFAULT_REFETCH_COOLDOWN`].
     pub refetch_cooldown: Duration,
+    /// Defaults to [`DEFAULT_MAX_STALE`].
     pub max_stale: Duration,
+    /// Defaults to [`DEFAULT_PREFETCH`].
     pub prefetch: bool,
+    /// Defaults to [`DEFAULT_REQUIRED`].
     pub required: bool,
+    /// Defaults to [`DEFAULT_NEGATIVE_CACHE_SIZE`].
     pub negative_cache_size: usize,
-    /// Allow `http://` to non-loopback hosts. Logged as a warning.
+    /// Allow `http://` to non-loopback hosts. Logged as a warning. Defaults
+    /// to [`DEFAULT_DANGEROUS_ALLOW_HTTP`].
     pub dangerous_allow_http: bool,
 }
+
+/// JWKS `fetch_timeout`. Defaults to `5s`, connect and total.
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// JWKS `max_jwks_bytes`. Defaults to `524288` (512 KiB), hundreds of keys.
+pub const DEFAULT_MAX_JWKS_BYTES: usize = 512 << 10;
+/// JWKS `max_keys`. Defaults to `100`.
+pub const DEFAULT_MAX_KEYS: usize = 100;
+/// JWKS `ttl_default`, without `Cache-Control: max-age`. Defaults to `10m`.
+pub const DEFAULT_TTL_DEFAULT: Duration = Duration::from_secs(600);
+/// JWKS `ttl_min`, the floor for `max-age`. Defaults to `60s`.
+pub const DEFAULT_TTL_MIN: Duration = Duration::from_secs(60);
+/// JWKS `ttl_max`, the ceiling for `max-age`. Defaults to `24h`.
+pub const DEFAULT_TTL_MAX: Duration = Duration::from_secs(86_400);
+/// JWKS `refresh_at`. Defaults to `0.8` of the TTL: keys are fresh again
+/// before they expire.
+pub const DEFAULT_REFRESH_AT: f64 = 0.8;
+/// JWKS `refetch_cooldown`. Defaults to `30s`: a flood of unknown kids
+/// causes at most one fetch per cooldown.
+pub const DEFAULT_REFETCH_COOLDOWN: Duration = Duration::from_secs(30);
+/// JWKS `max_stale`. Defaults to `24h` of outage before cached keys stop
+/// verifying.
+pub const DEFAULT_MAX_STALE: Duration = Duration::from_secs(86_400);
+/// JWKS `prefetch`. Defaults to `true`: keys load at startup.
+pub const DEFAULT_PREFETCH: bool = true;
+/// JWKS `required`. Defaults to `true`: `/readyz` waits for the keys.
+pub const DEFAULT_REQUIRED: bool = true;
+/// JWKS `negative_cache_size`. Defaults to `1024` kids.
+pub const DEFAULT_NEGATIVE_CACHE_SIZE: usize = 1024;
+/// JWKS `dangerous_allow_http`. Defaults to `false`.
+pub const DEFAULT_DANGEROUS_ALLOW_HTTP: bool = false;
 
 impl Default for KeyCacheConfig {
     fn default() -> Self {
         KeyCacheConfig {
-            fetch_timeout: Duration::from_secs(5),
-            max_jwks_bytes: 512 * 1024,
-            max_keys: 100,
-            ttl_default: Duration::from_secs(600),
-            ttl_min: Duration::from_secs(60),
-            ttl_max: Duration::from_secs(86_400),
-            refresh_at: 0.8,
-            refetch_cooldown: Duration::from_secs(30),
-            max_stale: Duration::from_secs(86_400),
-            prefetch: true,
-            required: true,
-            negative_cache_size: 1024,
-            dangerous_allow_http: false,
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+            max_jwks_bytes: DEFAULT_MAX_JWKS_BYTES,
+            max_keys: DEFAULT_MAX_KEYS,
+            ttl_default: DEFAULT_TTL_DEFAULT,
+            ttl_min: DEFAULT_TTL_MIN,
+            ttl_max: DEFAULT_TTL_MAX,
+            refresh_at: DEFAULT_REFRESH_AT,
+            refetch_cooldown: DEFAULT_REFETCH_COOLDOWN,
+            max_stale: DEFAULT_MAX_STALE,
+            prefetch: DEFAULT_PREFETCH,
+            required: DEFAULT_REQUIRED,
+            negative_cache_size: DEFAULT_NEGATIVE_CACHE_SIZE,
+            dangerous_allow_http: DEFAULT_DANGEROUS_ALLOW_HTTP,
         }
     }
 }
@@ -374,16 +537,26 @@ impl Default for KeyCacheConfig {
 pub struct SecretProviderConfig {
     /// Every secret is tried (rotation). Never empty.
     pub secrets: Vec<Secret>,
-    /// HMAC algorithms only. Never empty.
+    /// HMAC algorithms only. Never empty. Defaults to
+    /// [`DEFAULT_SECRET_ALGORITHMS`].
     pub algorithms: Vec<Algorithm>,
     pub claims: ClaimRules,
 }
 
+/// `type = "secret"` `algorithms`. Defaults to every HMAC algorithm: a
+/// secret fits each, and the token's header picks one of these.
+pub const DEFAULT_SECRET_ALGORITHMS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+
 #[derive(Debug, Clone)]
 pub struct PublicKeyProviderConfig {
-    /// The PEM text (a public key is not a secret).
-    pub pem: String,
+    /// The key's type (RSA, EC P-256/P-384 or Ed25519).
+    pub key_type: pem::KeyType,
+    /// The key, parsed from the PEM once while the configuration is checked
+    /// (a public key is not a secret; jsonwebtoken's `Debug` shows none of it).
+    pub key: jsonwebtoken::DecodingKey,
     /// Asymmetric algorithms only, each fitting the key's type. Never empty.
+    /// Defaults to the one algorithm of the key's type (RS256, ES256, ES384
+    /// or EdDSA).
     pub algorithms: Vec<Algorithm>,
     pub claims: ClaimRules,
 }
@@ -398,10 +571,6 @@ pub struct ClaimRules {
 }
 
 impl Config {
-    pub fn is_relaxed_environment(&self) -> bool {
-        RELAXED_ENVIRONMENTS.contains(&self.environment.as_str())
-    }
-
     /// Settings that weaken a guarantee on purpose, as `(key, why)`, for the
     /// startup warning.
     pub fn dangerous_settings(&self) -> Vec<(String, &'static str)> {

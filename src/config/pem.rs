@@ -38,27 +38,28 @@ impl KeyType {
     }
 }
 
-/// The key's type, if `pem` is a public key jsonwebtoken can use.
-pub fn detect_public_key(pem: &str) -> Option<KeyType> {
+/// The key's type and the parsed key, if `pem` is a public key
+/// jsonwebtoken can use. Parsed once, at configuration time.
+pub fn parse_public_key(pem: &str) -> Option<(KeyType, DecodingKey)> {
     if !pem.contains("PUBLIC KEY-----") {
         return None;
     }
     let bytes = pem.as_bytes();
-    if DecodingKey::from_rsa_pem(bytes).is_ok() {
-        return Some(KeyType::Rsa);
+    if let Ok(key) = DecodingKey::from_rsa_pem(bytes) {
+        return Some((KeyType::Rsa, key));
     }
-    if DecodingKey::from_ec_pem(bytes).is_ok() {
+    if let Ok(key) = DecodingKey::from_ec_pem(bytes) {
         let der = pem_body(pem)?;
         if contains(&der, &OID_P256) {
-            return Some(KeyType::EcP256);
+            return Some((KeyType::EcP256, key));
         }
         if contains(&der, &OID_P384) {
-            return Some(KeyType::EcP384);
+            return Some((KeyType::EcP384, key));
         }
         return None;
     }
-    if DecodingKey::from_ed_pem(bytes).is_ok() {
-        return Some(KeyType::Ed25519);
+    if let Ok(key) = DecodingKey::from_ed_pem(bytes) {
+        return Some((KeyType::Ed25519, key));
     }
     None
 }

@@ -137,7 +137,7 @@ impl DataSource {
             DatabaseKind::Sqlite { path, seed } => Kind::Sqlite(SqliteSource::open(path, seed.as_deref(), cfg)?),
             DatabaseKind::Postgres(pg, tls) => Kind::Postgres(PostgresSource::open(
                 (**pg).clone(),
-                tls.as_deref(),
+                tls,
                 cfg.max_concurrent_queries,
                 cfg.queue_timeout,
                 cfg.statement_timeout,

@@ -36,7 +36,7 @@ pub struct PostgresSource {
 impl PostgresSource {
     pub fn open(
         config: tokio_postgres::Config,
-        tls: Option<&std::path::Path>,
+        tls: &crate::config::PgTls,
         max_connections: usize,
         queue_timeout: Duration,
         statement_timeout: Duration,
@@ -48,11 +48,10 @@ impl PostgresSource {
         // `ssl = true`: TLS required and verified (webpki roots plus the
         // optional CA file); never a silent fallback to plain text.
         let (mgr, cancel_tls) = match tls {
-            None => (Manager::from_config(config, NoTls, mgr_config), None),
-            Some(ca) => {
+            crate::config::PgTls::Off => (Manager::from_config(config, NoTls, mgr_config), None),
+            crate::config::PgTls::Verified { ca_file } => {
                 config.ssl_mode(tokio_postgres::config::SslMode::Require);
-                let ca = (!ca.as_os_str().is_empty()).then_some(ca);
-                let tls = super::pg_tls::MakeRustlsConnect::new(ca).map_err(DbError::Unavailable)?;
+                let tls = super::pg_tls::MakeRustlsConnect::new(ca_file.as_deref()).map_err(DbError::Unavailable)?;
                 (Manager::from_config(config, tls.clone(), mgr_config), Some(tls))
             }
         };

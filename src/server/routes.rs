@@ -177,9 +177,8 @@ fn fail(app: &App, err: ApiError, mut outcome: Outcome) -> (Response<Body>, Outc
         }
         _ => {}
     }
-    let status = StatusCode::from_u16(app.config.auth.failure_status).unwrap_or(StatusCode::UNAUTHORIZED);
     outcome.code = Some(err.code());
-    (error_response(&err, status), outcome)
+    (error_response(&err, app.config.auth.failure_status), outcome)
 }
 
 /// Cube-style CORS: any origin, preflight answered with 204.

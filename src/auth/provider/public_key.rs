@@ -24,17 +24,16 @@ impl PublicKeyProvider {
             return Err(format!("provider {name:?}: no algorithms"));
         };
         debug_assert_eq!(Family::of(*first), Family::Asymmetric);
-        let pem = cfg.pem.as_bytes();
-        let key = match first.family() {
-            jsonwebtoken::AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(pem),
-            jsonwebtoken::AlgorithmFamily::Ec => DecodingKey::from_ec_pem(pem),
-            jsonwebtoken::AlgorithmFamily::Ed => DecodingKey::from_ed_pem(pem),
-            jsonwebtoken::AlgorithmFamily::Hmac => {
-                return Err(format!("provider {name:?}: HMAC algorithms need a secret provider"));
-            }
+        // The config build parsed the key and fitted every algorithm to it.
+        if let Some(alg) = cfg.algorithms.iter().find(|a| a.family() != cfg.key.family()) {
+            return Err(format!("provider {name:?}: {alg:?} does not fit its public key"));
         }
-        .map_err(|e| format!("provider {name:?}: unusable public key: {e}"))?;
-        Ok(PublicKeyProvider { name: name.into(), algorithms: cfg.algorithms.clone(), key, claims: cfg.claims.clone() })
+        Ok(PublicKeyProvider {
+            name: name.into(),
+            algorithms: cfg.algorithms.clone(),
+            key: cfg.key.clone(),
+            claims: cfg.claims.clone(),
+        })
     }
 
     /// The pin and the signature.
