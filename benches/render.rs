@@ -31,8 +31,8 @@ fn bench(c: &mut Criterion) {
         vars: Default::default(),
     })
     .expect("config");
+    let model = tenantgate::build::load_model(&cfg.model).expect("model");
     let _ = std::fs::remove_dir_all(tmp);
-    let model = cfg.model.model.clone();
     // The security context comes from a real token: only auth can build one.
     let pipeline = Pipeline::new(&cfg.auth, Strategies::new()).expect("pipeline");
     let claims =

@@ -1,6 +1,6 @@
 //! The build step: a loaded [`Config`] in, everything the server runs out
-//! (model, policy, auth pipeline, TLS acceptor, data sources), every error
-//! collected. `serve` and `check-config` both call [`build`], so a
+//! (the data model, loaded here from `[model] path`, the policy, the auth
+//! pipeline, the TLS acceptor, the data sources), every error collected. `serve` and `check-config` both call [`build`], so a
 //! configuration that `check-config` passes is one that `serve` starts with
 //! (the network aside: JWKS endpoints and PostgreSQL are reached only when
 //! serving).
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::{Pipeline, Strategies};
-use crate::config::Config;
+use crate::config::{Config, ModelConfig};
 use crate::db::Router;
 use crate::query::{Model, Policy};
 
@@ -41,7 +41,7 @@ pub struct Built {
 
 /// Every reason a configuration cannot be served, one per line, each
 /// prefixed with the part it concerns (`auth:`, `tls:`, `database:`,
-/// `access policy:`).
+/// `access policy:`), or naming its model file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildErrors(pub Vec<String>);
 
@@ -58,9 +58,14 @@ impl std::error::Error for BuildErrors {}
 /// custom check-auth strategies by provider name (empty for the binary).
 pub fn build(config: Config, strategies: Strategies, mode: Mode) -> Result<Built, BuildErrors> {
     let mut errors = Vec::new();
-    let model = Arc::clone(&config.model.model);
-    let policy =
-        Policy::build(&config, &model).map_err(|e| errors.extend(e.into_iter().map(|m| format!("access policy: {m}"))));
+    // The policy is checked against the model, so only against one that
+    // loaded (its own errors name their file and cube).
+    let model = load_model(&config.model).map(Arc::new).map_err(|e| errors.extend(e));
+    let policy = match &model {
+        Ok(model) => Policy::build(&config, model)
+            .map_err(|e| errors.extend(e.into_iter().map(|m| format!("access policy: {m}")))),
+        Err(()) => Err(()),
+    };
     let pipeline = Pipeline::new(&config.auth, strategies).map_err(|e| errors.push(format!("auth: {e}")));
     let tls = match &config.server.tls {
         None => Ok(None),
@@ -81,10 +86,17 @@ pub fn build(config: Config, strategies: Strategies, mode: Mode) -> Result<Built
             Ok(None)
         }
     };
-    match (policy, pipeline, tls, router) {
-        (Ok(policy), Ok(pipeline), Ok(tls), Ok(router)) if errors.is_empty() => {
+    match (model, policy, pipeline, tls, router) {
+        (Ok(model), Ok(policy), Ok(pipeline), Ok(tls), Ok(router)) if errors.is_empty() => {
             Ok(Built { config, model, policy, pipeline, router, tls })
         }
         _ => Err(BuildErrors(errors)),
     }
+}
+
+/// The data model under `[model] path` (a missing folder is an empty
+/// model). Every error names its file and cube.
+pub fn load_model(cfg: &ModelConfig) -> Result<Model, Vec<String>> {
+    let options = crate::query::model::ModelOptions { allow_unsafe_value: cfg.dangerous_allow_unsafe_value };
+    crate::query::model::load_dir(&cfg.path, options)
 }

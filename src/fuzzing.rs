@@ -130,7 +130,7 @@ fn plan_policy() -> Option<&'static (std::sync::Arc<Model>, crate::query::Policy
                 vars: Default::default(),
             };
             let config = crate::config::load(&opts).ok()?;
-            let model = std::sync::Arc::clone(&config.model.model);
+            let model = std::sync::Arc::new(crate::build::load_model(&config.model).ok()?);
             let policy = crate::query::Policy::build(&config, &model).ok()?;
             let _ = std::fs::remove_dir_all(&dir);
             Some((model, policy))

@@ -16,7 +16,8 @@
 //! - [`query`]: the data model and the pure renderer: a Cube.js query and a
 //!   security context in, SQL text and bound parameters out.
 //! - [`db`]: run the rendered SQL on a data source (SQLite embedded).
-//! - [`context_path`]: `{SECURITY_CONTEXT.x}` paths, parsed once (a leaf).
+//! - [`context_path`]: `{SECURITY_CONTEXT.x}` paths, parsed once, and
+//!   [`text`]: identifiers and quoting of client text (leaves).
 //! - [`build`]: configuration in, everything the server runs out, every
 //!   error collected; `serve` and `check-config` both call it.
 //! - [`mint`]: signing tokens (the `token` CLI and the development curl).
@@ -33,6 +34,7 @@ pub mod db;
 pub mod tls;
 pub mod mint;
 pub mod context_path;
+pub mod text;
 pub mod telemetry;
 pub mod trust;
 /// Fuzz entry points; only with the `fuzzing` feature (see `Cargo.toml`).

@@ -146,7 +146,6 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         };
         let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let scheme = if cfg.server.tls.is_some() { "https" } else { "http" };
-        let hint = development_curl(&cfg, scheme, &local);
         let app = match App::new(cfg, Default::default()) {
             Ok(app) => Arc::new(app),
             Err(errors) => {
@@ -155,6 +154,7 @@ fn serve(args: &ConfigArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let hint = development_curl(app.config(), app.model(), scheme, &local);
         tracing::info!(
             environment = %app.config().environment,
             address = %local,
@@ -182,7 +182,7 @@ fn serve(args: &ConfigArgs) -> ExitCode {
 /// In the development environment only, a ready-to-paste curl with a freshly
 /// minted one-hour token, so the README's first command shows a working
 /// request. Never printed in any other environment (a token is a secret).
-fn development_curl(cfg: &Config, scheme: &str, addr: &str) -> Option<String> {
+fn development_curl(cfg: &Config, model: &tenantgate::query::Model, scheme: &str, addr: &str) -> Option<String> {
     if cfg.environment != "development" {
         return None;
     }
@@ -199,7 +199,7 @@ fn development_curl(cfg: &Config, scheme: &str, addr: &str) -> Option<String> {
         "development token (1 hour, tenant_id=acme, id=42); try:\n  curl{insecure} -H \"Authorization: Bearer {token}\" {scheme}://{addr}/tenantgate/v1/whoami"
     );
     // With a model and a database, a query that returns the demo rows.
-    let cubes = &cfg.model.model.cubes;
+    let cubes = &model.cubes;
     let has_count = |c: &&tenantgate::query::model::Cube| c.measures.iter().any(|m| m.name == "count");
     let cube = cubes.iter().filter(has_count).find(|c| c.name == "Orders").or_else(|| cubes.iter().find(has_count));
     if let (Some(cube), Some(_)) = (cube, &cfg.database) {

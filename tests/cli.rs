@@ -371,3 +371,37 @@ fn check_config_creates_nothing_where_serve_would_create_the_database_from_its_s
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!db.exists(), "check-config created the database");
 }
+
+#[test]
+fn check_config_and_serve_report_model_and_access_errors_from_the_build() {
+    let dir = config_dir(&[]);
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    std::fs::write(dir.path().join("model/orders.yml"), "cubes:\n  - name: Orders\n    measures: []\n").expect("model");
+    let toml = format!(
+        "{}\n[model]\npath = \"{}\"\n[access]\nroles_key = \"groups\"\n[[access.roles]]\nname = \"viewer\"\ncubes = [\"Nope\"]\n",
+        secret_config(""),
+        dir.path().join("model").display()
+    );
+    std::fs::write(dir.path().join("test.toml"), toml).expect("config");
+    for command in ["check-config", "serve"] {
+        let out = tenantgate(&[command, "--env", "test"], dir.path(), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(stderr.contains("orders.yml: cube Orders:"), "{command}: {stderr}");
+    }
+    // A model that loads, and a role naming a cube it does not have.
+    std::fs::write(
+        dir.path().join("model/orders.yml"),
+        "cubes:\n  - name: Orders\n    sql_table: orders\n    measures:\n      - name: count\n        type: count\n",
+    )
+    .expect("model");
+    for command in ["check-config", "serve"] {
+        let out = tenantgate(&[command, "--env", "test"], dir.path(), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.lines().next() == Some("access policy: access.roles[0].cubes: no cube named Nope in the model"),
+            "{command}: {stderr}"
+        );
+    }
+}

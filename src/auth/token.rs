@@ -215,13 +215,7 @@ fn parse_kid(header: &Map<String, Value>) -> Result<Option<String>, AuthError> {
 }
 
 /// Quote an attacker-supplied string for a message: bounded and escaped.
-pub(crate) fn quoted(s: &str) -> String {
-    let mut out: String = s.chars().take(32).collect();
-    if out.len() < s.len() {
-        out.push_str("...");
-    }
-    format!("{out:?}")
-}
+pub(crate) use crate::text::quoted;
 
 /// A JSON value parsed with duplicate member names refused at every depth.
 struct StrictValue(Value);

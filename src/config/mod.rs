@@ -127,13 +127,12 @@ pub struct Role {
     pub members: Vec<String>,
 }
 
-/// `[model]`: the data model and what it may do.
+/// `[model]`: where the data model is and what it may do. The model itself
+/// is loaded by the build step (`crate::build`).
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
     /// Defaults to [`DEFAULT_MODEL_PATH`].
     pub path: PathBuf,
-    /// The loaded, checked model.
-    pub model: std::sync::Arc<crate::query::Model>,
     /// Defaults to [`DEFAULT_DANGEROUS_ALLOW_UNSAFE_VALUE`].
     pub dangerous_allow_unsafe_value: bool,
     /// Defaults to [`DEFAULT_DANGEROUS_MISSING_FILTER_ALLOWS_ALL`].
@@ -618,9 +617,6 @@ pub enum ConfigError {
     /// A key that no part of the configuration defines.
     #[error("{source_name}: {key}: unknown key")]
     UnknownKey { source_name: String, key: String },
-    /// A problem in the data model (already names its file and cube).
-    #[error("{0}")]
-    Model(String),
     /// A value of the wrong type or out of range, or a policy violation.
     #[error("{source_name}: {key}: {message}")]
     Invalid { source_name: String, key: String, message: String },

@@ -234,7 +234,7 @@ fn convert(v: &SqlValue, ty: &Type) -> Result<Param, DbError> {
 
 fn describe(v: &SqlValue) -> String {
     match v {
-        SqlValue::Text(s) => crate::auth::token::quoted(s),
+        SqlValue::Text(s) => crate::text::quoted(s),
         other => format!("{:?}", other.to_json()),
     }
 }

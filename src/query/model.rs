@@ -455,10 +455,7 @@ fn title_of(name: &str, m: &serde_json::Map<String, Value>) -> String {
     m.get("title").and_then(Value::as_str).map_or_else(|| titleize(name), str::to_owned)
 }
 
-pub fn is_member_name(n: &str) -> bool {
-    n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use crate::text::is_identifier as is_member_name;
 
 fn is_table_name(t: &str) -> bool {
     !t.is_empty() && t.split('.').all(is_member_name)

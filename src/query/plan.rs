@@ -96,7 +96,12 @@ mod golden {
             Ok(c) => c,
             Err(e) => return json!({"config_error": e.to_string()}),
         };
-        let model = std::sync::Arc::clone(&config.model.model);
+        let options =
+            crate::query::model::ModelOptions { allow_unsafe_value: config.model.dangerous_allow_unsafe_value };
+        let model = match crate::query::model::load_dir(&config.model.path, options) {
+            Ok(m) => std::sync::Arc::new(m),
+            Err(e) => return json!({"model_error": e}),
+        };
         let policy = match Policy::build(&config, &model) {
             Ok(p) => p,
             Err(e) => return json!({"policy_error": e}),

@@ -87,6 +87,7 @@ impl Policy {
             })
             .collect();
         let rules = rules(&config.access, model, &mut errors);
+        check_roles(&config.access, model, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -252,28 +253,41 @@ fn cube_of(member: &str) -> &str {
     member.split_once('.').map_or(member, |(c, _)| c)
 }
 
+/// `[[access.rules]]` resolved against the model; every problem reported.
 fn rules(access: &AccessConfig, model: &Model, errors: &mut Vec<String>) -> Vec<Rule> {
     let mut out = Vec::new();
     for (i, r) in access.rules.iter().enumerate() {
         let at = format!("access.rules[{i}]");
+        if model.cube(&r.cube).is_none() {
+            errors.push(format!("{at}.cube: no cube named {} in the model", r.cube));
+            continue;
+        }
         let member = match model.member(&r.member) {
             Ok(m) if model.cubes[m.cube].name == r.cube => m,
-            Ok(_) => {
-                errors.push(format!("{at}: member {} is not a member of cube {}", short(&r.member), short(&r.cube)));
-                continue;
-            }
-            Err(_) => {
-                errors.push(format!("{at}: member {} is not in the model", short(&r.member)));
+            _ => {
+                errors.push(format!("{at}.member: {} is not a member of cube {}", r.member, r.cube));
                 continue;
             }
         };
         let Some(operator) = Operator::parse(&r.operator) else {
-            errors.push(format!("{at}: unknown operator {}", short(&r.operator)));
+            errors.push(format!("{at}.operator: unknown operator {}", short(&r.operator)));
             continue;
         };
         out.push(Rule { member, name: r.member.clone(), operator, value: r.value.clone() });
     }
     out
+}
+
+/// `[[access.roles]]`: every cube and member a role grants must exist.
+fn check_roles(access: &AccessConfig, model: &Model, errors: &mut Vec<String>) {
+    for (i, role) in access.roles.iter().enumerate() {
+        for c in role.cubes.iter().filter(|c| model.cube(c).is_none()) {
+            errors.push(format!("access.roles[{i}].cubes: no cube named {c} in the model"));
+        }
+        for m in role.members.iter().filter(|m| model.member(m).is_err()) {
+            errors.push(format!("access.roles[{i}].members: no member named {m} in the model"));
+        }
+    }
 }
 
 /// What the token's roles grant.

@@ -632,7 +632,7 @@ fn order(raw: Option<&Value>, in_query: &[&str]) -> Result<Vec<(String, bool)>, 
 
 /// A client's string, bounded and quoted for an error message.
 pub fn short(s: &str) -> String {
-    crate::auth::token::quoted(s)
+    crate::text::quoted(s)
 }
 
 #[cfg(test)]

@@ -80,6 +80,10 @@ impl App {
         &self.config
     }
 
+    pub fn model(&self) -> &crate::query::Model {
+        &self.model
+    }
+
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
     }

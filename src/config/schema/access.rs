@@ -1,21 +1,12 @@
-//! `[access]`: rules and roles, checked against the model.
+//! `[access]`: rules and roles as data. Their cubes and members are checked
+//! against the model by the build step (`crate::query::Policy::build`).
 
 use super::{Cx, Section, join};
 use crate::config::layers::{Node, Value};
 use crate::config::{AccessConfig, AccessRule, DEFAULT_RULE_OPERATOR, Role, SessionValue};
 
-/// `[access]`: every cube and member named must exist in the model.
-pub(super) fn access(cx: &mut Cx, t: Section<'_>, model: &crate::query::Model) -> AccessConfig {
+pub(super) fn access(cx: &mut Cx, t: Section<'_>) -> AccessConfig {
     let roles_key = cx.non_empty_string(&t, "roles_key");
-    let member_exists = |m: &str| {
-        m.split_once('.').is_some_and(|(c, n)| {
-            model.cube(c).is_some_and(|cube| {
-                cube.measures.iter().any(|x| x.name == n)
-                    || cube.dimensions.iter().any(|x| x.name == n)
-                    || cube.segments.iter().any(|x| x.name == n)
-            })
-        })
-    };
     let mut rules = Vec::new();
     for (i, node) in list_of_tables(cx, &t, "rules") {
         let Value::Table(rt) = &node.value else { continue };
@@ -30,14 +21,6 @@ pub(super) fn access(cx: &mut Cx, t: Section<'_>, model: &crate::query::Model) -
             continue;
         };
         let operator = operator.unwrap_or_else(|| DEFAULT_RULE_OPERATOR.into());
-        if model.cube(&cube).is_none() {
-            cx.invalid(&node.source, &join(&path, "cube"), format!("no cube named {cube} in the model"));
-            continue;
-        }
-        if !member.starts_with(&format!("{cube}.")) || !member_exists(&member) {
-            cx.invalid(&node.source, &join(&path, "member"), format!("{member} is not a member of cube {cube}"));
-            continue;
-        }
         if !["equals", "notEquals", "contains", "startsWith", "endsWith", "gt", "gte", "lt", "lte"]
             .contains(&operator.as_str())
         {
@@ -66,16 +49,6 @@ pub(super) fn access(cx: &mut Cx, t: Section<'_>, model: &crate::query::Model) -
             cx.invalid(&node.source, &join(&path, "name"), "every role needs a name");
             continue;
         };
-        for c in &cubes {
-            if model.cube(c).is_none() {
-                cx.invalid(&node.source, &join(&path, "cubes"), format!("no cube named {c} in the model"));
-            }
-        }
-        for m in &members {
-            if !member_exists(m) {
-                cx.invalid(&node.source, &join(&path, "members"), format!("no member named {m} in the model"));
-            }
-        }
         roles.push(Role { name, cubes, members });
     }
     if !roles.is_empty() && roles_key.is_none() {

@@ -161,8 +161,7 @@ fn session_settings(cx: &mut Cx, s: &Section<'_>) -> Vec<(String, SessionValue)>
     let mut out = Vec::new();
     for (name, entry) in map {
         let key = format!("database.session.{name}");
-        let valid_name =
-            !name.is_empty() && name.split('.').all(crate::query::model::is_member_name) && name.contains('.');
+        let valid_name = !name.is_empty() && name.split('.').all(crate::text::is_identifier) && name.contains('.');
         if !valid_name {
             cx.invalid(
                 &entry.source,

@@ -36,7 +36,7 @@ pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
     };
     let tenancy = tenancy::tenancy(&mut cx, &root, database.as_ref());
     let access = match root.section(&mut cx, "access") {
-        Some(s) => access::access(&mut cx, s, &model.model),
+        Some(s) => access::access(&mut cx, s),
         None => AccessConfig::default(),
     };
     root.finish(&mut cx);

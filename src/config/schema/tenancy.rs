@@ -33,7 +33,7 @@ pub(super) fn tenancy(cx: &mut Cx, root: &Section<'_>, database: Option<&Databas
             tt.finish(cx);
             let route = match (schema, url, sqlite, database) {
                 (Some(s), None, None, Some(db)) if matches!(db.kind, DatabaseKind::Postgres(..)) => {
-                    if !s.split('.').all(crate::query::model::is_member_name) {
+                    if !s.split('.').all(crate::text::is_identifier) {
                         cx.invalid(&entry.source, &join(&path, "schema"), "not a schema name");
                         continue;
                     }
