@@ -492,25 +492,10 @@ async fn a_statement_whose_client_disconnects_is_cancelled_on_the_server() {
         tenantgate::server::url::encode(&json!({"measures": ["Slow.count"]}).to_string())
     );
     let hog = send_and_hold(server.addr, &path, &slow).await;
-    let mut running = false;
-    for _ in 0..200 {
-        if active_sleeps(&db).await == 1 {
-            running = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let running = eventually(Duration::from_secs(2), || async { active_sleeps(&db).await == 1 }).await;
     assert!(running, "the slow statement never started");
     drop(hog);
-    let started = std::time::Instant::now();
-    let mut cancelled = false;
-    while started.elapsed() < Duration::from_secs(2) {
-        if active_sleeps(&db).await == 0 {
-            cancelled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let cancelled = eventually(Duration::from_secs(2), || async { active_sleeps(&db).await == 0 }).await;
     assert!(cancelled, "the abandoned statement kept running on the server");
     // The slot came back with it: with a cap of 1, the next query runs.
     let reply = load(&server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;

@@ -673,24 +673,11 @@ async fn a_statement_whose_client_disconnects_is_interrupted_and_frees_its_slot(
     );
     let hog = send_and_hold(addr, &path, &slow_token).await;
     // Wait until it runs, then hang up.
-    let mut seen = false;
-    for _ in 0..100 {
-        if statements_running(&env.server).await == Some(1) {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let seen = eventually(Duration::from_secs(1), || async { statements_running(&env.server).await == Some(1) }).await;
     assert!(seen, "the slow statement never started");
     drop(hog);
-    let mut stopped = false;
-    for _ in 0..200 {
-        if statements_running(&env.server).await == Some(0) {
-            stopped = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let stopped =
+        eventually(Duration::from_secs(2), || async { statements_running(&env.server).await == Some(0) }).await;
     assert!(stopped, "the abandoned statement kept running");
     // Its slot is free: with a cap of 1, the next query runs.
     let acme = token(json!({"tenant_id": "acme"}));

@@ -164,6 +164,23 @@ pub async fn send_and_hold(addr: SocketAddr, path: &str, authorization: &str) ->
     stream
 }
 
+/// Poll `check` every 10 ms until it holds or `within` has passed; whether
+/// it held. For waiting on the server's side effects, never for timing.
+pub async fn eventually<F, Fut>(within: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
 }
