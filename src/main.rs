@@ -200,11 +200,17 @@ fn development_curl(cfg: &Config, scheme: &str, addr: &str) -> Option<String> {
     );
     // With a model and a database, a query that returns the demo rows.
     let cubes = &cfg.model.model.cubes;
-    let has_count = |c: &&tenantgate::query::model::Cube| c.measures.iter().any(|m| m.name == "count");
+    let has_count = |c: &&tenantgate::query::model::Cube| {
+        c.public && c.unsupported.is_none() && c.measures.iter().any(|m| m.name == "count" && m.public)
+    };
     let cube = cubes.iter().filter(has_count).find(|c| c.name == "Orders").or_else(|| cubes.iter().find(has_count));
     if let (Some(cube), Some(_)) = (cube, &cfg.database) {
         let mut query = serde_json::json!({"measures": [format!("{}.count", cube.name)]});
-        if let Some(d) = cube.dimensions.iter().find(|d| d.kind == tenantgate::query::model::DimensionType::String) {
+        if let Some(d) = cube
+            .dimensions
+            .iter()
+            .find(|d| d.kind == tenantgate::query::model::DimensionType::String && d.public && d.unsupported.is_none())
+        {
             query["dimensions"] = serde_json::json!([format!("{}.{}", cube.name, d.name)]);
         }
         hint.push_str(&format!(
