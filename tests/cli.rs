@@ -405,3 +405,19 @@ fn check_config_and_serve_report_model_and_access_errors_from_the_build() {
         );
     }
 }
+
+#[test]
+fn check_config_lists_the_members_the_model_declares_but_tenantgate_does_not_serve() {
+    let dir = config_dir(&[]);
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    let model = "cubes:\n  - name: Orders\n    sql_table: orders\n    measures:\n      - name: count\n        type: count\n      - name: runningTotal\n        sql: amount\n        type: sum\n        rolling_window:\n          trailing: unbounded\n";
+    std::fs::write(dir.path().join("model/orders.yml"), model).expect("model");
+    let toml = format!("{}\n[model]\npath = \"{}\"\n", secret_config(""), dir.path().join("model").display());
+    std::fs::write(dir.path().join("test.toml"), toml).expect("config");
+    let out = tenantgate(&["check-config", "--env", "test"], dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("not supported yet")).collect();
+    assert_eq!(listed.len(), 1, "{stdout}");
+    assert!(listed[0].contains("Orders.runningTotal") && listed[0].contains("rolling_window"), "{stdout}");
+}

@@ -42,6 +42,7 @@ cubes:
         sql: id
         type: number
         primary_key: true
+        public: true
       - name: tenantId
         sql: tenant_id
         type: string
@@ -708,4 +709,102 @@ async fn listed_tenants_refuse_an_unlisted_one_by_default_and_explicit_false_kee
     let reply = load(&env.server, &umbrella, &q).await;
     assert_eq!((reply.status, reply.body["data"].clone()), (StatusCode::OK, json!([{"Orders.count": 9}])));
     env.server.stop().await;
+}
+
+/// Visibility and documentation keys, and a member tenantgate cannot answer.
+const DOCUMENTED: &str = r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    description: Every order
+    meta:
+      owner: sales
+    measures:
+      - name: count
+        type: count
+        description: Orders placed
+        format: number
+        drill_members: [id, status]
+      - name: trailing
+        sql: amount
+        type: sum
+        rolling_window:
+          trailing: 1 month
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+      - name: status
+        sql: status
+        type: string
+        meta:
+          colour: green
+      - name: tenantId
+        sql: tenant_id
+        type: string
+        public: false
+  - name: Internal
+    sql_table: orders
+    shown: false
+    measures:
+      - name: count
+        type: count
+"#;
+
+#[tokio::test]
+async fn hidden_and_unsupported_members_are_400_and_meta_carries_docs_without_hidden_members() {
+    let env = start_env(DOCUMENTED, "", "", "").await;
+    let t = token(json!({"sub": "x"}));
+    for (q, code, message) in [
+        (
+            json!({"dimensions": ["Orders.id"]}),
+            "hidden_member",
+            "You requested hidden member: 'Orders.id'. Please make it visible using `public: true`. Please note primaryKey fields are `public: false` by default: https://cube.dev/docs/schema/reference/joins#setting-a-primary-key.",
+        ),
+        (
+            json!({"measures": ["Internal.count"]}),
+            "hidden_member",
+            "You requested hidden member: 'Internal.count'. Please make it visible using `public: true`. Please note primaryKey fields are `public: false` by default: https://cube.dev/docs/schema/reference/joins#setting-a-primary-key.",
+        ),
+        (
+            json!({"measures": ["Orders.trailing"]}),
+            "member_not_supported",
+            "Member 'Orders.trailing' uses rolling_window, which tenantgate does not support",
+        ),
+    ] {
+        let reply = load(&env.server, &t, &q).await;
+        assert_eq!(
+            (reply.status, reply.body.clone()),
+            (StatusCode::BAD_REQUEST, json!({"error": message, "code": code}))
+        );
+    }
+    // Hidden members may still be filtered on, as in Cube.js.
+    let q = json!({"measures": ["Orders.count"], "filters": [
+        {"member": "Orders.id", "operator": "lte", "values": [3]},
+        {"member": "Orders.tenantId", "operator": "equals", "values": ["acme"]}
+    ]});
+    let reply = load(&env.server, &t, &q).await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+
+    let meta = env.server.get("/cubejs-api/v1/meta", &[("authorization", &t)]).await;
+    let cubes = meta.body["cubes"].as_array().expect("cubes");
+    assert_eq!(cubes.len(), 1, "a hidden cube is absent: {cubes:?}");
+    let orders = &cubes[0];
+    assert_eq!((&orders["description"], &orders["meta"]), (&json!("Every order"), &json!({"owner": "sales"})));
+    let count = &orders["measures"][0];
+    assert_eq!(
+        (&count["description"], &count["format"], &count["drillMembers"], &count["drillMembersGrouped"]),
+        (
+            &json!("Orders placed"),
+            &json!("number"),
+            &json!(["Orders.id", "Orders.status"]),
+            &json!({"measures": [], "dimensions": ["Orders.id", "Orders.status"]})
+        )
+    );
+    let dims: Vec<&str> =
+        orders["dimensions"].as_array().expect("dims").iter().filter_map(|d| d["name"].as_str()).collect();
+    assert_eq!(dims, ["Orders.status"], "the primary key and the public: false dimension are absent");
+    assert_eq!(orders["dimensions"][0]["meta"], json!({"colour": "green"}));
+    assert!(orders["dimensions"][0].get("description").is_none(), "unset keys stay out, as in Cube.js");
 }

@@ -1,62 +1,122 @@
-//! `/meta`: the model in Cube.js's shape, as far as the caller's roles see
-//! it. Pure: model and grants in, JSON out.
+//! `/meta`: the model in Cube.js's shape, as far as the caller may see it:
+//! public cubes and members only (a hidden one is absent, as in Cube.js's
+//! gateway), and with roles only what the token's roles grant. Pure: model
+//! and grants in, JSON out.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::Model;
+use super::model::{Docs, MemberRef};
 use super::policy::Grants;
 
-/// `/meta`: every cube with its members, in Cube.js's shape; with roles,
-/// only what the token's roles grant.
+/// `/meta`: every visible cube with its visible members, in Cube.js's shape;
+/// with roles, only what the token's roles grant.
 pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
-    let shown = |member: &str| grants.is_none_or(|g| g.allows(member));
+    let granted = |member: &str| grants.is_none_or(|g| g.allows(member));
     let cubes: Vec<Value> = model
         .cubes
         .iter()
-        .filter(|c| grants.is_none_or(|g| g.allows_cube(&c.name)))
+        .filter(|c| c.public && grants.is_none_or(|g| g.allows_cube(&c.name)))
         .map(|c| {
-            json!({
-                "name": c.name,
-                "title": c.title,
-                "type": "cube",
-                "isVisible": true,
-                "public": true,
-                "connectedComponent": 1,
-                "measures": c.measures.iter().filter(|m| shown(&format!("{}.{}", c.name, m.name))).map(|m| json!({
-                    "name": format!("{}.{}", c.name, m.name),
-                    "title": format!("{} {}", c.title, m.title),
-                    "shortTitle": m.title,
-                    "type": "number",
-                    "aggType": m.kind.as_str(),
-                    "cumulative": false,
-                    "cumulativeTotal": false,
-                    "drillMembers": [],
-                    "drillMembersGrouped": {"measures": [], "dimensions": []},
+            let shown = |name: &str, public: bool| public && granted(&format!("{}.{name}", c.name));
+            let measures: Vec<Value> = c
+                .measures
+                .iter()
+                .filter(|m| shown(&m.name, m.public))
+                .map(|m| {
+                    let is_measure =
+                        |name: &String| model.member(name).is_ok_and(|id| matches!(id.member, MemberRef::Measure(_)));
+                    let (drill_measures, drill_dimensions): (Vec<&String>, Vec<&String>) =
+                        m.drill_members.iter().partition(|d| is_measure(d));
+                    with_docs(
+                        json!({
+                            "name": format!("{}.{}", c.name, m.name),
+                            "title": format!("{} {}", c.title, m.title),
+                            "shortTitle": m.title,
+                            "type": "number",
+                            "aggType": m.kind.as_str(),
+                            "cumulative": false,
+                            "cumulativeTotal": false,
+                            "drillMembers": m.drill_members,
+                            "drillMembersGrouped": {"measures": drill_measures, "dimensions": drill_dimensions},
+                            "isVisible": true,
+                            "public": true,
+                        }),
+                        &m.docs,
+                    )
+                })
+                .collect();
+            let dimensions: Vec<Value> = c
+                .dimensions
+                .iter()
+                .filter(|d| shown(&d.name, d.public))
+                .map(|d| {
+                    with_docs(
+                        json!({
+                            "name": format!("{}.{}", c.name, d.name),
+                            "title": format!("{} {}", c.title, d.title),
+                            "shortTitle": d.title,
+                            "type": d.kind.as_str(),
+                            "suggestFilterValues": d.suggest_filter_values,
+                            "primaryKey": d.primary_key,
+                            "isVisible": true,
+                            "public": true,
+                        }),
+                        &d.docs,
+                    )
+                })
+                .collect();
+            let segments: Vec<Value> = c
+                .segments
+                .iter()
+                .filter(|s| shown(&s.name, s.public))
+                .map(|s| {
+                    with_docs(
+                        json!({
+                            "name": format!("{}.{}", c.name, s.name),
+                            "title": format!("{} {}", c.title, s.title),
+                            "shortTitle": s.title,
+                            "isVisible": true,
+                            "public": true,
+                        }),
+                        &s.docs,
+                    )
+                })
+                .collect();
+            with_docs(
+                json!({
+                    "name": c.name,
+                    "title": c.title,
+                    "type": "cube",
                     "isVisible": true,
                     "public": true,
-                })).collect::<Vec<_>>(),
-                "dimensions": c.dimensions.iter().filter(|d| shown(&format!("{}.{}", c.name, d.name))).map(|d| json!({
-                    "name": format!("{}.{}", c.name, d.name),
-                    "title": format!("{} {}", c.title, d.title),
-                    "shortTitle": d.title,
-                    "type": d.kind.as_str(),
-                    "suggestFilterValues": true,
-                    "primaryKey": d.primary_key,
-                    "isVisible": true,
-                    "public": true,
-                })).collect::<Vec<_>>(),
-                "segments": c.segments.iter().filter(|s| shown(&format!("{}.{}", c.name, s.name))).map(|s| json!({
-                    "name": format!("{}.{}", c.name, s.name),
-                    "title": format!("{} {}", c.title, s.title),
-                    "shortTitle": s.title,
-                    "isVisible": true,
-                    "public": true,
-                })).collect::<Vec<_>>(),
-                "hierarchies": [],
-                "folders": [],
-                "nestedFolders": [],
-            })
+                    "connectedComponent": 1,
+                    "measures": measures,
+                    "dimensions": dimensions,
+                    "segments": segments,
+                    "hierarchies": [],
+                    "folders": [],
+                    "nestedFolders": [],
+                }),
+                &c.docs,
+            )
         })
         .collect();
     json!({"cubes": cubes})
+}
+
+/// `description`, `format` and `meta` where the model sets them (Cube.js
+/// leaves them out otherwise).
+fn with_docs(mut v: Value, docs: &Docs) -> Value {
+    if let Value::Object(o) = &mut v {
+        let put = |o: &mut Map<String, Value>, k: &str, x: &Option<Value>| {
+            if let Some(x) = x {
+                o.insert(k.to_string(), x.clone());
+            }
+        };
+        put(o, "description", &docs.description.clone().map(Value::String));
+        put(o, "format", &docs.format);
+        put(o, "meta", &docs.meta);
+    }
+    v
 }

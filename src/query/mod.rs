@@ -70,6 +70,16 @@ pub enum QueryError {
     Empty,
     #[error("'{0}' not found for path '{0}'")]
     UnknownMember(String),
+    /// The member (or its cube) uses a Cube.js feature tenantgate does not
+    /// implement; answering without it would be wrong.
+    #[error("Member '{member}' uses {feature}, which tenantgate does not support")]
+    MemberNotSupported { member: String, feature: String },
+    /// Cube.js's words (`public: false`, or a primary key without
+    /// `public: true`).
+    #[error(
+        "You requested hidden member: '{0}'. Please make it visible using `public: true`. Please note primaryKey fields are `public: false` by default: https://cube.dev/docs/schema/reference/joins#setting-a-primary-key."
+    )]
+    HiddenMember(String),
     #[error("{0}")]
     Invalid(String),
     #[error("Security context has no '{path}' required by cube {cube}")]
@@ -91,6 +101,8 @@ impl QueryError {
     pub fn code(&self) -> &'static str {
         match self {
             QueryError::UnknownMember(_) => "unknown_member",
+            QueryError::MemberNotSupported { .. } => "member_not_supported",
+            QueryError::HiddenMember(_) => "hidden_member",
             QueryError::MissingSecurityContext { .. } => "missing_security_context",
             QueryError::InvalidSecurityContext(_) => "invalid_security_context",
             QueryError::InvalidTenant(_) => "invalid_tenant",

@@ -24,6 +24,22 @@ pub struct Cube {
     pub measures: Vec<Measure>,
     pub dimensions: Vec<Dimension>,
     pub segments: Vec<Segment>,
+    /// `public` (or the older `shown`); a hidden cube hides every member.
+    pub public: bool,
+    pub docs: Docs,
+    /// A Cube.js feature of the whole cube that tenantgate does not
+    /// implement (`extends`, `access_policy`, ...): every member refuses.
+    pub unsupported: Option<String>,
+    /// The file that defines the cube, for errors found after loading.
+    pub file: String,
+}
+
+/// What a cube or member carries to `/meta` and nowhere else.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Docs {
+    pub description: Option<String>,
+    pub meta: Option<Value>,
+    pub format: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +77,11 @@ pub struct Measure {
     /// Raw member SQL (`{CUBE}` allowed); `None` only for `count`.
     pub sql: Option<String>,
     pub filters: Vec<String>,
+    pub public: bool,
+    pub docs: Docs,
+    /// `drill_members`, resolved to `Cube.member` names.
+    pub drill_members: Vec<String>,
+    pub unsupported: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +91,11 @@ pub struct Dimension {
     pub kind: DimensionType,
     pub sql: String,
     pub primary_key: bool,
+    /// Cube.js's default: public unless it is the primary key.
+    pub public: bool,
+    pub docs: Docs,
+    pub suggest_filter_values: bool,
+    pub unsupported: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +103,128 @@ pub struct Segment {
     pub name: String,
     pub title: String,
     pub sql: String,
+    pub public: bool,
+    pub docs: Docs,
+    pub unsupported: Option<String>,
 }
+
+/// How tenantgate treats a key that Cube.js's schema knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// Implemented.
+    Supported,
+    /// Accepted with no effect on what a query returns here (caching,
+    /// pre-aggregations, BI-tool hints).
+    Ignored,
+    /// Not implemented: the cube or member loads, marked unsupported, and a
+    /// query naming it is refused with `member_not_supported`. A value of
+    /// `false` asks for nothing and is accepted.
+    Unsupported,
+}
+
+use KeyUse::{Ignored, Supported, Unsupported};
+
+/// Cube keys, from Cube.js's `CubeValidator` (snake case; the camel-case
+/// spelling is accepted too). `data_source` other than `default` is
+/// unsupported: every cube reads the configured database.
+pub const CUBE_KEYS: &[(&str, KeyUse)] = &[
+    ("name", Supported),
+    ("sql", Supported),
+    ("sql_table", Supported),
+    ("title", Supported),
+    ("description", Supported),
+    ("meta", Supported),
+    ("public", Supported),
+    ("shown", Supported),
+    ("measures", Supported),
+    ("dimensions", Supported),
+    ("segments", Supported),
+    ("joins", Supported),
+    ("data_source", Supported),
+    ("refresh_key", Ignored),
+    ("pre_aggregations", Ignored),
+    ("sql_alias", Ignored),
+    ("rewrite_queries", Ignored),
+    ("hierarchies", Ignored),
+    ("extends", Unsupported),
+    ("access_policy", Unsupported),
+];
+
+/// Measure keys.
+pub const MEASURE_KEYS: &[(&str, KeyUse)] = &[
+    ("name", Supported),
+    ("sql", Supported),
+    ("type", Supported),
+    ("filters", Supported),
+    ("title", Supported),
+    ("description", Supported),
+    ("meta", Supported),
+    ("format", Supported),
+    ("drill_members", Supported),
+    ("drill_member_references", Supported),
+    ("public", Supported),
+    ("shown", Supported),
+    ("visible", Supported),
+    ("aliases", Ignored),
+    ("drill_filters", Ignored),
+    ("cumulative", Unsupported),
+    ("rolling_window", Unsupported),
+    ("multi_stage", Unsupported),
+    ("group_by", Unsupported),
+    ("reduce_by", Unsupported),
+    ("add_group_by", Unsupported),
+    ("time_shift", Unsupported),
+    ("order_by", Unsupported),
+];
+
+/// Measure types Cube.js knows and tenantgate does not implement.
+pub const UNSUPPORTED_MEASURE_TYPES: &[&str] =
+    &["count_distinct_approx", "running_total", "string", "boolean", "time", "rank"];
+
+/// Dimension keys.
+pub const DIMENSION_KEYS: &[(&str, KeyUse)] = &[
+    ("name", Supported),
+    ("sql", Supported),
+    ("type", Supported),
+    ("primary_key", Supported),
+    ("title", Supported),
+    ("description", Supported),
+    ("meta", Supported),
+    ("format", Supported),
+    ("public", Supported),
+    ("shown", Supported),
+    ("suggest_filter_values", Supported),
+    ("aliases", Ignored),
+    ("field_type", Ignored),
+    ("values_as_segments", Ignored),
+    ("enable_suggestions", Ignored),
+    ("case", Unsupported),
+    ("latitude", Unsupported),
+    ("longitude", Unsupported),
+    ("granularities", Unsupported),
+    ("sub_query", Unsupported),
+    ("propagate_filters_to_sub_query", Unsupported),
+    ("multi_stage", Unsupported),
+    ("add_group_by", Unsupported),
+];
+
+/// Dimension types Cube.js knows and tenantgate does not implement.
+pub const UNSUPPORTED_DIMENSION_TYPES: &[&str] = &["geo"];
+
+/// Segment keys.
+pub const SEGMENT_KEYS: &[(&str, KeyUse)] = &[
+    ("name", Supported),
+    ("sql", Supported),
+    ("title", Supported),
+    ("description", Supported),
+    ("meta", Supported),
+    ("public", Supported),
+    ("shown", Supported),
+    ("aliases", Ignored),
+];
+
+/// Keys of one `filters:` entry of a measure.
+const MEASURE_FILTER_KEYS: &[(&str, KeyUse)] = &[("sql", Supported)];
 
 /// What the model allows, from `[model]`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -154,6 +301,54 @@ impl Model {
         };
         format!("{}.{member}", c.name)
     }
+
+    /// The Cube.js feature that keeps a member from being queried: its
+    /// own, or its cube's.
+    pub fn unsupported_feature(&self, id: MemberId) -> Option<&str> {
+        let c = &self.cubes[id.cube];
+        let own = match id.member {
+            MemberRef::Measure(i) => &c.measures[i].unsupported,
+            MemberRef::Dimension(i) => &c.dimensions[i].unsupported,
+            MemberRef::Segment(i) => &c.segments[i].unsupported,
+        };
+        c.unsupported.as_deref().or(own.as_deref())
+    }
+
+    /// Whether a member is public: its cube and itself (Cube.js's
+    /// `isVisible`).
+    pub fn is_public(&self, id: MemberId) -> bool {
+        let c = &self.cubes[id.cube];
+        c.public
+            && match id.member {
+                MemberRef::Measure(i) => c.measures[i].public,
+                MemberRef::Dimension(i) => c.dimensions[i].public,
+                MemberRef::Segment(i) => c.segments[i].public,
+            }
+    }
+
+    /// What loads but cannot be queried, for `check-config`: one line per
+    /// cube or member, `Orders.status: case` (a whole cube: `Orders: extends`).
+    pub fn unsupported(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for c in &self.cubes {
+            if let Some(f) = &c.unsupported {
+                out.push(format!("{}: {f}", c.name));
+                continue;
+            }
+            let members = c
+                .measures
+                .iter()
+                .map(|m| (&m.name, &m.unsupported))
+                .chain(c.dimensions.iter().map(|d| (&d.name, &d.unsupported)))
+                .chain(c.segments.iter().map(|s| (&s.name, &s.unsupported)));
+            for (name, f) in members {
+                if let Some(f) = f {
+                    out.push(format!("{}.{name}: {f}", c.name));
+                }
+            }
+        }
+        out
+    }
 }
 
 /// A member of a cube: measure, dimension or segment, by index.
@@ -225,6 +420,11 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
             errors.push(format!("{file}: expected a top-level `cubes:` list"));
             continue;
         };
+        if let Some(top) = doc.as_object() {
+            for key in top.keys().filter(|k| k.as_str() != "cubes") {
+                errors.push(format!("{file}: unknown top-level key {key:?} (expected cubes)"));
+            }
+        }
         for (i, raw) in list.iter().enumerate() {
             let mut cx = CubeCx { file, cube: format!("#{i}"), errors: &mut errors };
             if let Some(cube) = cube(&mut cx, raw, opts) {
@@ -236,7 +436,34 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
             }
         }
     }
-    if errors.is_empty() { Ok(Model { cubes }) } else { Err(errors) }
+    let mut model = Model { cubes };
+    resolve_drill_members(&mut model, &mut errors);
+    if errors.is_empty() { Ok(model) } else { Err(errors) }
+}
+
+/// `drill_members: [id, Users.city]`: a bare name is a member of the same
+/// cube; every one must exist.
+fn resolve_drill_members(model: &mut Model, errors: &mut Vec<String>) {
+    let mut resolved = Vec::new();
+    for (ci, c) in model.cubes.iter().enumerate() {
+        for (mi, m) in c.measures.iter().enumerate() {
+            let mut names = Vec::new();
+            for d in &m.drill_members {
+                let full = if d.contains('.') { d.clone() } else { format!("{}.{d}", c.name) };
+                match model.member(&full) {
+                    Ok(id) => names.push(model.member_name(id)),
+                    Err(_) => errors.push(format!(
+                        "{}: cube {}: measure {}: drill member {d} is not in the model",
+                        c.file, c.name, m.name
+                    )),
+                }
+            }
+            resolved.push((ci, mi, names));
+        }
+    }
+    for (ci, mi, names) in resolved {
+        model.cubes[ci].measures[mi].drill_members = names;
+    }
 }
 
 struct CubeCx<'a> {
@@ -251,10 +478,70 @@ impl CubeCx<'_> {
     }
 }
 
-/// Cube keys we accept and ignore (documented Cube.js features that do not
-/// change what a query returns here).
-const IGNORED_CUBE_KEYS: [&str; 8] =
-    ["description", "meta", "public", "shown", "data_source", "refresh_key", "pre_aggregations", "sql_alias"];
+type Obj = serde_json::Map<String, Value>;
+
+/// The value of `key` (snake case) under either spelling Cube.js accepts
+/// (`primary_key` or `primaryKey`).
+fn get<'a>(obj: &'a Obj, key: &str) -> Option<&'a Value> {
+    obj.get(key).or_else(|| obj.iter().find(|(k, _)| snake_case(k) == key).map(|(_, v)| v))
+}
+
+/// Check every key of `obj` against `spec`: an unknown key is an error
+/// (`at` names the member, `"measure count: "`); the first unsupported
+/// feature asked for is returned.
+fn check_keys(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, spec: &[(&str, KeyUse)]) -> Option<String> {
+    let mut unsupported = None;
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in obj {
+        let k = snake_case(key);
+        if !seen.insert(k.clone()) {
+            cx.err(format!("{at}key {key:?} is set twice (as {k} and in camel case)"));
+        }
+        match spec.iter().find(|(s, _)| *s == k) {
+            None => cx.err(format!("{at}unknown key {key:?}")),
+            Some((_, Unsupported)) if !matches!(value, Value::Bool(false) | Value::Null) => {
+                unsupported.get_or_insert(k);
+            }
+            Some(_) => {}
+        }
+    }
+    unsupported
+}
+
+/// `public`, else the older `visible` / `shown`, else `default`.
+fn public_of(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, default: bool) -> bool {
+    for key in ["public", "visible", "shown"] {
+        match get(obj, key) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Bool(b)) => return *b,
+            Some(_) => {
+                cx.err(format!("{at}{key} must be true or false"));
+                return default;
+            }
+        }
+    }
+    default
+}
+
+fn docs(cx: &mut CubeCx<'_>, at: &str, obj: &Obj) -> Docs {
+    let description = match get(obj, "description") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            cx.err(format!("{at}description must be a string"));
+            None
+        }
+    };
+    let format = match get(obj, "format") {
+        None | Some(Value::Null) => None,
+        Some(v @ (Value::String(_) | Value::Object(_))) => Some(v.clone()),
+        Some(_) => {
+            cx.err(format!("{at}format must be a string or a mapping"));
+            None
+        }
+    };
+    Docs { description, meta: get(obj, "meta").filter(|v| !v.is_null()).cloned(), format }
+}
 
 fn cube(cx: &mut CubeCx<'_>, raw: &Value, opts: ModelOptions) -> Option<Cube> {
     let Some(obj) = raw.as_object() else {
@@ -273,16 +560,18 @@ fn cube(cx: &mut CubeCx<'_>, raw: &Value, opts: ModelOptions) -> Option<Cube> {
         }
     };
     cx.cube = name.clone();
-    for key in obj.keys() {
-        let known = ["name", "title", "sql", "sql_table", "measures", "dimensions", "segments", "joins"];
-        if !known.contains(&key.as_str()) && !IGNORED_CUBE_KEYS.contains(&key.as_str()) {
-            cx.err(format!("unknown key {key:?}"));
+    let mut unsupported = check_keys(cx, "", obj, CUBE_KEYS);
+    match get(obj, "data_source") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "default" => {}
+        Some(_) => {
+            unsupported.get_or_insert_with(|| "data_source".into());
         }
     }
-    if obj.get("joins").is_some_and(|j| j.as_array().is_some_and(|a| !a.is_empty())) {
+    if get(obj, "joins").is_some_and(|j| j.as_array().is_some_and(|a| !a.is_empty())) {
         cx.err("joins are not supported yet; query each cube on its own");
     }
-    let source = match (obj.get("sql"), obj.get("sql_table")) {
+    let source = match (get(obj, "sql"), get(obj, "sql_table")) {
         (Some(Value::String(sql)), None) => match template::parse(sql) {
             Ok(pieces) => {
                 if !opts.allow_unsafe_value
@@ -314,13 +603,12 @@ fn cube(cx: &mut CubeCx<'_>, raw: &Value, opts: ModelOptions) -> Option<Cube> {
             CubeSource::Table(String::new())
         }
     };
-    let title = obj.get("title").and_then(Value::as_str).map_or_else(|| titleize(&name), str::to_owned);
-    let measures = members(cx, obj.get("measures"), "measure", measure);
-    let dimensions = members(cx, obj.get("dimensions"), "dimension", dimension);
-    let segments = members(cx, obj.get("segments"), "segment", |cx, name, m| {
-        let sql = member_sql(cx, name, m.get("sql"), true)?;
-        Some(Segment { name: name.to_string(), title: title_of(name, m), sql })
-    });
+    let title = title_of(cx, "", &name, obj);
+    let public = public_of(cx, "", obj, true);
+    let docs = docs(cx, "", obj);
+    let measures = members(cx, get(obj, "measures"), "measure", measure);
+    let dimensions = members(cx, get(obj, "dimensions"), "dimension", dimension);
+    let segments = members(cx, get(obj, "segments"), "segment", segment);
     let mut seen = std::collections::HashSet::new();
     for n in measures
         .iter()
@@ -332,14 +620,26 @@ fn cube(cx: &mut CubeCx<'_>, raw: &Value, opts: ModelOptions) -> Option<Cube> {
             cx.err(format!("member {n} is defined twice"));
         }
     }
-    Some(Cube { alias: snake_case(&name), name, title, source, measures, dimensions, segments })
+    Some(Cube {
+        alias: snake_case(&name),
+        name,
+        title,
+        source,
+        measures,
+        dimensions,
+        segments,
+        public,
+        docs,
+        unsupported,
+        file: cx.file.to_string(),
+    })
 }
 
 fn members<T>(
     cx: &mut CubeCx<'_>,
     raw: Option<&Value>,
     what: &str,
-    mut f: impl FnMut(&mut CubeCx<'_>, &str, &serde_json::Map<String, Value>) -> Option<T>,
+    mut f: impl FnMut(&mut CubeCx<'_>, &str, &Obj) -> Option<T>,
 ) -> Vec<T> {
     let Some(raw) = raw else { return Vec::new() };
     let Some(list) = raw.as_array() else {
@@ -366,30 +666,44 @@ fn members<T>(
     out
 }
 
-fn measure(cx: &mut CubeCx<'_>, name: &str, m: &serde_json::Map<String, Value>) -> Option<Measure> {
-    let kind = match m.get("type").and_then(Value::as_str) {
+fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
+    let at = format!("measure {name}: ");
+    let mut unsupported = check_keys(cx, &at, m, MEASURE_KEYS);
+    let raw_type = get(m, "type").and_then(Value::as_str).map(snake_case);
+    let kind = match raw_type.as_deref() {
         Some("count") => MeasureType::Count,
-        Some("count_distinct" | "countDistinct") => MeasureType::CountDistinct,
+        Some("count_distinct") => MeasureType::CountDistinct,
         Some("sum") => MeasureType::Sum,
         Some("avg") => MeasureType::Avg,
         Some("min") => MeasureType::Min,
         Some("max") => MeasureType::Max,
         Some("number") => MeasureType::Number,
-        other => {
+        Some(t) if UNSUPPORTED_MEASURE_TYPES.contains(&t) => {
+            unsupported.get_or_insert_with(|| format!("type {t}"));
+            MeasureType::Number
+        }
+        _ => {
+            let other = get(m, "type").map_or("(missing)".to_string(), |t| match t {
+                Value::String(s) => format!("{s:?}"),
+                v => v.to_string(),
+            });
             cx.err(format!(
-                "measure {name}: type {} is not one of count, count_distinct, sum, avg, min, max, number",
-                other.map_or("(missing)".to_string(), |t| format!("{t:?}"))
+                "measure {name}: type {other} is not one of count, count_distinct, sum, avg, min, max, number"
             ));
             return None;
         }
     };
-    let sql = match m.get("sql") {
-        None if kind == MeasureType::Count => None,
+    // An unsupported measure may lack what a supported one needs.
+    let sql = match get(m, "sql") {
+        None if kind == MeasureType::Count || unsupported.is_some() => None,
         raw => Some(member_sql(cx, name, raw, true)?),
     };
     let mut filters = Vec::new();
-    if let Some(list) = m.get("filters") {
+    if let Some(list) = get(m, "filters") {
         for f in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+            if let Some(obj) = f.as_object() {
+                check_keys(cx, &format!("{at}filter: "), obj, MEASURE_FILTER_KEYS);
+            }
             if let Some(sql) = member_sql(cx, name, f.get("sql"), true) {
                 filters.push(sql);
             }
@@ -398,15 +712,42 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &serde_json::Map<String, Value>) 
             cx.err(format!("measure {name}: filters must be a list of {{sql: ...}}"));
         }
     }
-    Some(Measure { name: name.into(), title: title_of(name, m), kind, sql, filters })
+    let drill = get(m, "drill_members").or_else(|| get(m, "drill_member_references"));
+    let drill_members = match drill {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) if items.iter().all(|i| i.as_str().is_some_and(is_member_path)) => {
+            items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect()
+        }
+        Some(_) => {
+            cx.err(format!("{at}drill_members must be a list of member names"));
+            Vec::new()
+        }
+    };
+    Some(Measure {
+        name: name.into(),
+        title: title_of(cx, &at, name, m),
+        kind,
+        sql,
+        filters,
+        public: public_of(cx, &at, m, true),
+        docs: docs(cx, &at, m),
+        drill_members,
+        unsupported,
+    })
 }
 
-fn dimension(cx: &mut CubeCx<'_>, name: &str, m: &serde_json::Map<String, Value>) -> Option<Dimension> {
-    let kind = match m.get("type").and_then(Value::as_str) {
+fn dimension(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Dimension> {
+    let at = format!("dimension {name}: ");
+    let mut unsupported = check_keys(cx, &at, m, DIMENSION_KEYS);
+    let kind = match get(m, "type").and_then(Value::as_str) {
         Some("string") => DimensionType::String,
         Some("number") => DimensionType::Number,
         Some("time") => DimensionType::Time,
         Some("boolean") => DimensionType::Boolean,
+        Some(t) if UNSUPPORTED_DIMENSION_TYPES.contains(&t) => {
+            unsupported.get_or_insert_with(|| format!("type {t}"));
+            DimensionType::String
+        }
         other => {
             cx.err(format!(
                 "dimension {name}: type {} is not one of string, number, time, boolean",
@@ -415,9 +756,48 @@ fn dimension(cx: &mut CubeCx<'_>, name: &str, m: &serde_json::Map<String, Value>
             return None;
         }
     };
-    let sql = member_sql(cx, name, m.get("sql"), true)?;
-    let primary_key = m.get("primary_key").or_else(|| m.get("primaryKey")).and_then(Value::as_bool).unwrap_or(false);
-    Some(Dimension { name: name.into(), title: title_of(name, m), kind, sql, primary_key })
+    let sql = match get(m, "sql") {
+        None if unsupported.is_some() => String::new(),
+        raw => member_sql(cx, name, raw, true)?,
+    };
+    let primary_key = match get(m, "primary_key") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            cx.err(format!("{at}primary_key must be true or false"));
+            false
+        }
+    };
+    let suggest_filter_values = match get(m, "suggest_filter_values") {
+        Some(Value::Bool(b)) => *b,
+        _ => true,
+    };
+    Some(Dimension {
+        name: name.into(),
+        title: title_of(cx, &at, name, m),
+        kind,
+        sql,
+        primary_key,
+        // Cube.js: a primary key is hidden unless it says otherwise.
+        public: public_of(cx, &at, m, !primary_key),
+        docs: docs(cx, &at, m),
+        suggest_filter_values,
+        unsupported,
+    })
+}
+
+fn segment(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Segment> {
+    let at = format!("segment {name}: ");
+    let unsupported = check_keys(cx, &at, m, SEGMENT_KEYS);
+    let sql = member_sql(cx, name, get(m, "sql"), true)?;
+    Some(Segment {
+        name: name.to_string(),
+        title: title_of(cx, &at, name, m),
+        sql,
+        public: public_of(cx, &at, m, true),
+        docs: docs(cx, &at, m),
+        unsupported,
+    })
 }
 
 /// Member SQL may reference only `{CUBE}` / `{CUBE.column}`; the security
@@ -451,8 +831,20 @@ fn member_sql(cx: &mut CubeCx<'_>, name: &str, raw: Option<&Value>, required: bo
     Some(sql)
 }
 
-fn title_of(name: &str, m: &serde_json::Map<String, Value>) -> String {
-    m.get("title").and_then(Value::as_str).map_or_else(|| titleize(name), str::to_owned)
+fn title_of(cx: &mut CubeCx<'_>, at: &str, name: &str, m: &Obj) -> String {
+    match get(m, "title") {
+        None | Some(Value::Null) => titleize(name),
+        Some(Value::String(t)) => t.clone(),
+        Some(_) => {
+            cx.err(format!("{at}title must be a string"));
+            titleize(name)
+        }
+    }
+}
+
+/// `name` or `Cube.name`.
+fn is_member_path(s: &str) -> bool {
+    s.split('.').count() <= 2 && s.split('.').all(is_member_name)
 }
 
 pub use crate::text::is_identifier as is_member_name;
@@ -566,5 +958,175 @@ cubes:
                 "model/orders.yml: cube Unsafe: uses .unsafeValue(), which inlines a token's value into SQL; set [model] dangerous_allow_unsafe_value = true to allow it",
             ]
         );
+    }
+
+    #[test]
+    fn unknown_keys_at_every_level_name_file_cube_member_and_key() {
+        let errs = load(
+            r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    colour: blue
+    measures:
+      - name: count
+        type: count
+        colour: red
+      - name: total
+        sql: amount
+        type: sum
+        filters:
+          - sql: "{CUBE}.x = 1"
+            when: always
+    dimensions:
+      - name: status
+        sql: status
+        type: string
+        visible: true
+    segments:
+      - name: big
+        sql: "{CUBE}.amount > 10"
+        size: 3
+"#,
+        )
+        .expect_err("invalid");
+        assert_eq!(
+            errs,
+            vec![
+                "model/orders.yml: cube Orders: unknown key \"colour\"",
+                "model/orders.yml: cube Orders: measure count: unknown key \"colour\"",
+                "model/orders.yml: cube Orders: measure total: filter: unknown key \"when\"",
+                "model/orders.yml: cube Orders: dimension status: unknown key \"visible\"",
+                "model/orders.yml: cube Orders: segment big: unknown key \"size\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn known_but_unimplemented_features_load_and_are_listed_as_unsupported() {
+        let m = load(
+            r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    refresh_key:
+      every: 1 hour
+    pre_aggregations:
+      main:
+        type: rollup
+    measures:
+      - name: count
+        type: count
+        cumulative: false
+      - name: running
+        sql: amount
+        type: sum
+        rolling_window:
+          trailing: 1 month
+      - name: approx
+        sql: user_id
+        type: countDistinctApprox
+    dimensions:
+      - name: size
+        type: string
+        case:
+          when:
+            - sql: "{CUBE}.amount > 10"
+              label: big
+      - name: createdAt
+        sql: created_at
+        type: time
+        granularities:
+          fiscal:
+            interval: 1 year
+            offset: 1 month
+      - name: amount
+        sql: amount
+        type: number
+        subQuery: false
+  - name: Old
+    sql_table: old
+    extends: Orders
+    measures:
+      - name: count
+        type: count
+"#,
+        )
+        .expect("loads");
+        assert_eq!(
+            m.unsupported(),
+            vec![
+                "Orders.running: rolling_window",
+                "Orders.approx: type count_distinct_approx",
+                "Orders.size: case",
+                "Orders.createdAt: granularities",
+                "Old: extends",
+            ]
+        );
+        let feature = |name: &str| m.member(name).ok().and_then(|id| m.unsupported_feature(id).map(str::to_owned));
+        assert_eq!(feature("Orders.count"), None, "cumulative: false asks for nothing");
+        assert_eq!(feature("Orders.amount"), None);
+        assert_eq!(feature("Old.count").as_deref(), Some("extends"), "a cube's feature covers its members");
+    }
+
+    #[test]
+    fn primary_keys_are_hidden_unless_public_and_a_hidden_cube_hides_its_members() {
+        let m = load(
+            r#"
+cubes:
+  - name: Users
+    sql_table: users
+    description: People who order
+    meta:
+      owner: growth
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primaryKey: true
+      - name: email
+        sql: email
+        type: string
+        primary_key: true
+        public: true
+      - name: name
+        sql: name
+        type: string
+        shown: false
+    measures:
+      - name: count
+        type: count
+        format: number
+        drill_members: [id, name, Internal.code]
+  - name: Internal
+    sql_table: internal
+    public: false
+    dimensions:
+      - name: code
+        sql: code
+        type: string
+"#,
+        )
+        .expect("loads");
+        let public = |name: &str| m.member(name).map(|id| m.is_public(id)).expect(name);
+        assert!(!public("Users.id"));
+        assert!(public("Users.email"));
+        assert!(!public("Users.name"));
+        assert!(public("Users.count"));
+        assert!(!public("Internal.code"));
+        let users = &m.cubes[0];
+        assert_eq!(users.docs.description.as_deref(), Some("People who order"));
+        assert_eq!(users.docs.meta, Some(serde_json::json!({"owner": "growth"})));
+        assert_eq!(users.measures[0].drill_members, ["Users.id", "Users.name", "Internal.code"]);
+        assert_eq!(users.measures[0].docs.format, Some(serde_json::json!("number")));
+    }
+
+    #[test]
+    fn a_drill_member_that_does_not_exist_is_a_model_error() {
+        let errs = load(
+            "cubes:\n  - name: Orders\n    sql_table: orders\n    measures:\n      - name: count\n        type: count\n        drill_members: [nope]\n",
+        )
+        .expect_err("invalid");
+        assert_eq!(errs, ["model/orders.yml: cube Orders: measure count: drill member nope is not in the model"]);
     }
 }

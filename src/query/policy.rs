@@ -269,6 +269,10 @@ fn rules(access: &AccessConfig, model: &Model, errors: &mut Vec<String>) -> Vec<
                 continue;
             }
         };
+        if let Some(feature) = model.unsupported_feature(member) {
+            errors.push(format!("{at}: member {} uses {feature}, which tenantgate does not support", short(&r.member)));
+            continue;
+        }
         let Some(operator) = Operator::parse(&r.operator) else {
             errors.push(format!("{at}.operator: unknown operator {}", short(&r.operator)));
             continue;

@@ -260,15 +260,15 @@ impl Query {
             .ok_or_else(|| QueryError::UnknownMember(all.first().cloned().unwrap_or_default()))?;
         let cube = &model.cubes[cube_idx];
 
-        let measures_r = resolve_all(model, cube, &measures, "a measure", |r| match r {
+        let measures_r = resolve_all(model, cube, &measures, "a measure", Use::Column, |r| match r {
             MemberRef::Measure(i) => Some(i),
             _ => None,
         })?;
-        let dimensions_r = resolve_all(model, cube, &dimensions, "a dimension", |r| match r {
+        let dimensions_r = resolve_all(model, cube, &dimensions, "a dimension", Use::Column, |r| match r {
             MemberRef::Dimension(i) => Some(i),
             _ => None,
         })?;
-        let segments_r = resolve_all(model, cube, &segments, "a segment", |r| match r {
+        let segments_r = resolve_all(model, cube, &segments, "a segment", Use::Condition, |r| match r {
             MemberRef::Segment(i) => Some(i),
             _ => None,
         })?
@@ -394,11 +394,27 @@ fn split_member(member: &str) -> Result<(&str, &str), QueryError> {
     }
 }
 
+/// How a query names a member: as a column of the result (a measure, a
+/// dimension, a time dimension with a granularity) or only as a condition
+/// (a filter, a segment, a date range). Cube.js refuses hidden members as
+/// columns only, so a hidden primary key can still be filtered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Column,
+    Condition,
+}
+
 /// Resolve `Cube.member` within the query's cube. The cube part is checked,
 /// not only the member part: `Other.amount` must never resolve to this
 /// cube's `amount` (a role granting all of `Other` would then read it).
-fn resolve(model: &Model, cube: &Cube, member: &str) -> Result<MemberRef, QueryError> {
+fn resolve(model: &Model, cube: &Cube, member: &str, usage: Use) -> Result<MemberRef, QueryError> {
     let id = model.member(member)?;
+    if let Some(feature) = model.unsupported_feature(id) {
+        return Err(QueryError::MemberNotSupported { member: member.to_string(), feature: feature.to_string() });
+    }
+    if usage == Use::Column && !model.is_public(id) {
+        return Err(QueryError::HiddenMember(member.to_string()));
+    }
     if model.cubes[id.cube].name != cube.name {
         return Err(QueryError::Invalid(format!(
             "members of cubes {} and {} in one query need a join, which is not supported yet",
@@ -415,12 +431,13 @@ fn resolve_all(
     cube: &Cube,
     names: &[String],
     what: &str,
+    usage: Use,
     want: impl Fn(MemberRef) -> Option<usize>,
 ) -> Result<Vec<(usize, String)>, QueryError> {
     names
         .iter()
         .map(|m| {
-            want(resolve(model, cube, m)?)
+            want(resolve(model, cube, m, usage)?)
                 .map(|i| (i, m.clone()))
                 .ok_or_else(|| QueryError::Invalid(format!("{} is not {what}", short(m))))
         })
@@ -432,7 +449,8 @@ fn time_dimension(model: &Model, cube: &Cube, td: &Value) -> Result<TimeDimensio
         .get("dimension")
         .and_then(Value::as_str)
         .ok_or_else(|| QueryError::Invalid("each time dimension needs a dimension".into()))?;
-    let idx = match resolve(model, cube, name)? {
+    let usage = if td.get("granularity").is_some_and(|g| !g.is_null()) { Use::Column } else { Use::Condition };
+    let idx = match resolve(model, cube, name, usage)? {
         MemberRef::Dimension(i) if cube.dimensions[i].kind == DimensionType::Time => i,
         _ => return Err(QueryError::Invalid(format!("{} is not a time dimension", short(name)))),
     };
@@ -538,7 +556,7 @@ fn filter(model: &Model, cube: &Cube, f: &Value, depth: usize, count: &mut usize
         .or_else(|| obj.get("dimension"))
         .and_then(Value::as_str)
         .ok_or_else(|| QueryError::Invalid("each filter needs a member".into()))?;
-    let member = resolve(model, cube, name)?;
+    let member = resolve(model, cube, name, Use::Condition)?;
     if matches!(member, MemberRef::Segment(_)) {
         return Err(QueryError::Invalid(format!("{} is a segment; use segments", short(name))));
     }
