@@ -13,11 +13,13 @@ use super::policy::Grants;
 /// with roles, only what the token's roles grant.
 pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
     let granted = |member: &str| grants.is_none_or(|g| g.allows(member));
+    let components = connected_components(model);
     let cubes: Vec<Value> = model
         .cubes
         .iter()
-        .filter(|c| c.public && grants.is_none_or(|g| g.allows_cube(&c.name)))
-        .map(|c| {
+        .enumerate()
+        .filter(|(_, c)| c.public && grants.is_none_or(|g| g.allows_cube(&c.name)))
+        .map(|(ci, c)| {
             let shown = |name: &str, public: bool| public && granted(&format!("{}.{name}", c.name));
             let measures: Vec<Value> = c
                 .measures
@@ -83,14 +85,13 @@ pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
                     )
                 })
                 .collect();
-            with_docs(
+            let mut cube = with_docs(
                 json!({
                     "name": c.name,
                     "title": c.title,
                     "type": "cube",
                     "isVisible": true,
                     "public": true,
-                    "connectedComponent": 1,
                     "measures": measures,
                     "dimensions": dimensions,
                     "segments": segments,
@@ -99,10 +100,45 @@ pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
                     "nestedFolders": [],
                 }),
                 &c.docs,
-            )
+            );
+            if let (Some(id), Value::Object(o)) = (components[ci], &mut cube) {
+                o.insert("connectedComponent".into(), json!(id));
+            }
+            cube
         })
         .collect();
     json!({"cubes": cubes})
+}
+
+/// Cube.js's `connectedComponents`: the cubes that declare joins, in order,
+/// each starting a component number (counting on even when the cube was
+/// already reached); every cube reached over joins either way takes it.
+/// A cube in no join has none.
+fn connected_components(model: &Model) -> Vec<Option<usize>> {
+    let n = model.cubes.len();
+    let mut neighbours = vec![Vec::new(); n];
+    for (ci, c) in model.cubes.iter().enumerate() {
+        for j in &c.joins {
+            neighbours[ci].push(j.to);
+            neighbours[j.to].push(ci);
+        }
+    }
+    let mut component = vec![None; n];
+    let mut id = 1;
+    for (ci, c) in model.cubes.iter().enumerate() {
+        if c.joins.is_empty() {
+            continue;
+        }
+        let mut stack = vec![ci];
+        while let Some(at) = stack.pop() {
+            if component[at].is_none() {
+                component[at] = Some(id);
+                stack.extend(neighbours[at].iter().copied());
+            }
+        }
+        id += 1;
+    }
+    component
 }
 
 /// `description`, `format` and `meta` where the model sets them (Cube.js

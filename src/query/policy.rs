@@ -174,12 +174,14 @@ impl Policy {
         }
     }
 
-    /// Force every rule of the query's cube into it as a typed filter (and
-    /// into the query echo, as Cube.js's `queryRewrite` shows). A missing
-    /// context value is refused, or the rule skipped under
-    /// `dangerous_missing_filter_allows_all`.
+    /// Force the rules of every cube the query reads (its join tree, the
+    /// cubes it passes through included) into it as typed filters, rendered
+    /// with their cube (and into the query echo, as Cube.js's
+    /// `queryRewrite` shows). A missing context value is refused, or the
+    /// rule skipped under `dangerous_missing_filter_allows_all`.
     pub fn apply_rules(&self, ctx: &SecurityContext, q: &mut Query) -> Result<(), QueryError> {
-        for r in self.rules.iter().filter(|r| r.member.cube == q.cube) {
+        let cubes = q.join.cubes();
+        for r in self.rules.iter().filter(|r| cubes.contains(&r.member.cube)) {
             let values: Vec<Value> = match &r.value {
                 SessionValue::Literal(l) => vec![json!(l)],
                 SessionValue::Context(path) => match ctx.resolve(path) {
@@ -195,8 +197,7 @@ impl Policy {
                     Resolved::Invalid(_) => return Err(invalid_context(path)),
                 },
             };
-            let member =
-                |operator, values| Filter::Member { member: r.member.member, name: r.name.clone(), operator, values };
+            let member = |operator, values| Filter::Member { member: r.member, name: r.name.clone(), operator, values };
             let (filter, echo) = if values.is_empty() {
                 // An empty list grants nothing: a filter no row can pass.
                 (
@@ -210,7 +211,7 @@ impl Policy {
                 let echo = json!({"member": r.name, "operator": r.operator.as_str(), "values": values});
                 (member(r.operator, values), echo)
             };
-            q.filters.push(filter);
+            q.forced.push(filter);
             if let Some(list) = q.normalized.get_mut("filters").and_then(Value::as_array_mut) {
                 list.push(echo);
             }
