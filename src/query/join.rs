@@ -117,7 +117,7 @@ fn tree_for_root(model: &Model, root: usize, others: &[&[usize]]) -> Option<Vec<
 
 /// Breadth-first over joins as declared (each cube's joins in file order),
 /// so the shortest path is found and ties are stable.
-fn shortest_path(model: &Model, from: usize, to: usize) -> Option<Vec<Edge>> {
+pub(super) fn shortest_path(model: &Model, from: usize, to: usize) -> Option<Vec<Edge>> {
     if from == to {
         return Some(Vec::new());
     }

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod render;
 pub mod request;
 pub mod template;
+pub mod view;
 
 pub use dialect::Dialect;
 pub use model::Model;

@@ -12,6 +12,8 @@ use super::template::{self, ContextOp, Piece};
 #[derive(Debug, Clone)]
 pub struct Model {
     pub cubes: Vec<Cube>,
+    /// `views:`, resolved against the cubes (see [`super::view`]).
+    pub views: Vec<super::view::View>,
 }
 
 #[derive(Debug, Clone)]
@@ -306,16 +308,22 @@ impl Cube {
 
 impl Model {
     pub fn empty() -> Model {
-        Model { cubes: Vec::new() }
+        Model { cubes: Vec::new(), views: Vec::new() }
     }
 
     pub fn cube(&self, name: &str) -> Option<&Cube> {
         self.cubes.iter().find(|c| c.name == name)
     }
 
-    /// Resolve `Cube.member` to its id: the one member lookup, used by
-    /// request parsing, access checks and the build step.
+    /// Resolve `Cube.member` or `View.member` to the cube member it is:
+    /// the one member lookup, used by request parsing, access checks and
+    /// the build step ([`Model::resolve`] keeps the view).
     pub fn member(&self, name: &str) -> Result<MemberId, QueryError> {
+        self.resolve(name).map(|r| r.id)
+    }
+
+    /// `Cube.member` of a cube only.
+    pub(super) fn cube_member(&self, name: &str) -> Result<MemberId, QueryError> {
         let (cube_name, member) = match name.split_once('.') {
             Some((c, m)) if !c.is_empty() && !m.is_empty() => (c, m),
             _ => return Err(QueryError::UnknownMember(name.to_string())),
@@ -394,6 +402,17 @@ impl Model {
                 }
             }
         }
+        for v in &self.views {
+            if let Some(f) = &v.unsupported {
+                out.push(format!("{}: {f}", v.name));
+                continue;
+            }
+            for m in &v.members {
+                if let Some(f) = &m.unsupported {
+                    out.push(format!("{}.{}: {f}", v.name, m.name));
+                }
+            }
+        }
         out
     }
 }
@@ -455,6 +474,7 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()>
 pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<Model, Vec<String>> {
     let mut errors = Vec::new();
     let mut cubes: Vec<Cube> = Vec::new();
+    let mut raw_views: Vec<(String, Value)> = Vec::new();
     for (file, text) in sources {
         let doc: Value = match serde_saphyr::from_str(text) {
             Ok(v) => v,
@@ -463,17 +483,26 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
                 continue;
             }
         };
-        let Some(list) = doc.get("cubes").and_then(Value::as_array) else {
-            errors.push(format!("{file}: expected a top-level `cubes:` list"));
-            continue;
+        let list = match (doc.get("cubes"), doc.get("views")) {
+            (Some(Value::Array(list)), _) => list.clone(),
+            (None | Some(Value::Null), Some(Value::Array(_))) => Vec::new(),
+            _ => {
+                errors.push(format!("{file}: expected a top-level `cubes:` or `views:` list"));
+                continue;
+            }
         };
+        match doc.get("views") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(list)) => raw_views.extend(list.iter().map(|v| (file.clone(), v.clone()))),
+            Some(_) => errors.push(format!("{file}: views must be a list")),
+        }
         if let Some(top) = doc.as_object() {
-            for key in top.keys().filter(|k| k.as_str() != "cubes") {
-                errors.push(format!("{file}: unknown top-level key {key:?} (expected cubes)"));
+            for key in top.keys().filter(|k| !matches!(k.as_str(), "cubes" | "views")) {
+                errors.push(format!("{file}: unknown top-level key {key:?} (expected cubes, views)"));
             }
         }
         for (i, raw) in list.iter().enumerate() {
-            let mut cx = CubeCx { file, cube: format!("#{i}"), errors: &mut errors };
+            let mut cx = CubeCx { file, what: "cube", cube: format!("#{i}"), errors: &mut errors };
             if let Some(cube) = cube(&mut cx, raw, opts) {
                 if cubes.iter().any(|c| c.name == cube.name) {
                     cx.err(format!("a cube named {} is already defined", cube.name));
@@ -483,9 +512,10 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
             }
         }
     }
-    let mut model = Model { cubes };
+    let mut model = Model { cubes, views: Vec::new() };
     resolve_drill_members(&mut model, &mut errors);
     resolve_joins(&mut model, &mut errors);
+    super::view::resolve_views(&mut model, &raw_views, &mut errors);
     if errors.is_empty() { Ok(model) } else { Err(errors) }
 }
 
@@ -498,7 +528,7 @@ fn resolve_drill_members(model: &mut Model, errors: &mut Vec<String>) {
             let mut names = Vec::new();
             for d in &m.drill_members {
                 let full = if d.contains('.') { d.clone() } else { format!("{}.{d}", c.name) };
-                match model.member(&full) {
+                match model.cube_member(&full) {
                     Ok(id) => names.push(model.member_name(id)),
                     Err(_) => errors.push(format!(
                         "{}: cube {}: measure {}: drill member {d} is not in the model",
@@ -521,7 +551,7 @@ fn resolve_joins(model: &mut Model, errors: &mut Vec<String>) {
     let mut resolved = Vec::new();
     for (ci, c) in model.cubes.iter().enumerate() {
         let file = c.file.clone();
-        let mut cx = CubeCx { file: &file, cube: c.name.clone(), errors: &mut *errors };
+        let mut cx = CubeCx { file: &file, what: "cube", cube: c.name.clone(), errors: &mut *errors };
         let mut joins = Vec::new();
         let mut names = std::collections::HashSet::new();
         for raw in &c.raw_joins {
@@ -644,30 +674,36 @@ fn join_pieces(model: &Model, from: usize, to: usize, sql: &str) -> Result<Vec<J
     Ok(pieces)
 }
 
-struct CubeCx<'a> {
-    file: &'a str,
-    cube: String,
+/// Where a model error is: file, and cube or view.
+pub(super) struct CubeCx<'a> {
+    pub(super) file: &'a str,
+    what: &'static str,
+    pub(super) cube: String,
     errors: &'a mut Vec<String>,
 }
 
-impl CubeCx<'_> {
-    fn err(&mut self, msg: impl AsRef<str>) {
-        self.errors.push(format!("{}: cube {}: {}", self.file, self.cube, msg.as_ref()));
+impl<'a> CubeCx<'a> {
+    pub(super) fn view(file: &'a str, errors: &'a mut Vec<String>) -> CubeCx<'a> {
+        CubeCx { file, what: "view", cube: "?".into(), errors }
+    }
+
+    pub(super) fn err(&mut self, msg: impl AsRef<str>) {
+        self.errors.push(format!("{}: {} {}: {}", self.file, self.what, self.cube, msg.as_ref()));
     }
 }
 
-type Obj = serde_json::Map<String, Value>;
+pub(super) type Obj = serde_json::Map<String, Value>;
 
 /// The value of `key` (snake case) under either spelling Cube.js accepts
 /// (`primary_key` or `primaryKey`).
-fn get<'a>(obj: &'a Obj, key: &str) -> Option<&'a Value> {
+pub(super) fn get<'a>(obj: &'a Obj, key: &str) -> Option<&'a Value> {
     obj.get(key).or_else(|| obj.iter().find(|(k, _)| snake_case(k) == key).map(|(_, v)| v))
 }
 
 /// Check every key of `obj` against `spec`: an unknown key is an error
 /// (`at` names the member, `"measure count: "`); the first unsupported
 /// feature asked for is returned.
-fn check_keys(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, spec: &[(&str, KeyUse)]) -> Option<String> {
+pub(super) fn check_keys(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, spec: &[(&str, KeyUse)]) -> Option<String> {
     let mut unsupported = None;
     let mut seen = std::collections::HashSet::new();
     for (key, value) in obj {
@@ -687,7 +723,7 @@ fn check_keys(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, spec: &[(&str, KeyUse)])
 }
 
 /// `public`, else the older `visible` / `shown`, else `default`.
-fn public_of(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, default: bool) -> bool {
+pub(super) fn public_of(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, default: bool) -> bool {
     for key in ["public", "visible", "shown"] {
         match get(obj, key) {
             None | Some(Value::Null) => continue,
@@ -701,7 +737,7 @@ fn public_of(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, default: bool) -> bool {
     default
 }
 
-fn docs(cx: &mut CubeCx<'_>, at: &str, obj: &Obj) -> Docs {
+pub(super) fn docs(cx: &mut CubeCx<'_>, at: &str, obj: &Obj) -> Docs {
     let description = match get(obj, "description") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -1025,7 +1061,7 @@ fn member_sql(cx: &mut CubeCx<'_>, name: &str, raw: Option<&Value>, required: bo
     Some(sql)
 }
 
-fn title_of(cx: &mut CubeCx<'_>, at: &str, name: &str, m: &Obj) -> String {
+pub(super) fn title_of(cx: &mut CubeCx<'_>, at: &str, name: &str, m: &Obj) -> String {
     match get(m, "title") {
         None | Some(Value::Null) => titleize(name),
         Some(Value::String(t)) => t.clone(),
@@ -1064,7 +1100,7 @@ pub fn snake_case(s: &str) -> String {
 }
 
 /// `totalAmount` -> `Total Amount` (Cube's default titles).
-fn titleize(s: &str) -> String {
+pub(super) fn titleize(s: &str) -> String {
     snake_case(s)
         .split('_')
         .filter(|w| !w.is_empty())
