@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::join::Edge;
 use super::model::{Cube, CubeSource, DimensionType, JoinPiece, MeasureType, MemberId, Model, snake_case};
-use super::request::{Filter, Granularity, MemberRef, Operator, Query, short};
+use super::request::{Filter, Granularity, MemberRef, Operator, Query, Ref, short};
 use super::template::{ContextOp, Piece};
 use super::{Dialect, QueryError, SqlValue};
 use crate::auth::{Resolved, SecurityContext};
@@ -132,45 +132,42 @@ pub fn render(
 
     for n in &q.dimensions {
         let MemberRef::Dimension(i) = n.id.member else { continue };
-        let cube = cx.cube(n.id.cube);
-        let d = &cube.dimensions[i];
-        let alias = member_alias(cube, &d.name, None);
+        let d = &cx.cube(n.id.cube).dimensions[i];
+        let (alias, title, short_title) = labels(model, n.as_ref(), None);
         columns.push(Column {
             alias: alias.clone(),
             member: n.name.clone(),
             also: None,
             kind: ColumnKind::Dimension(d.kind),
-            title: format!("{} {}", cube.title, d.title),
-            short_title: d.title.clone(),
+            title,
+            short_title,
         });
         dims.push(DimSelect { sql: cx.dimension_sql(n.id.cube, i), alias });
     }
     for td in &q.time_dimensions {
         let (Some(g), MemberRef::Dimension(i)) = (td.granularity, td.dimension.member) else { continue };
-        let cube = cx.cube(td.dimension.cube);
-        let d = &cube.dimensions[i];
-        let alias = member_alias(cube, &d.name, Some(g));
+        let (alias, title, short_title) = labels(model, Ref { id: td.dimension, view: td.view }, Some(g));
         columns.push(Column {
             alias: alias.clone(),
             member: format!("{}.{}", td.name, g.as_str()),
             also: Some(td.name.clone()),
             kind: ColumnKind::Dimension(DimensionType::Time),
-            title: format!("{} {}", cube.title, d.title),
-            short_title: d.title.clone(),
+            title,
+            short_title,
         });
         dims.push(DimSelect { sql: dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i)), alias });
     }
     for n in &q.measures {
         let MemberRef::Measure(i) = n.id.member else { continue };
-        let cube = cx.cube(n.id.cube);
-        let m = &cube.measures[i];
+        let m = &cx.cube(n.id.cube).measures[i];
+        let (alias, title, short_title) = labels(model, n.as_ref(), None);
         columns.push(Column {
-            alias: member_alias(cube, &m.name, None),
+            alias,
             member: n.name.clone(),
             also: None,
             kind: ColumnKind::Measure(m.kind),
-            title: format!("{} {}", cube.title, m.title),
-            short_title: m.title.clone(),
+            title,
+            short_title,
         });
     }
 
@@ -300,7 +297,12 @@ fn fan_out(
             None => groups.push((m.cube, vec![m])),
         }
     }
+    // A measure's column in the subqueries: as the query first names it
+    // (a view member answers under the view's alias), or its own.
     let alias_of = |cx: &Ctx<'_>, m: MemberId| -> String {
+        if let Some(n) = cx.q.measures.iter().find(|n| n.id == m) {
+            return labels(cx.model, n.as_ref(), None).0;
+        }
         let cube = cx.cube(m.cube);
         let MemberRef::Measure(i) = m.member else { return String::new() };
         member_alias(cube, &cube.measures[i].name, None)
@@ -342,8 +344,9 @@ fn fan_out(
     let sub = |i: usize| dialect.quote(&format!("q_{i}"));
     let mut select: Vec<String> = dims.iter().map(|d| format!("{}.{}", sub(0), dialect.quote(&d.alias))).collect();
     select.extend(q.measures.iter().map(|n| {
-        let a = dialect.quote(&alias_of(cx, n.id));
-        format!("{a} {a}")
+        let inner = dialect.quote(&alias_of(cx, n.id));
+        let outer = dialect.quote(&labels(cx.model, n.as_ref(), None).0);
+        format!("{inner} {outer}")
     }));
     let mut sql = format!("SELECT {} FROM ", select.join(", "));
     for (i, s) in subqueries.iter().enumerate() {
@@ -487,6 +490,19 @@ fn on_sql(cx: &Ctx<'_>, e: &Edge) -> String {
             JoinPiece::Dimension(c, d) => cx.dimension_sql(*c, *d),
         })
         .collect()
+}
+
+/// The column of a member as the query names it: its alias
+/// (`orders__count`, `sales__count` through view `Sales`), title and short
+/// title.
+fn labels(model: &Model, r: Ref, g: Option<Granularity>) -> (String, String, String) {
+    let (alias, title, name, member_title) = model.ref_labels(r);
+    let mut a = format!("{alias}__{}", snake_case(name));
+    if let Some(g) = g {
+        a.push('_');
+        a.push_str(g.as_str());
+    }
+    (a, format!("{title} {member_title}"), member_title.to_string())
 }
 
 /// `orders__total_amount`, `orders__created_at_day`.
@@ -670,7 +686,7 @@ fn filter_sql(cx: &mut Ctx<'_>, f: &Filter) -> Result<String, QueryError> {
             let parts = list.iter().map(|f| filter_sql(cx, f)).collect::<Result<Vec<_>, _>>()?;
             Ok(format!("({})", parts.join(joiner)))
         }
-        Filter::Member { member, name, operator, values } => {
+        Filter::Member { member, name, operator, values, .. } => {
             let (expr, kind) = match member.member {
                 MemberRef::Dimension(i) => {
                     (cx.dimension_sql(member.cube, i), Some(cx.cube(member.cube).dimensions[i].kind))

@@ -137,6 +137,7 @@ pub use super::join::JoinTree;
 use super::join::{self, Hint};
 use super::model::MemberId;
 pub use super::model::MemberRef;
+pub use super::view::{Ref, ViewRef};
 
 /// A member as the query names it: resolved, with the name the client used
 /// (which answers in the result).
@@ -144,12 +145,21 @@ pub use super::model::MemberRef;
 pub struct Named {
     pub id: MemberId,
     pub name: String,
+    /// The view member the client named, if it named one.
+    pub view: Option<ViewRef>,
+}
+
+impl Named {
+    pub fn as_ref(&self) -> Ref {
+        Ref { id: self.id, view: self.view }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct TimeDimension {
     pub dimension: MemberId,
     pub name: String,
+    pub view: Option<ViewRef>,
     pub granularity: Option<Granularity>,
     /// Already widened to full timestamps.
     pub date_range: Option<(String, String)>,
@@ -157,7 +167,7 @@ pub struct TimeDimension {
 
 #[derive(Debug, Clone)]
 pub enum Filter {
-    Member { member: MemberId, name: String, operator: Operator, values: Vec<Value> },
+    Member { member: MemberId, name: String, view: Option<ViewRef>, operator: Operator, values: Vec<Value> },
     And(Vec<Filter>),
     Or(Vec<Filter>),
 }
@@ -177,9 +187,16 @@ impl Filter {
 
     /// Every member the filter names, in order.
     pub fn members(&self, out: &mut Vec<MemberId>) {
+        let mut refs = Vec::new();
+        self.refs(&mut refs);
+        out.extend(refs.iter().map(|r| r.id));
+    }
+
+    /// Every member the filter names, as named (a view's or a cube's).
+    pub fn refs(&self, out: &mut Vec<Ref>) {
         match self {
-            Filter::Member { member, .. } => out.push(*member),
-            Filter::And(l) | Filter::Or(l) => l.iter().for_each(|f| f.members(out)),
+            Filter::Member { member, view, .. } => out.push(Ref { id: *member, view: *view }),
+            Filter::And(l) | Filter::Or(l) => l.iter().for_each(|f| f.refs(out)),
         }
     }
 }
@@ -272,21 +289,21 @@ impl Query {
 
         // Cube.js's order of the cubes to join: the query's joinHints, then
         // the cubes of measures, dimensions, segments, dimension filters,
-        // measure filters and time dimensions.
+        // measure filters and time dimensions; a view member's cube by its
+        // view's join path.
         let mut hints: Vec<Hint> = join_hints(model, obj.get("joinHints"))?;
-        let mut cubes: Vec<usize> = Vec::new();
-        cubes.extend(measures_r.iter().chain(&dimensions_r).chain(&segments_r).map(|m| m.id.cube));
+        let mut refs: Vec<Ref> = Vec::new();
+        refs.extend(measures_r.iter().chain(&dimensions_r).chain(&segments_r).map(Named::as_ref));
         let (measure_filters, dimension_filters): (Vec<&Filter>, Vec<&Filter>) =
             filters.iter().partition(|f| f.references().0);
         for f in dimension_filters.into_iter().chain(measure_filters) {
-            let mut ids = Vec::new();
-            f.members(&mut ids);
-            cubes.extend(ids.iter().map(|id| id.cube));
+            f.refs(&mut refs);
         }
-        cubes.extend(time_dimensions.iter().map(|td| td.dimension.cube));
-        for c in cubes {
-            if !hints.iter().any(|h| h.as_slice() == [c]) {
-                hints.push(vec![c]);
+        refs.extend(time_dimensions.iter().map(|td| Ref { id: td.dimension, view: td.view }));
+        for r in refs {
+            let hint = model.ref_hint(r);
+            if !hints.contains(&hint) {
+                hints.push(hint);
             }
         }
         let join = join::build(model, &hints)?;
@@ -371,11 +388,16 @@ impl Query {
     /// dimensions, segments, filters (at any depth). Forced filters are
     /// ours, not the client's, and are not listed.
     pub fn members(&self) -> Vec<MemberId> {
-        let mut out: Vec<MemberId> = self.measures.iter().map(|m| m.id).collect();
-        out.extend(self.dimensions.iter().map(|m| m.id));
-        out.extend(self.time_dimensions.iter().map(|td| td.dimension));
-        out.extend(self.segments.iter().map(|m| m.id));
-        self.filters.iter().for_each(|f| f.members(&mut out));
+        self.refs().into_iter().map(|r| r.id).collect()
+    }
+
+    /// The same, as the client named them: a view member stays the view's.
+    pub fn refs(&self) -> Vec<Ref> {
+        let mut out: Vec<Ref> = self.measures.iter().map(Named::as_ref).collect();
+        out.extend(self.dimensions.iter().map(Named::as_ref));
+        out.extend(self.time_dimensions.iter().map(|td| Ref { id: td.dimension, view: td.view }));
+        out.extend(self.segments.iter().map(Named::as_ref));
+        self.filters.iter().for_each(|f| f.refs(&mut out));
         out
     }
 }
@@ -431,16 +453,17 @@ enum Use {
     Condition,
 }
 
-/// Resolve `Cube.member`, refusing what the query may not name here.
-fn resolve(model: &Model, member: &str, usage: Use) -> Result<MemberId, QueryError> {
-    let id = model.member(member)?;
-    if let Some(feature) = model.unsupported_feature(id) {
+/// Resolve `Cube.member` or `View.member`, refusing what the query may not
+/// name here.
+fn resolve(model: &Model, member: &str, usage: Use) -> Result<Ref, QueryError> {
+    let r = model.resolve(member)?;
+    if let Some(feature) = model.ref_unsupported(r) {
         return Err(QueryError::MemberNotSupported { member: member.to_string(), feature: feature.to_string() });
     }
-    if usage == Use::Column && !model.is_public(id) {
+    if usage == Use::Column && !model.ref_is_public(r) {
         return Err(QueryError::HiddenMember(member.to_string()));
     }
-    Ok(id)
+    Ok(r)
 }
 
 /// Resolve names that must all be one kind of member (`want` picks it).
@@ -454,9 +477,9 @@ fn resolve_all(
     names
         .iter()
         .map(|m| {
-            let id = resolve(model, m, usage)?;
-            if want(id.member) {
-                Ok(Named { id, name: m.clone() })
+            let r = resolve(model, m, usage)?;
+            if want(r.id.member) {
+                Ok(Named { id: r.id, name: m.clone(), view: r.view })
             } else {
                 Err(QueryError::Invalid(format!("{} is not {what}", short(m))))
             }
@@ -470,7 +493,7 @@ fn time_dimension(model: &Model, td: &Value) -> Result<TimeDimension, QueryError
         .and_then(Value::as_str)
         .ok_or_else(|| QueryError::Invalid("each time dimension needs a dimension".into()))?;
     let usage = if td.get("granularity").is_some_and(|g| !g.is_null()) { Use::Column } else { Use::Condition };
-    let id = resolve(model, name, usage)?;
+    let Ref { id, view } = resolve(model, name, usage)?;
     match id.member {
         MemberRef::Dimension(i) if model.cubes[id.cube].dimensions[i].kind == DimensionType::Time => {}
         _ => return Err(QueryError::Invalid(format!("{} is not a time dimension", short(name)))),
@@ -499,7 +522,7 @@ fn time_dimension(model: &Model, td: &Value) -> Result<TimeDimension, QueryError
         }
         Some(_) => return Err(QueryError::Invalid("dateRange must be [from, to]".into())),
     };
-    Ok(TimeDimension { dimension: id, name: name.to_string(), granularity, date_range })
+    Ok(TimeDimension { dimension: id, name: name.to_string(), view, granularity, date_range })
 }
 
 fn bad_date() -> QueryError {
@@ -577,7 +600,7 @@ fn filter(model: &Model, f: &Value, depth: usize, count: &mut usize) -> Result<F
         .or_else(|| obj.get("dimension"))
         .and_then(Value::as_str)
         .ok_or_else(|| QueryError::Invalid("each filter needs a member".into()))?;
-    let member = resolve(model, name, Use::Condition)?;
+    let Ref { id: member, view } = resolve(model, name, Use::Condition)?;
     if matches!(member.member, MemberRef::Segment(_)) {
         return Err(QueryError::Invalid(format!("{} is a segment; use segments", short(name))));
     }
@@ -632,7 +655,7 @@ fn filter(model: &Model, f: &Value, depth: usize, count: &mut usize) -> Result<F
             return Err(QueryError::Invalid(format!("{op_name} may hold {MAX_LIKE_VALUES} values at most")));
         }
     }
-    Ok(Filter::Member { member, name: name.to_string(), operator, values })
+    Ok(Filter::Member { member, name: name.to_string(), view, operator, values })
 }
 
 fn order(raw: Option<&Value>, in_query: &[&str]) -> Result<Vec<(String, bool)>, QueryError> {
