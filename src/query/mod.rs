@@ -5,6 +5,7 @@
 //! - [`template`]: `{SECURITY_CONTEXT.x.filter('col')}` in a cube's `sql`.
 //! - [`request`]: the query JSON, checked against the model.
 //! - [`join`]: the join tree of a query's cubes (Cube.js's join graph).
+//! - [`view`]: `views:`, each member another name for a cube member.
 //! - [`policy`]: tenants, rules, roles and session settings, resolved once.
 //! - [`plan`]: model + policy + request + context -> the queries to run.
 //! - [`render`]: the pure renderer, one [`dialect`] per database.
