@@ -66,7 +66,51 @@ pub struct Config {
     pub database: Option<DatabaseConfig>,
     pub tenancy: TenancyConfig,
     pub access: AccessConfig,
+    pub cache: CacheConfig,
 }
+
+/// `[cache]`: the result cache in front of the data sources.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Defaults to [`DEFAULT_CACHE_ENABLED`].
+    pub enabled: bool,
+    /// Bytes of cached results held in memory (each entry weighs its
+    /// serialized size). Defaults to [`DEFAULT_CACHE_MAX_BYTES`].
+    pub max_bytes: usize,
+    /// How long a result is served for a cube without a `refresh_key`.
+    /// Defaults to [`DEFAULT_CACHE_TTL`].
+    pub ttl: Duration,
+    /// How often a cube's `refresh_key: { sql: ... }` is run again (per
+    /// route and settings) when the key gives no `every`. Defaults to
+    /// [`DEFAULT_REFRESH_KEY_CHECK`].
+    pub refresh_key_check: Duration,
+    /// Defaults to [`DEFAULT_CACHE_BACKEND`].
+    pub backend: CacheBackend,
+}
+
+/// `[cache] backend`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheBackend {
+    /// `"memory"`: each replica caches on its own.
+    Memory,
+}
+
+/// `[cache] enabled`. Defaults to `false`: a cached result can be up to
+/// `ttl` old, which an operator opts into (Cube.js caches by default; set
+/// `true` to match it).
+pub const DEFAULT_CACHE_ENABLED: bool = false;
+/// `[cache] max_bytes`. Defaults to `67108864` (64 MiB), one largest
+/// allowed response.
+pub const DEFAULT_CACHE_MAX_BYTES: usize = 64 << 20;
+/// `[cache] ttl`. Defaults to `10s`, Cube.js's default `refresh_key`
+/// (`every: 10 second`) for databases other than BigQuery, Athena,
+/// Snowflake and Presto.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10);
+/// `[cache] refresh_key_check`. Defaults to `10s`, Cube.js's interval for
+/// checking a `sql` refresh key.
+pub const DEFAULT_REFRESH_KEY_CHECK: Duration = Duration::from_secs(10);
+/// `[cache] backend`. Defaults to `"memory"`.
+pub const DEFAULT_CACHE_BACKEND: &str = "memory";
 
 /// `[tenancy]` and `[tenants.<id>]`.
 #[derive(Debug, Clone, Default)]
