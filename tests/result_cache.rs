@@ -311,3 +311,61 @@ async fn session_settings_are_part_of_the_key_on_postgres() {
     let admin_client = common::pg::connect(&admin).await;
     let _ = admin_client.batch_execute(&format!("DROP ROLE IF EXISTS {role}")).await;
 }
+
+/// Redis for tests: `TENANTGATE_TEST_REDIS_URL`, else the local default
+/// when it answers; without either the test is skipped with a `SKIPPED`
+/// line, unless `TENANTGATE_REQUIRE_REDIS=1` (set by `.ci/run`).
+fn redis_url(test: &str) -> Option<String> {
+    use std::io::Write as _;
+    if let Ok(url) = std::env::var("TENANTGATE_TEST_REDIS_URL")
+        && !url.is_empty()
+    {
+        return Some(url);
+    }
+    let addr = "127.0.0.1:6379".parse().expect("address");
+    if std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        return Some("redis://127.0.0.1:6379".into());
+    }
+    assert!(std::env::var("TENANTGATE_REQUIRE_REDIS").as_deref() != Ok("1"), "TENANTGATE_REQUIRE_REDIS=1 but no Redis");
+    let _ =
+        writeln!(std::io::stderr(), "SKIPPED {test}: no Redis at 127.0.0.1:6379 and TENANTGATE_TEST_REDIS_URL unset");
+    None
+}
+
+#[tokio::test]
+async fn a_result_computed_by_one_replica_is_served_by_another_through_redis() {
+    let Some(url) = redis_url("a_result_computed_by_one_replica_is_served_by_another_through_redis") else { return };
+    let first = start(&format!("ttl = \"1h\"\nbackend = \"redis\"\nurl = \"{url}\"")).await;
+    // The second replica: the same model and database file, its own memory.
+    let cfg = config(first.dir.path(), &first.db(), "", &format!("ttl = \"1h\"\nbackend = \"redis\"\nurl = \"{url}\""));
+    let second = TestServer::start(&cfg).await;
+    let acme = token("acme");
+    let computed = load(&first.server, &acme, &count()).await;
+    assert_eq!(computed.body["data"], json!([{"Orders.count": 2}]));
+    // The write to Redis is off the response's path.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Were the second replica to ask the database, it would count 3.
+    first.execute("INSERT INTO orders VALUES (10, 'acme', 'new')");
+    let shared = load(&second, &acme, &count()).await;
+    assert_eq!(shared.body["data"], json!([{"Orders.count": 2}]), "served from Redis, not the database");
+    assert_eq!(shared.body["lastRefreshTime"], computed.body["lastRefreshTime"]);
+    assert_eq!(metric(second.addr, "tenantgate_cache_misses_total").await, 0);
+    assert_eq!(metric(second.addr, "tenantgate_cache_hits_total").await, 1);
+    // Another tenant's query is not the first replica's entry.
+    let globex = load(&second, &token("globex"), &count()).await;
+    assert_eq!(globex.body["data"], json!([{"Orders.count": 1}]));
+    second.stop().await;
+    first.server.stop().await;
+}
+
+#[tokio::test]
+async fn with_redis_down_requests_are_answered_from_memory_and_the_database() {
+    // Nothing listens on port 1.
+    let env = start("ttl = \"1h\"\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"").await;
+    let acme = token("acme");
+    assert_eq!(load(&env.server, &acme, &count()).await.body["data"], json!([{"Orders.count": 2}]));
+    assert_eq!(load(&env.server, &acme, &count()).await.body["data"], json!([{"Orders.count": 2}]));
+    assert_eq!(env.metric("tenantgate_cache_misses_total").await, 1);
+    assert_eq!(env.metric("tenantgate_cache_hits_total").await, 1);
+    env.server.stop().await;
+}

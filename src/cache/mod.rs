@@ -21,11 +21,12 @@
 
 pub mod key;
 pub mod refresh_key;
+mod shared;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hyper::body::Bytes;
@@ -33,7 +34,7 @@ use moka::Expiry;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
 
-use crate::config::Config;
+use crate::config::{CacheBackend, Config};
 use crate::db::{DataSource, DbError, Route};
 use crate::query::SqlValue;
 pub use key::{Key, KeyBuilder};
@@ -159,13 +160,21 @@ pub struct ResultCache {
     refresh_keys: HashMap<String, RefreshKey>,
     ttl: Duration,
     stats: Arc<Stats>,
+    /// `backend = "redis"`: consulted on a memory miss, written after a
+    /// computation.
+    shared: Option<Arc<shared::Shared>>,
 }
 
 impl ResultCache {
     /// From `[cache]` and the model folder (its version, and the cubes'
-    /// refresh keys); every refresh-key error is returned.
+    /// refresh keys); every refresh-key error is returned. With Redis,
+    /// must run inside a Tokio runtime; nothing is dialled yet.
     pub fn new(config: &Config) -> Result<ResultCache, Vec<String>> {
         let c = &config.cache;
+        let shared = match &c.backend {
+            CacheBackend::Memory => None,
+            CacheBackend::Redis { url } => Some(Arc::new(shared::Shared::new(url).map_err(|e| vec![e])?)),
+        };
         let files = refresh_key::read_model(&config.model.path, c.refresh_key_check)?;
         let stats = Arc::new(Stats::default());
         let counted = Arc::clone(&stats);
@@ -187,6 +196,7 @@ impl ResultCache {
             refresh_keys: files.refresh_keys,
             ttl: c.ttl,
             stats,
+            shared,
         })
     }
 
@@ -223,21 +233,36 @@ impl ResultCache {
         if renew {
             self.stats.miss();
             let stored = stamp(compute.await?);
+            if let Some(shared) = &self.shared {
+                shared.put(&key, &stored);
+            }
             self.results.insert(key, Arc::clone(&stored)).await;
             self.results.run_pending_tasks().await;
             return Ok(Fetched { stored, hit: false });
         }
+        // Whether this call's fill came from Redis rather than the database.
+        let from_shared = AtomicBool::new(false);
         let entry = self
             .results
             .entry(key)
             .or_try_insert_with(async {
+                if let Some(shared) = &self.shared
+                    && let Some(found) = shared.get(&key).await
+                {
+                    from_shared.store(true, Ordering::Relaxed);
+                    return Ok(Arc::new(found));
+                }
                 // Counted here, so a computation that fails is a miss too.
                 self.stats.miss();
-                compute.await.map(stamp)
+                let stored = compute.await.map(stamp)?;
+                if let Some(shared) = &self.shared {
+                    shared.put(&key, &stored);
+                }
+                Ok::<_, E>(stored)
             })
             .await
             .map_err(|e| (*e).clone())?;
-        let hit = !entry.is_fresh();
+        let hit = !entry.is_fresh() || from_shared.load(Ordering::Relaxed);
         if hit {
             self.stats.hit();
         } else {

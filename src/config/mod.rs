@@ -93,6 +93,11 @@ pub struct CacheConfig {
 pub enum CacheBackend {
     /// `"memory"`: each replica caches on its own.
     Memory,
+    /// `"redis"`: the in-memory layer in front of a Redis that replicas
+    /// share. `url` (`redis://[user:password@]host[:port][/db]`) may hold a
+    /// password, so it is a [`Secret`]. Redis down means the in-memory
+    /// layer alone and a warning, never a failed request.
+    Redis { url: Secret },
 }
 
 /// `[cache] enabled`. Defaults to `false`: a cached result can be up to
@@ -109,7 +114,7 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10);
 /// `[cache] refresh_key_check`. Defaults to `10s`, Cube.js's interval for
 /// checking a `sql` refresh key.
 pub const DEFAULT_REFRESH_KEY_CHECK: Duration = Duration::from_secs(10);
-/// `[cache] backend`. Defaults to `"memory"`.
+/// `[cache] backend`. Defaults to `"memory"`; `"redis"` also needs `url`.
 pub const DEFAULT_CACHE_BACKEND: &str = "memory";
 
 /// `[tenancy]` and `[tenants.<id>]`.

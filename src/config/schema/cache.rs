@@ -1,6 +1,7 @@
 //! `[cache]`: the result cache.
 
 use super::{Cx, Section};
+use crate::config::Secret;
 use crate::config::layers::{Node, Value};
 use crate::config::{
     CacheBackend, CacheConfig, DEFAULT_CACHE_BACKEND, DEFAULT_CACHE_ENABLED, DEFAULT_CACHE_MAX_BYTES,
@@ -23,12 +24,34 @@ pub(super) fn cache(cx: &mut Cx, s: Section<'_>) -> CacheConfig {
     };
     let backend = match backend.as_str() {
         "memory" => CacheBackend::Memory,
+        "redis" => redis(cx, &s),
         other => {
             let src = s.source_or("backend", &cx.env_file);
-            cx.invalid(&src, "cache.backend", format!("unknown cache backend {other:?}; expected \"memory\""));
+            let message = format!("unknown cache backend {other:?}; expected \"memory\" or \"redis\"");
+            cx.invalid(&src, "cache.backend", message);
             CacheBackend::Memory
         }
     };
     s.finish(cx);
     CacheConfig { enabled, max_bytes, ttl, refresh_key_check, backend }
+}
+
+/// `backend = "redis"`: `url`, required, plain `redis://` (the client is
+/// built without TLS; a `rediss://` URL would otherwise fail only when
+/// first used). The URL is never echoed: it may hold a password.
+fn redis(cx: &mut Cx, s: &Section<'_>) -> CacheBackend {
+    let src = s.source_or("url", &cx.env_file);
+    match cx.non_empty_string(s, "url") {
+        Some(url) if url.starts_with("redis://") => CacheBackend::Redis { url: Secret::new(url.into_bytes()) },
+        Some(_) => {
+            cx.invalid(&src, "cache.url", "expected a redis:// URL (TLS to Redis, rediss://, is not supported)");
+            CacheBackend::Memory
+        }
+        None => {
+            if s.get("url").is_none() {
+                cx.invalid(&src, "cache.url", "required for backend = \"redis\"");
+            }
+            CacheBackend::Memory
+        }
+    }
 }
