@@ -52,6 +52,12 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("auth.leeway", "DEFAULT_LEEWAY", Dur(config::DEFAULT_LEEWAY)),
         ("auth.failure_status", "DEFAULT_FAILURE_STATUS", int(config::DEFAULT_FAILURE_STATUS.as_u16())),
         ("auth.max_token_bytes", "DEFAULT_MAX_TOKEN_BYTES", int(config::DEFAULT_MAX_TOKEN_BYTES)),
+        (
+            "auth.verification_cache_max_bytes",
+            "DEFAULT_VERIFICATION_CACHE_MAX_BYTES",
+            int(config::DEFAULT_VERIFICATION_CACHE_MAX_BYTES),
+        ),
+        ("auth.verification_cache_ttl", "DEFAULT_VERIFICATION_CACHE_TTL", Dur(config::DEFAULT_VERIFICATION_CACHE_TTL)),
         ("auth.claims_namespace", "(none)", Absent),
         ("secret.algorithms", "DEFAULT_SECRET_ALGORITHMS", algs(&config::DEFAULT_SECRET_ALGORITHMS)),
         ("jwks.algorithms", "DEFAULT_JWKS_ALGORITHMS", algs(&config::DEFAULT_JWKS_ALGORITHMS)),

@@ -380,6 +380,13 @@ pub struct AuthConfig {
     /// Tokens longer than this are refused with `token_too_large` before any
     /// decoding. Defaults to [`DEFAULT_MAX_TOKEN_BYTES`].
     pub max_token_bytes: usize,
+    /// Memory for the verification cache (verified tokens' contexts by a
+    /// SHA-256 of the token); `0` turns it off. Defaults to
+    /// [`DEFAULT_VERIFICATION_CACHE_MAX_BYTES`].
+    pub verification_cache_max_bytes: usize,
+    /// The longest a verified token is served from that cache (never past
+    /// its `exp`). Defaults to [`DEFAULT_VERIFICATION_CACHE_TTL`].
+    pub verification_cache_ttl: Duration,
     pub providers: Vec<ProviderConfig>,
 }
 
@@ -397,6 +404,14 @@ pub const DEFAULT_FAILURE_STATUS: http::StatusCode = http::StatusCode::UNAUTHORI
 /// `[auth] max_token_bytes`. Defaults to `8192` (8 KiB), half the default
 /// header limit.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 << 10;
+/// `[auth] verification_cache_max_bytes`. Defaults to `16777216` (16 MiB):
+/// about ten thousand typical tokens, each entry weighing twice its token's
+/// length plus 512 bytes.
+pub const DEFAULT_VERIFICATION_CACHE_MAX_BYTES: usize = 16 << 20;
+/// `[auth] verification_cache_ttl`. Defaults to `5m`: a token is verified
+/// afresh at least that often, and never served from the cache at or past
+/// its `exp`.
+pub const DEFAULT_VERIFICATION_CACHE_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {

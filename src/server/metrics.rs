@@ -141,7 +141,7 @@ fn render_caches(out: &mut String, caches: &[(&str, Snapshot)]) {
         ("misses_total", "counter", "Lookups computed (a renewQuery counts as one).", |s| s.misses),
         ("evictions_total", "counter", "Entries dropped to stay under the cache's bound.", |s| s.evictions),
         ("entries", "gauge", "Entries held now.", |s| s.entries),
-        ("bytes", "gauge", "Weight held now (bytes for results, entries for tokens).", |s| s.bytes),
+        ("bytes", "gauge", "Weight held now, in bytes (an estimate for tokens).", |s| s.bytes),
     ];
     for (name, kind, help, value) in series {
         let _ = writeln!(out, "# HELP tenantgate_cache_{name} {help}");

@@ -98,7 +98,17 @@ impl App {
 
     /// What `/metrics` shows of the caches in use.
     fn cache_snapshots(&self) -> Vec<(&'static str, crate::cache::Snapshot)> {
-        self.cache.iter().map(|c| ("result", c.snapshot())).collect()
+        let verification = self.pipeline.verification_cache_counts().map(|c| {
+            let snapshot = crate::cache::Snapshot {
+                hits: c.hits,
+                misses: c.misses,
+                evictions: c.evictions,
+                entries: c.entries,
+                bytes: c.bytes,
+            };
+            ("verification", snapshot)
+        });
+        self.cache.iter().map(|c| ("result", c.snapshot())).chain(verification).collect()
     }
 
     fn next_request_id(&self) -> String {
