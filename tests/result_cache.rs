@@ -369,3 +369,79 @@ async fn with_redis_down_requests_are_answered_from_memory_and_the_database() {
     assert_eq!(env.metric("tenantgate_cache_hits_total").await, 1);
     env.server.stop().await;
 }
+
+/// A model whose SQL and parameters are the same for every tenant: only the
+/// route (a tenant's schema or file) tells their rows apart.
+const UNFILTERED: &str =
+    "cubes:\n  - name: Orders\n    sql_table: orders\n    measures:\n      - name: count\n        type: count\n";
+
+/// Each tenant's request twice (the second a hit), in turns.
+async fn each_tenant_gets_its_own_rows(server: &TestServer, expected: &[(&str, i64)]) {
+    let q = json!({"measures": ["Orders.count"]});
+    for _ in 0..2 {
+        for (tenant, rows) in expected {
+            let reply = load(server, &token(tenant), &q).await;
+            assert_eq!(reply.body["data"], json!([{"Orders.count": rows}]), "{tenant}");
+        }
+    }
+    let n = expected.len() as u64;
+    assert_eq!(metric(server.addr, "tenantgate_cache_misses_total").await, n, "one entry per tenant");
+    assert_eq!(metric(server.addr, "tenantgate_cache_hits_total").await, n);
+}
+
+#[tokio::test]
+async fn tenants_with_their_own_sqlite_files_never_share_a_cached_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    std::fs::write(dir.path().join("model/orders.yml"), UNFILTERED).expect("model");
+    let mut tenants = String::from("[tenancy]\ntenant_key = \"tenant_id\"\n");
+    for (tenant, rows) in [("acme", 2), ("globex", 1)] {
+        let file = dir.path().join(format!("{tenant}.sqlite"));
+        let conn = rusqlite::Connection::open(&file).expect("create");
+        conn.execute_batch("CREATE TABLE orders (id INTEGER PRIMARY KEY);").expect("table");
+        for id in 0..rows {
+            conn.execute("INSERT INTO orders VALUES (?1)", [id]).expect("row");
+        }
+        tenants.push_str(&format!("[tenants.{tenant}]\nsqlite_path = \"{}\"\n", file.display()));
+    }
+    let default_db = dir.path().join("default.sqlite");
+    rusqlite::Connection::open(&default_db).expect("create").execute_batch(SEED).expect("seed");
+    let cfg = format!(
+        "{}\n[model]\npath = \"{}\"\n[database]\npath = \"{}\"\n{tenants}[cache]\nenabled = true\nttl = \"1h\"\n",
+        secret_config(""),
+        dir.path().join("model").display(),
+        default_db.display(),
+    );
+    let server = TestServer::start(&cfg).await;
+    each_tenant_gets_its_own_rows(&server, &[("acme", 2), ("globex", 1)]).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_on_different_schemas_never_share_a_cached_result_on_postgres() {
+    let Some(admin) = admin_url("tenants_on_different_schemas_never_share_a_cached_result_on_postgres") else {
+        return;
+    };
+    let db = TestDb::create(&admin, "cache_schemas").await;
+    db.execute(
+        "CREATE SCHEMA acme_s; CREATE SCHEMA globex_s;
+         CREATE TABLE acme_s.orders (id int4); INSERT INTO acme_s.orders VALUES (1), (2), (3);
+         CREATE TABLE globex_s.orders (id int4); INSERT INTO globex_s.orders VALUES (4);",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("dir");
+    std::fs::write(dir.path().join("model/orders.yml"), UNFILTERED).expect("model");
+    let cfg = format!(
+        "{}\n[model]\npath = \"{}\"\n[database]\ntype = \"postgres\"\nurl = \"{}\"\n\
+         [tenancy]\ntenant_key = \"tenant_id\"\n[tenants.acme]\nschema = \"acme_s\"\n[tenants.globex]\nschema = \"globex_s\"\n\
+         [cache]\nenabled = true\nttl = \"1h\"\n",
+        secret_config(""),
+        dir.path().join("model").display(),
+        db.url(None),
+    );
+    let server = TestServer::start(&cfg).await;
+    each_tenant_gets_its_own_rows(&server, &[("acme", 3), ("globex", 1)]).await;
+    server.stop().await;
+    db.drop_now().await;
+}
