@@ -6,6 +6,7 @@
 
 mod access;
 mod auth;
+mod cache;
 mod database;
 mod model;
 mod policy;
@@ -39,10 +40,12 @@ pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
         Some(s) => access::access(&mut cx, s),
         None => AccessConfig::default(),
     };
+    let section = root.section_or_empty(&mut cx, "cache");
+    let cache = cache::cache(&mut cx, section);
     root.finish(&mut cx);
     policy::policy(&mut cx, env, &server, &auth, tree);
     if cx.errors.is_empty() {
-        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access })
+        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access, cache })
     } else {
         Err(ConfigErrors(cx.errors))
     }
