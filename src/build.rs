@@ -69,6 +69,9 @@ pub fn build(config: Config, strategies: Strategies, mode: Mode) -> Result<Built
             .map_err(|e| errors.extend(e.into_iter().map(|m| format!("access policy: {m}")))),
         Err(()) => Err(()),
     };
+    if let Ok(model) = &model {
+        errors.extend(shared_cubes(&config, model));
+    }
     let pipeline = Pipeline::new(&config.auth, strategies).map_err(|e| errors.push(format!("auth: {e}")));
     let tls = match &config.server.tls {
         None => Ok(None),
@@ -101,6 +104,89 @@ pub fn build(config: Config, strategies: Strategies, mode: Mode) -> Result<Built
         }
         _ => Err(BuildErrors(errors)),
     }
+}
+
+/// Cubes without a tenant predicate next to cubes with one. Outside
+/// development and test, a cube that has none (no security-context template
+/// in its `sql`, no `[[access.rules]]` rule, no tenant routing that covers
+/// it) but can be joined to a cube that has one (the two are connected by
+/// joins, either way: a query can put both in one tree) must be listed in
+/// `[model] shared_cubes`: otherwise a join would show every tenant's rows
+/// of it beside one tenant's. Names there must be cubes in every
+/// environment.
+fn shared_cubes(config: &Config, model: &Model) -> Vec<String> {
+    let shared = &config.model.shared_cubes;
+    let mut errors: Vec<String> = shared
+        .iter()
+        .filter(|c| model.cube(c).is_none())
+        .map(|c| format!("model: shared_cubes: no cube named {c} in the model"))
+        .collect();
+    if crate::config::RELAXED_ENVIRONMENTS.contains(&config.environment.as_str()) {
+        return errors;
+    }
+    let guarded: Vec<bool> = model.cubes.iter().map(|c| tenant_predicate(config, c)).collect();
+    let n = model.cubes.len();
+    let mut neighbours = vec![Vec::new(); n];
+    for (ci, c) in model.cubes.iter().enumerate() {
+        for j in &c.joins {
+            neighbours[ci].push(j.to);
+            neighbours[j.to].push(ci);
+        }
+    }
+    for (ci, c) in model.cubes.iter().enumerate() {
+        if guarded[ci] || shared.contains(&c.name) {
+            continue;
+        }
+        // The first guarded cube it reaches, breadth first, names the risk.
+        let mut seen = vec![false; n];
+        seen[ci] = true;
+        let mut queue = std::collections::VecDeque::from([ci]);
+        let mut found = None;
+        while let Some(at) = queue.pop_front() {
+            if guarded[at] {
+                found = Some(at);
+                break;
+            }
+            for &next in &neighbours[at] {
+                if !seen[next] {
+                    seen[next] = true;
+                    queue.push_back(next);
+                }
+            }
+        }
+        if let Some(g) = found {
+            errors.push(format!(
+                "{}: cube {}: has no tenant predicate (no SECURITY_CONTEXT filter in its sql, no [[access.rules]] rule, \
+                 no tenant routing) but can be joined to {}, which has one: a join would show every tenant's rows of it; \
+                 add a predicate, or list it in [model] shared_cubes if every tenant may read all of it",
+                c.file, c.name, model.cubes[g].name
+            ));
+        }
+    }
+    errors
+}
+
+/// Whether a cube's rows are limited to the caller's tenant by something
+/// tenantgate sees: a security-context template in its `sql`, a rule, or
+/// routing every tenant (and only listed tenants) to its own database, or
+/// to its own schema for a table named without one.
+fn tenant_predicate(config: &Config, cube: &crate::query::model::Cube) -> bool {
+    use crate::config::TenantRoute;
+    use crate::query::model::CubeSource;
+    let templated = match &cube.source {
+        CubeSource::Sql(pieces) => pieces.iter().any(|p| matches!(p, crate::query::template::Piece::Context { .. })),
+        CubeSource::Table(_) => false,
+    };
+    let ruled = config.access.rules.iter().any(|r| r.cube == cube.name);
+    let t = &config.tenancy;
+    let routed = t.tenant_key.is_some()
+        && t.require_known_tenant
+        && !t.tenants.is_empty()
+        && t.tenants.iter().all(|(_, route)| match route {
+            TenantRoute::Database(_) => true,
+            TenantRoute::Schema(_) => matches!(&cube.source, CubeSource::Table(name) if !name.contains('.')),
+        });
+    templated || ruled || routed
 }
 
 /// The data model under `[model] path` (a missing folder is an empty

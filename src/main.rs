@@ -111,6 +111,9 @@ fn check_config(args: &ConfigArgs) -> ExitCode {
             for member in built.model.unsupported() {
                 println!("not supported yet (queries naming it get 400 member_not_supported): {member}");
             }
+            for warning in tenantgate::query::join::ambiguous(&built.model) {
+                println!("warning: {warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -422,3 +422,120 @@ fn check_config_lists_the_members_the_model_declares_but_tenantgate_does_not_ser
     assert_eq!(listed.len(), 1, "{stdout}");
     assert!(listed[0].contains("Orders.runningTotal") && listed[0].contains("rolling_window"), "{stdout}");
 }
+
+/// Orders filters on the tenant; Countries, joined to it, filters on
+/// nothing; Products is joined to nothing.
+const SHARED_MODEL: &str = r#"
+cubes:
+  - name: Orders
+    sql: SELECT * FROM orders WHERE {SECURITY_CONTEXT.tenant_id.filter('tenant_id')}
+    joins:
+      - {name: Countries, relationship: many_to_one, sql: "{CUBE}.country = {Countries}.code"}
+    measures:
+      - {name: count, type: count}
+    dimensions:
+      - {name: id, sql: id, type: number, primary_key: true}
+  - name: Countries
+    sql_table: countries
+    dimensions:
+      - {name: code, sql: code, type: string, primary_key: true}
+  - name: Products
+    sql_table: products
+    measures:
+      - {name: count, type: count}
+"#;
+
+fn shared_cubes_dir(env: &str, model_section: &str) -> tempfile::TempDir {
+    let dir = config_dir(&[]);
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    std::fs::write(dir.path().join("model/shop.yml"), SHARED_MODEL).expect("model");
+    let toml =
+        format!("{}\n[model]\npath = \"{}\"\n{model_section}", secret_config(""), dir.path().join("model").display());
+    std::fs::write(dir.path().join(format!("{env}.toml")), toml).expect("config");
+    dir
+}
+
+#[test]
+fn in_production_a_cube_without_a_tenant_predicate_joined_to_one_with_one_must_be_listed_as_shared() {
+    let dir = shared_cubes_dir("production", "");
+    for command in ["check-config", "serve"] {
+        let out = tenantgate(&[command, "--env", "production"], dir.path(), &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        let first = stderr.lines().next().unwrap_or("");
+        assert!(
+            first.ends_with(
+                "shop.yml: cube Countries: has no tenant predicate (no SECURITY_CONTEXT filter in its sql, no [[access.rules]] rule, \
+                 no tenant routing) but can be joined to Orders, which has one: a join would show every tenant's rows of it; \
+                 add a predicate, or list it in [model] shared_cubes if every tenant may read all of it"
+            ),
+            "{command}: {stderr}"
+        );
+        assert_eq!(stderr.lines().filter(|l| l.contains("tenant predicate")).count(), 1, "Products joins nothing");
+    }
+    // Listed as shared, or given a rule, it passes.
+    for section in [
+        "shared_cubes = [\"Countries\"]\n",
+        "[[access.rules]]\ncube = \"Countries\"\nmember = \"Countries.code\"\nvalue = \"{SECURITY_CONTEXT.country}\"\n",
+    ] {
+        let dir = shared_cubes_dir("production", section);
+        let out = tenantgate(&["check-config", "--env", "production"], dir.path(), &[]);
+        assert_eq!(out.status.code(), Some(0), "{section}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Development and test do not ask.
+    let dir = shared_cubes_dir("test", "");
+    let out = tenantgate(&["check-config", "--env", "test"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // A shared cube that does not exist is an error everywhere.
+    let dir = shared_cubes_dir("test", "shared_cubes = [\"Nope\"]\n");
+    let out = tenantgate(&["check-config", "--env", "test"], dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().next(), Some("model: shared_cubes: no cube named Nope in the model"), "{stderr}");
+}
+
+#[test]
+fn check_config_warns_about_cube_pairs_with_two_minimal_join_paths() {
+    let dir = config_dir(&[]);
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    let model = r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    joins:
+      - {name: Users, relationship: many_to_one, sql: "{CUBE}.user_id = {Users}.id"}
+      - {name: Stores, relationship: many_to_one, sql: "{CUBE}.store_id = {Stores}.id"}
+    dimensions:
+      - {name: id, sql: id, type: number, primary_key: true}
+  - name: Users
+    sql_table: users
+    joins:
+      - {name: Countries, relationship: many_to_one, sql: "{CUBE}.country = {Countries}.code"}
+    dimensions:
+      - {name: id, sql: id, type: number, primary_key: true}
+  - name: Stores
+    sql_table: stores
+    joins:
+      - {name: Countries, relationship: many_to_one, sql: "{CUBE}.country = {Countries}.code"}
+    dimensions:
+      - {name: id, sql: id, type: number, primary_key: true}
+  - name: Countries
+    sql_table: countries
+    dimensions:
+      - {name: code, sql: code, type: string, primary_key: true}
+"#;
+    std::fs::write(dir.path().join("model/shop.yml"), model).expect("model");
+    let toml = format!("{}\n[model]\npath = \"{}\"\n", secret_config(""), dir.path().join("model").display());
+    std::fs::write(dir.path().join("test.toml"), toml).expect("config");
+    let out = tenantgate(&["check-config", "--env", "test"], dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(
+        warnings,
+        ["warning: ambiguous join path between Orders and Countries: Orders -> Users -> Countries and \
+          Orders -> Stores -> Countries both take 2 join(s); a query takes one by the order it names its cubes; \
+          name one with joinHints or a view's join_path"],
+        "{stdout}"
+    );
+}

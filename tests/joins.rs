@@ -88,6 +88,14 @@ cubes:
       - {name: id, sql: id, type: number, primary_key: true}
       - {name: category, sql: category, type: string}
       - {name: tenantId, sql: tenant_id, type: string}
+views:
+  - name: Shop
+    cubes:
+      - {join_path: Customers, prefix: true, includes: "*"}
+      - {join_path: Customers.Profiles, prefix: true, includes: "*"}
+      - {join_path: Customers.Orders, prefix: true, includes: "*"}
+      - {join_path: Customers.Orders.Items, prefix: true, includes: "*"}
+      - {join_path: Customers.Orders.Items.Products, prefix: true, includes: "*"}
 "#;
 
 const RULE: &str = "[[access.rules]]\ncube = \"Products\"\nmember = \"Products.tenantId\"\noperator = \"equals\"\nvalue = \"{SECURITY_CONTEXT.tenant_id}\"\n";
@@ -481,7 +489,7 @@ async fn load(server: &TestServer, endpoint: &str, token: &str, query: &Value) -
 
 #[tokio::test]
 async fn every_measure_over_random_joins_matches_a_naive_computation_on_sqlite() {
-    check_random_joins(None, &[0x5EED_0001_u64, 0xC0FF_EE02, 0xBADC_0DE3]).await;
+    check_random_joins(None, &[0x5EED_0001_u64, 0xC0FF_EE02, 0xBADC_0DE3], false).await;
 }
 
 #[tokio::test]
@@ -489,12 +497,49 @@ async fn every_measure_over_random_joins_matches_a_naive_computation_on_postgres
     let Some(admin) = admin_url("every_measure_over_random_joins_matches_a_naive_computation_on_postgres") else {
         return;
     };
-    check_random_joins(Some(&admin), &[0x5EED_0004_u64, 0xC0FF_EE05]).await;
+    check_random_joins(Some(&admin), &[0x5EED_0004_u64, 0xC0FF_EE05], false).await;
+}
+
+#[tokio::test]
+async fn every_measure_through_a_view_over_random_joins_matches_a_naive_computation_on_sqlite() {
+    check_random_joins(None, &[0x5EED_0006_u64, 0xC0FF_EE07], true).await;
+}
+
+#[tokio::test]
+async fn every_measure_through_a_view_over_random_joins_matches_a_naive_computation_on_postgres() {
+    let Some(admin) =
+        admin_url("every_measure_through_a_view_over_random_joins_matches_a_naive_computation_on_postgres")
+    else {
+        return;
+    };
+    check_random_joins(Some(&admin), &[0x5EED_0008_u64], true).await;
+}
+
+/// A member's name, or with `view` its name in view `Shop`
+/// (`Orders.amount` -> `Shop.Orders_amount`).
+fn named(member: &str, view: bool) -> String {
+    if view { format!("Shop.{}", member.replace('.', "_")) } else { member.to_string() }
+}
+
+/// The tree of a query through view `Shop`: every member's join path
+/// starts at Customers, so the tree is rooted there and holds each path.
+fn view_tree(cubes: &BTreeSet<&'static str>) -> Option<(&'static str, Vec<Edge>)> {
+    let mut edges = Vec::new();
+    for c in cubes {
+        for e in path("Customers", c)? {
+            if !edges.contains(&e) {
+                edges.push(e);
+            }
+        }
+    }
+    edges.sort_by_key(|e| path("Customers", e.1).map_or(0, |p| p.len()));
+    Some(("Customers", edges))
 }
 
 /// Random data sets (one per seed) and random queries on each, on SQLite
-/// or (with an admin URL) on a fresh PostgreSQL database per data set.
-async fn check_random_joins(postgres: Option<&str>, seeds: &[u64]) {
+/// or (with an admin URL) on a fresh PostgreSQL database per data set;
+/// with `view`, every member is named through view `Shop`.
+async fn check_random_joins(postgres: Option<&str>, seeds: &[u64], view: bool) {
     let (mut fanned_out, mut simple, mut no_path) = (0, 0, 0);
     for &seed in seeds {
         let mut rng = Rng(seed);
@@ -555,15 +600,21 @@ async fn check_random_joins(postgres: Option<&str>, seeds: &[u64]) {
             let filters: Vec<Value> = conds
                 .iter()
                 .map(|c| match c {
-                    Cond::Equals(n, _, _, v) => json!({"member": n, "operator": "equals", "values": [v]}),
-                    Cond::NotEquals(n, _, _, v) => json!({"member": n, "operator": "notEquals", "values": [v]}),
-                    Cond::Set(n, _, _) => json!({"member": n, "operator": "set"}),
+                    Cond::Equals(n, _, _, v) => json!({"member": named(n, view), "operator": "equals", "values": [v]}),
+                    Cond::NotEquals(n, _, _, v) => {
+                        json!({"member": named(n, view), "operator": "notEquals", "values": [v]})
+                    }
+                    Cond::Set(n, _, _) => json!({"member": named(n, view), "operator": "set"}),
                 })
-                .chain(having.map(|(m, min)| json!({"member": MEASURES[m].0, "operator": "gt", "values": [min]})))
+                .chain(
+                    having.map(
+                        |(m, min)| json!({"member": named(MEASURES[m].0, view), "operator": "gt", "values": [min]}),
+                    ),
+                )
                 .collect();
             let q = json!({
-                "measures": measures.iter().map(|m| MEASURES[*m].0).collect::<Vec<_>>(),
-                "dimensions": dims.iter().map(|d| DIMENSIONS[*d].0).collect::<Vec<_>>(),
+                "measures": measures.iter().map(|m| named(MEASURES[*m].0, view)).collect::<Vec<_>>(),
+                "dimensions": dims.iter().map(|d| named(DIMENSIONS[*d].0, view)).collect::<Vec<_>>(),
                 "filters": filters,
             });
             let cubes: BTreeSet<&'static str> = measures
@@ -575,7 +626,7 @@ async fn check_random_joins(postgres: Option<&str>, seeds: &[u64]) {
                 }))
                 .collect();
             let reply = load(&server, "load", &token, &q).await;
-            let Some((root, edges)) = tree(&cubes) else {
+            let Some((root, edges)) = (if view { view_tree(&cubes) } else { tree(&cubes) }) else {
                 assert_eq!(
                     (reply.status, reply.code()),
                     (StatusCode::BAD_REQUEST, "no_join_path"),
@@ -598,8 +649,8 @@ async fn check_random_joins(postgres: Option<&str>, seeds: &[u64]) {
             let rows = reply.body["data"].as_array().expect("rows");
             let mut got = BTreeMap::new();
             for row in rows {
-                let key: Vec<Value> = dims.iter().map(|d| row[DIMENSIONS[*d].0].clone()).collect();
-                let values: Vec<Value> = measures.iter().map(|m| row[MEASURES[*m].0].clone()).collect();
+                let key: Vec<Value> = dims.iter().map(|d| row[named(DIMENSIONS[*d].0, view)].clone()).collect();
+                let values: Vec<Value> = measures.iter().map(|m| row[named(MEASURES[*m].0, view)].clone()).collect();
                 let previous = got.insert(json!(key).to_string(), [key, values].concat());
                 assert!(previous.is_none(), "seed {seed:#x} {tenant} {q}: a group came back twice: {rows:?}");
             }
@@ -622,7 +673,7 @@ async fn check_random_joins(postgres: Option<&str>, seeds: &[u64]) {
     }
     let runs = seeds.len() * 150;
     assert!(
-        fanned_out > runs / 6 && simple > runs / 6 && no_path > runs / 40,
+        fanned_out > runs / 6 && simple > runs / 6 && (view || no_path > runs / 40),
         "the generator must exercise every shape ({fanned_out} fan-out, {simple} simple, {no_path} without a path)"
     );
 }

@@ -95,7 +95,22 @@ cubes:
     measures:
       - name: count
         type: count
+views:
+  - name: Facts
+    cubes:
+      - {join_path: Orders, includes: "*"}
+      - {join_path: Orders.Users, prefix: true, includes: [count, tenantId, name]}
 "#;
+
+/// A member of Orders or Users, or with `view` its name in view Facts
+/// (`Users.name` -> `Facts.Users_name`).
+fn via(member: &str, view: bool) -> String {
+    match member.split_once('.') {
+        Some(("Orders", m)) if view => format!("Facts.{m}"),
+        Some(("Users", m)) if view => format!("Facts.Users_{m}"),
+        _ => member.to_string(),
+    }
+}
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -310,7 +325,7 @@ async fn sql_dry_run_and_meta_answer_in_cube_js_shapes() {
     let reply = env.server.get("/cubejs-api/v1/meta", &[("authorization", &acme)]).await;
     let names: Vec<&str> =
         reply.body["cubes"].as_array().expect("cubes").iter().filter_map(|c| c["name"].as_str()).collect();
-    assert_eq!(names, ["Orders", "Users", "MyOrders", "Slow"]);
+    assert_eq!(names, ["Orders", "Users", "MyOrders", "Slow", "Facts"]);
     assert_eq!(reply.body["cubes"][0]["measures"][1]["name"], "Orders.totalAmount");
     assert_eq!(reply.body["cubes"][0]["measures"][1]["aggType"], "sum");
 }
@@ -411,28 +426,33 @@ async fn random_tokens_and_hostile_queries_never_see_another_tenants_rows() {
             extra["tenant_id"] = claim.clone();
         }
         let token = token(extra.clone());
+        // Half the queries name every member through view Facts.
+        let view = rng.chance(50);
+        let name = |m: &str| via(m, view);
         let mut filters = Vec::new();
         for _ in 0..(rng.next() % 3) {
-            let member = *rng.pick(&["Orders.status", "Orders.tenantId", "Users.tenantId", "Users.name"]);
+            const FILTERED: [&str; 4] = ["Orders.status", "Orders.tenantId", "Users.tenantId", "Users.name"];
+            let picked: &&str = rng.pick(&FILTERED);
+            let member = via(picked, view);
             let op = *rng.pick(&["equals", "notEquals", "contains", "startsWith", "notContains"]);
             let value = *rng.pick(&filter_values);
             filters.push(json!({"member": member, "operator": op, "values": [value]}));
         }
         if rng.chance(30) {
-            filters = vec![json!({"or": [{"and": filters}, {"member": "Orders.tenantId", "operator": "set"}]})];
+            filters = vec![json!({"or": [{"and": filters}, {"member": name("Orders.tenantId"), "operator": "set"}]})];
         }
-        let mut dims = vec!["Orders.tenantId"];
+        let mut dims = vec![name("Orders.tenantId")];
         if rng.chance(50) {
-            dims.push("Orders.status");
+            dims.push(name("Orders.status"));
         }
         // Joined: the users' tenant beside the orders', and a measure of the
         // joined cube (a many-to-one target, so counted through its keys).
         if rng.chance(50) {
-            dims.push("Users.tenantId");
+            dims.push(name("Users.tenantId"));
         }
-        let mut measures = vec!["Orders.count"];
+        let mut measures = vec![name("Orders.count")];
         if rng.chance(40) {
-            measures.push("Users.count");
+            measures.push(name("Users.count"));
         }
         let q = json!({"measures": measures, "dimensions": dims, "filters": filters});
         let reply = load(&env.server, &token, &q).await;
@@ -452,10 +472,10 @@ async fn random_tokens_and_hostile_queries_never_see_another_tenants_rows() {
             (StatusCode::OK, Some(allowed)) => {
                 ok += 1;
                 for row in reply.body["data"].as_array().expect("rows") {
-                    let tenant = row["Orders.tenantId"].as_str().unwrap_or("<none>");
+                    let tenant = row[name("Orders.tenantId")].as_str().unwrap_or("<none>");
                     assert!(allowed.iter().any(|a| a == tenant), "token {extra} saw tenant {tenant:?} with query {q}");
                     // A user of another tenant is never joined in: NULL instead.
-                    if let Some(user_tenant) = row.get("Users.tenantId").filter(|v| !v.is_null()) {
+                    if let Some(user_tenant) = row.get(name("Users.tenantId")).filter(|v| !v.is_null()) {
                         let t = user_tenant.as_str().unwrap_or("<none>");
                         assert!(allowed.iter().any(|a| a == t), "token {extra} saw user tenant {t:?} with query {q}");
                     }

@@ -92,6 +92,11 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
             "DEFAULT_DANGEROUS_MISSING_FILTER_ALLOWS_ALL",
             Bool(config::DEFAULT_DANGEROUS_MISSING_FILTER_ALLOWS_ALL),
         ),
+        (
+            "model.shared_cubes",
+            "DEFAULT_SHARED_CUBES",
+            Strs(config::DEFAULT_SHARED_CUBES.iter().map(|c| c.to_string()).collect()),
+        ),
         ("database.type", "DEFAULT_DATABASE_TYPE", Str(config::DEFAULT_DATABASE_TYPE.into())),
         ("database.statement_timeout", "DEFAULT_STATEMENT_TIMEOUT", Dur(config::DEFAULT_STATEMENT_TIMEOUT)),
         (
@@ -226,6 +231,7 @@ fn the_readme_configuration_blocks_show_the_default_constants() {
         &mut failures,
     );
     check_table(doc, "cache", sub(with("cache"), "cache"), &[], true, &mut failures);
+    check_table(doc, "model", sub(with("model"), "model"), &[], false, &mut failures);
     // The presets' own defaults, in the provider examples.
     let providers: Vec<&toml::Table> = blocks
         .iter()

@@ -186,6 +186,10 @@ pub struct ModelConfig {
     pub dangerous_allow_unsafe_value: bool,
     /// Defaults to [`DEFAULT_DANGEROUS_MISSING_FILTER_ALLOWS_ALL`].
     pub dangerous_missing_filter_allows_all: bool,
+    /// Cubes whose rows every tenant may read (reference data such as
+    /// countries), allowed in production to join tenant cubes without a
+    /// tenant predicate of their own. Defaults to [`DEFAULT_SHARED_CUBES`].
+    pub shared_cubes: Vec<String>,
 }
 
 /// `[model] path`. Defaults to `"model"`, relative to the working
@@ -198,6 +202,10 @@ pub const DEFAULT_DANGEROUS_ALLOW_UNSAFE_VALUE: bool = false;
 /// missing security-context value is refused (403) instead of Cube.js's
 /// `1 = 1`.
 pub const DEFAULT_DANGEROUS_MISSING_FILTER_ALLOWS_ALL: bool = false;
+/// `[model] shared_cubes`. Defaults to none: outside development and test,
+/// a cube with no tenant predicate that can be joined to a cube with one is
+/// a build error unless listed here.
+pub const DEFAULT_SHARED_CUBES: &[&str] = &[];
 
 /// `[database] type`. Defaults to `"sqlite"`, the embedded database.
 pub const DEFAULT_DATABASE_TYPE: &str = "sqlite";

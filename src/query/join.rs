@@ -148,6 +148,90 @@ pub(super) fn shortest_path(model: &Model, from: usize, to: usize) -> Option<Vec
     None
 }
 
+/// Pairs of cubes with two minimal join trees: the shortest directed paths
+/// between them (either way, as either may be a query's root) number two or
+/// more, so which one a query takes depends on the order it names the cubes
+/// in. One line per pair, naming both cubes and two of the paths, for
+/// `check-config`.
+pub fn ambiguous(model: &Model) -> Vec<String> {
+    let n = model.cubes.len();
+    // paths[a][b]: up to two shortest paths from a to b.
+    let paths: Vec<Vec<Vec<Vec<Edge>>>> = (0..n).map(|a| shortest_paths_from(model, a)).collect();
+    let name = |c: usize| model.cubes[c].name.as_str();
+    let show = |p: &[Edge]| {
+        let mut s = name(p[0].from).to_string();
+        for e in p {
+            s.push_str(" -> ");
+            s.push_str(name(e.to));
+        }
+        s
+    };
+    let mut out = Vec::new();
+    for (a, from_a) in paths.iter().enumerate() {
+        for (b, from_b) in paths.iter().enumerate().skip(a + 1) {
+            let both: Vec<&Vec<Edge>> = from_a[b].iter().chain(&from_b[a]).collect();
+            let Some(min) = both.iter().map(|p| p.len()).min() else { continue };
+            let minimal: Vec<&&Vec<Edge>> = both.iter().filter(|p| p.len() == min).collect();
+            if let [first, second, ..] = minimal.as_slice() {
+                out.push(format!(
+                    "ambiguous join path between {} and {}: {} and {} both take {min} join(s); \
+                     a query takes one by the order it names its cubes; name one with joinHints or a view's join_path",
+                    name(a),
+                    name(b),
+                    show(first),
+                    show(second)
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Up to two shortest directed paths from `from` to every cube.
+fn shortest_paths_from(model: &Model, from: usize) -> Vec<Vec<Vec<Edge>>> {
+    let n = model.cubes.len();
+    let mut dist: Vec<Option<usize>> = vec![None; n];
+    let mut preds: Vec<Vec<Edge>> = vec![Vec::new(); n];
+    dist[from] = Some(0);
+    let mut queue = std::collections::VecDeque::from([from]);
+    while let Some(c) = queue.pop_front() {
+        let d = dist[c].unwrap_or(0);
+        for (j, join) in model.cubes[c].joins.iter().enumerate() {
+            let e = Edge { from: c, join: j, to: join.to };
+            match dist[join.to] {
+                None => {
+                    dist[join.to] = Some(d + 1);
+                    preds[join.to].push(e);
+                    queue.push_back(join.to);
+                }
+                Some(t) if t == d + 1 => preds[join.to].push(e),
+                Some(_) => {}
+            }
+        }
+    }
+    // Paths to each cube, built outwards in order of distance.
+    let mut order: Vec<usize> = (0..n).filter(|c| dist[*c].is_some()).collect();
+    order.sort_by_key(|c| dist[*c]);
+    let mut paths: Vec<Vec<Vec<Edge>>> = vec![Vec::new(); n];
+    for c in order {
+        if c == from {
+            continue;
+        }
+        let mut found = Vec::new();
+        for e in &preds[c] {
+            let before: Vec<Vec<Edge>> = if e.from == from { vec![Vec::new()] } else { paths[e.from].clone() };
+            for mut p in before {
+                p.push(*e);
+                if found.len() < 2 {
+                    found.push(p);
+                }
+            }
+        }
+        paths[c] = found;
+    }
+    paths
+}
+
 /// Cube.js's `findMultiplicationFactorFor`: a cube is multiplied when some
 /// join of the tree, walked away from it, goes from a "one" side to a
 /// "many" side.
@@ -268,6 +352,49 @@ cubes:
         let m = model();
         let err = build(&m, &[vec![cube(&m, "Profiles")], vec![cube(&m, "Orders")]]).expect_err("no path");
         assert_eq!(err, QueryError::NoJoinPath("Can't find join path to join 'Profiles', 'Orders'".into()));
+    }
+
+    #[test]
+    fn pairs_with_two_minimal_join_trees_are_named_with_both_paths() {
+        // The graph has one path between any two cubes.
+        assert_eq!(ambiguous(&model()), Vec::<String>::new());
+        let diamond = r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    joins:
+      - {name: Users, relationship: many_to_one, sql: "{CUBE}.user_id = {Users}.id"}
+      - {name: Stores, relationship: many_to_one, sql: "{CUBE}.store_id = {Stores}.id"}
+    dimensions:
+      - {name: id, sql: id, type: number, primary_key: true}
+  - name: Users
+    sql_table: users
+    joins:
+      - {name: Countries, relationship: many_to_one, sql: "{CUBE}.country = {Countries}.code"}
+      - {name: Orders, relationship: one_to_many, sql: "{CUBE}.id = {Orders}.user_id"}
+    dimensions:
+      - {name: id, sql: id, type: number, primary_key: true}
+  - name: Stores
+    sql_table: stores
+    joins:
+      - {name: Countries, relationship: many_to_one, sql: "{CUBE}.country = {Countries}.code"}
+    dimensions:
+      - {name: id, sql: id, type: number, primary_key: true}
+  - name: Countries
+    sql_table: countries
+    dimensions:
+      - {name: code, sql: code, type: string, primary_key: true}
+"#;
+        let m = load_sources(&[("d.yml".into(), diamond.into())], ModelOptions::default()).expect("loads");
+        assert_eq!(
+            ambiguous(&m),
+            [
+                "ambiguous join path between Orders and Users: Orders -> Users and Users -> Orders both take 1 join(s); \
+                 a query takes one by the order it names its cubes; name one with joinHints or a view's join_path",
+                "ambiguous join path between Orders and Countries: Orders -> Users -> Countries and Orders -> Stores -> Countries both take 2 join(s); \
+                 a query takes one by the order it names its cubes; name one with joinHints or a view's join_path",
+            ]
+        );
     }
 
     #[test]

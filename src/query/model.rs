@@ -1,6 +1,7 @@
-//! The data model: Cube.js's YAML shape (`cubes:` with measures, dimensions
-//! and segments), loaded and checked once at startup. Every problem in every
-//! file is reported together, each with its file and cube.
+//! The data model: Cube.js's YAML shape (`cubes:` with measures, dimensions,
+//! segments and joins; `views:`, resolved in [`super::view`]), loaded and
+//! checked once at startup. Every problem in every file is reported
+//! together, each with its file and cube or view.
 
 use std::path::Path;
 

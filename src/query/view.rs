@@ -487,7 +487,7 @@ fn own_members(
             }
         };
         let Some(&cube) = path.last() else { continue };
-        let target = match model.member(&format!("{}.{member}", model.cubes[cube].name)) {
+        let target = match model.cube_member(&format!("{}.{member}", model.cubes[cube].name)) {
             Ok(id) if is_kind(&id.member) => id,
             Ok(_) => {
                 cx.err(format!("{at}sql {sql} is not a {what}"));
