@@ -371,7 +371,8 @@ fn write_result(envelope: &Value, data: &[u8]) -> Vec<u8> {
     out.push(b'{');
     if let Value::Object(fields) = envelope {
         for (name, value) in fields {
-            write_json(&mut out, &Value::String(name.clone()));
+            // A string always serializes; no copy of it as a `Value`.
+            let _ = serde_json::to_writer(&mut out, name);
             out.push(b':');
             write_json(&mut out, value);
             out.push(b',');
