@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
-# Load test: the release server on the demo data, a load generator against
-# /cubejs-api/v1/load with the demo query; prints requests per second, p99
-# latency and the server's peak RSS. From the repository root:
+# Load test: the release server on the demo data and model, one load
+# generator (examples/loadgen.rs) with keep-alive connections; for each
+# scenario a fresh server, then requests per second, p50/p99 latency and the
+# server's peak RSS, as one Markdown table. From the repository root:
 #
-#   scripts/load.sh                  # SQLite (the embedded demo database)
-#   LOAD_DB=postgres scripts/load.sh # the same data and query on PostgreSQL
+#   scripts/load.sh                 # SQLite and PostgreSQL
+#   scripts/load.sh sqlite          # SQLite only (the embedded demo database)
+#   scripts/load.sh postgres        # PostgreSQL only (the demo seed in a schema)
 #
-# LOAD_SECONDS (default 10), LOAD_CONNECTIONS (default 32), LOAD_PATH
-# (default: the demo query) and PG_URL (default the local test database)
-# adjust it.
+# Scenarios per database: whoami (verification cache on, then off), /load
+# with the result cache on and the same query repeated (every request after
+# the first is a hit), and /load with the result cache off. Once per run, the
+# bare hyper HS256 server (examples/bare_hs256.rs) on the same token: the
+# whoami ratio's baseline.
+#
+# LOAD_SECONDS (default 10), LOAD_CONNECTIONS (default 16), LOAD_PORT
+# (default 4099; the baseline uses the next one) and PG_URL (default the
+# local test database) adjust it. The generator shares the machine with the
+# server: figures compare runs on one machine, not machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${LOAD_SECONDS:-10}"
-connections="${LOAD_CONNECTIONS:-32}"
+connections="${LOAD_CONNECTIONS:-16}"
 port="${LOAD_PORT:-4099}"
+bare_port=$((port + 1))
+pg_url="${PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+if [ $# -eq 0 ]; then set -- sqlite postgres; fi
+databases=("$@")
+secret="tenantgate-load-test-secret-0123456789abcdef"
 query='{"measures":["Orders.count","Orders.totalAmount"],"dimensions":["Orders.status"]}'
 encoded=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$query")
-path="${LOAD_PATH:-/cubejs-api/v1/load?query=$encoded}"
+load_path="/cubejs-api/v1/load?query=$encoded"
 
-cargo build --release --quiet --bin tenantgate --example loadgen
+cargo build --release --quiet --bin tenantgate --example loadgen --example bare_hs256
 
 tmp=$(mktemp -d)
 server=""
@@ -30,57 +44,113 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-env_vars=(TENANTGATE__SERVER__PORT="$port" RUST_LOG=warn)
-serve_args=(--env development)
-if [ "${LOAD_DB:-sqlite}" = postgres ]; then
-  pg_url="${PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
-  schema="tenantgate_load"
-  psql "$pg_url" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema;"
-  PGOPTIONS="--search_path=$schema" psql "$pg_url" -q -v ON_ERROR_STOP=1 -f fixtures/demo/seed.sql
-  cat > "$tmp/load.toml" <<TOML
-[[auth.providers]]
-name = "default"
-type = "secret"
-secrets = ["tenantgate-load-test-secret-0123456789abcdef"]
-[model]
-path = "fixtures/demo/model"
-[database]
-type = "postgres"
-url = "$pg_url"
-[tenancy]
-tenant_key = "tenant_id"
-[tenants.acme]
-schema = "$schema"
-TOML
-  serve_args=(--env load --config-dir "$tmp")
-  secret="tenantgate-load-test-secret-0123456789abcdef"
-else
-  env_vars+=(TENANTGATE__DATABASE__PATH="$tmp/demo.sqlite")
-  secret=""
-fi
 
-# Another server on the port would answer /readyz instead of ours.
-if (exec 3<> "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-  echo "load.sh: port $port is already in use (LOAD_PORT picks another)" >&2
+port_free() {
+  if (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "load.sh: port $1 is already in use (LOAD_PORT picks another)" >&2
+    exit 1
+  fi
+}
+
+wait_ready() { # url pid
+  for _ in $(seq 1 100); do
+    curl -fs "$1" > /dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "load.sh: the server did not become ready at $1" >&2
   exit 1
-fi
-env "${env_vars[@]}" target/release/tenantgate serve "${serve_args[@]}" > /dev/null &
+}
+
+stop_server() {
+  kill "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  server=""
+}
+
+# One configuration folder per database: a secret provider, the demo model,
+# the database, tenant acme.
+write_config() { # db
+  mkdir -p "$tmp/$1"
+  {
+    printf '[[auth.providers]]\nname = "default"\ntype = "secret"\nsecrets = ["%s"]\n' "$secret"
+    printf '[model]\npath = "fixtures/demo/model"\n'
+    if [ "$1" = postgres ]; then
+      printf '[database]\ntype = "postgres"\nurl = "%s"\n' "$pg_url"
+      printf '[tenancy]\ntenant_key = "tenant_id"\n[tenants.acme]\nschema = "%s"\n' "$schema"
+    else
+      printf '[database]\ntype = "sqlite"\npath = "%s/demo.sqlite"\nseed = "fixtures/demo/seed.sql"\n' "$tmp"
+    fi
+  } > "$tmp/$1/load.toml"
+}
+
+rows=()
+# Run the generator against the current server; append a table row.
+measure() { # label url pid
+  local out
+  if ! out=$(target/release/examples/loadgen --url "$2" --token "$token" \
+    --connections "$connections" --duration "$seconds" --pid "$3"); then
+    echo "$out" >&2
+    echo "load.sh: $1: requests failed" >&2
+    exit 1
+  fi
+  local rps p50 p99 rss
+  rps=$(awk '/requests\/second/ {print $2}' <<< "$out")
+  p50=$(awk '/latency p50/ {print $3}' <<< "$out")
+  p99=$(awk '/latency p99/ {print $3}' <<< "$out")
+  rss=$(awk '/peak RSS/ {print $4}' <<< "$out")
+  rows+=("| $1 | $rps | $p50 | $p99 | ${rss:--} |")
+  echo "load.sh: $1: $rps req/s" >&2
+}
+
+# Start a fresh server for one scenario, with extra environment variables.
+serve() { # db var=value...
+  local db="$1"
+  shift
+  port_free "$port"
+  env TENANTGATE__SERVER__PORT="$port" RUST_LOG=warn "$@" \
+    target/release/tenantgate serve --env load --config-dir "$tmp/$db" > /dev/null &
+  server=$!
+  wait_ready "http://127.0.0.1:$port/readyz" "$server"
+}
+
+token=$(target/release/tenantgate token -s "$secret" -p tenant_id=acme -p id=42 -e 1h)
+
+port_free "$bare_port"
+target/release/examples/bare_hs256 --port "$bare_port" --secret "$secret" &
 server=$!
-ready=""
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && { ready=1; break; }
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.1
+for _ in $(seq 1 50); do (exec 3<> "/dev/tcp/127.0.0.1/$bare_port") 2>/dev/null && break; sleep 0.1; done
+measure "bare hyper HS256 (baseline)" "http://127.0.0.1:$bare_port/" "$server"
+stop_server
+
+for db in "${databases[@]}"; do
+  if [ "$db" = postgres ]; then
+    schema="tenantgate_load"
+    psql "$pg_url" -q -c "SET client_min_messages = warning; DROP SCHEMA IF EXISTS $schema CASCADE; CREATE SCHEMA $schema;"
+    PGOPTIONS="--search_path=$schema" psql "$pg_url" -q -v ON_ERROR_STOP=1 -f fixtures/demo/seed.sql
+  fi
+  write_config "$db"
+  whoami="http://127.0.0.1:$port/tenantgate/v1/whoami"
+  load="http://127.0.0.1:$port$load_path"
+  if [ "$db" = sqlite ]; then
+    serve "$db"
+    measure "whoami" "$whoami" "$server"
+    stop_server
+    serve "$db" TENANTGATE__AUTH__VERIFICATION_CACHE_MAX_BYTES=0
+    measure "whoami, verification cache off" "$whoami" "$server"
+    stop_server
+  fi
+  serve "$db" TENANTGATE__CACHE__ENABLED=true
+  measure "$db /load, cached" "$load" "$server"
+  stop_server
+  serve "$db" TENANTGATE__CACHE__ENABLED=false
+  measure "$db /load, uncached" "$load" "$server"
+  stop_server
 done
-if [ -z "$ready" ]; then
-  echo "load.sh: the server did not become ready on port $port" >&2
-  exit 1
-fi
-if [ -n "$secret" ]; then
-  token=$(target/release/tenantgate token -s "$secret" -p tenant_id=acme -p id=42 -e 1h)
-else
-  token=$(target/release/tenantgate token --env development -p tenant_id=acme -p id=42 -e 1h)
-fi
-echo "== ${LOAD_DB:-sqlite}: $connections connections for ${seconds}s on $path"
-target/release/examples/loadgen --url "http://127.0.0.1:$port$path" --token "$token" \
-  --connections "$connections" --duration "$seconds" --pid "$server"
+
+echo
+echo "$connections connections, ${seconds}s per scenario, $(nproc) cores shared by generator and server"
+echo
+echo "| scenario | req/s | p50 ms | p99 ms | peak RSS MiB |"
+echo "|---|---:|---:|---:|---:|"
+printf '%s\n' "${rows[@]}"

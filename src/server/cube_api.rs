@@ -150,8 +150,14 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         } else {
             Value::Null
         };
-        let envelope = load_envelope(q, r, plan.dialect.name(), total, fetched.stored.computed_at_ms);
-        let bytes = write_result(&envelope, &fetched.stored.bytes);
+        let bytes = write_result(
+            &q.normalized,
+            r,
+            plan.dialect.name(),
+            &total,
+            fetched.stored.computed_at_ms,
+            &fetched.stored.bytes,
+        );
         if budget.bytes + bytes.len() > budget.max_bytes {
             return Err(budget.bytes_exceeded().into());
         }
@@ -334,23 +340,6 @@ fn sql_object(p: &Planned) -> Value {
     })
 }
 
-/// A `/load` result without its `data`, which [`write_result`] adds.
-/// `lastRefreshTime` is when the rows were computed (a cached result's
-/// time, not the request's).
-fn load_envelope(q: &Query, r: &Rendered, db_type: &str, total: Value, computed_at_ms: i64) -> Value {
-    json!({
-        "query": q.normalized,
-        "annotation": annotation(r),
-        "lastRefreshTime": crate::db::iso_utc_millis(computed_at_ms),
-        "dataSource": "default",
-        "dbType": db_type,
-        "extDbType": "cubestore",
-        "external": false,
-        "slowQuery": false,
-        "total": total,
-    })
-}
-
 /// A column's key in `data`, escaped once (`"Orders.count":`), and the
 /// plain name a granular time dimension also answers to.
 type ColumnKey = (Vec<u8>, Option<Vec<u8>>);
@@ -364,23 +353,98 @@ fn column_keys(columns: &[crate::query::Column]) -> Vec<ColumnKey> {
     columns.iter().map(|c| (key(&c.member), c.also.as_deref().map(key))).collect()
 }
 
-/// One result as JSON bytes: the envelope's fields, then `data`, the rows
-/// [`write_rows`] wrote.
-fn write_result(envelope: &Value, data: &[u8]) -> Vec<u8> {
+/// One `/load` result as JSON bytes, written straight from the query, the
+/// rendered columns and the stored rows, with no `Value` built on the way
+/// (the envelope and its annotation were most of a cached request's time).
+/// The keys come in the order a `serde_json::Map` sorts them, `data` last,
+/// as before. `lastRefreshTime` is when the rows were computed (a cached
+/// result's time, not the request's).
+fn write_result(
+    query: &Value,
+    r: &Rendered,
+    db_type: &str,
+    total: &Value,
+    computed_at_ms: i64,
+    data: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 1024);
-    out.push(b'{');
-    if let Value::Object(fields) = envelope {
-        for (name, value) in fields {
-            write_json(&mut out, &Value::String(name.clone()));
-            out.push(b':');
-            write_json(&mut out, value);
-            out.push(b',');
-        }
-    }
-    out.extend_from_slice(b"\"data\":");
+    out.extend_from_slice(b"{\"annotation\":");
+    write_annotation(&mut out, r);
+    out.extend_from_slice(b",\"dataSource\":\"default\",\"dbType\":");
+    write_str(&mut out, db_type);
+    out.extend_from_slice(b",\"extDbType\":\"cubestore\",\"external\":false,\"lastRefreshTime\":");
+    write_str(&mut out, &crate::db::iso_utc_millis(computed_at_ms));
+    out.extend_from_slice(b",\"query\":");
+    write_json(&mut out, query);
+    out.extend_from_slice(b",\"slowQuery\":false,\"total\":");
+    write_json(&mut out, total);
+    out.extend_from_slice(b",\"data\":");
     out.extend_from_slice(data);
     out.push(b'}');
     out
+}
+
+/// Cube.js's `annotation`: measures, dimensions and time dimensions (a
+/// granular one under both its names) by member name, sorted and each name
+/// once, as a map would hold them.
+fn write_annotation(out: &mut Vec<u8>, r: &Rendered) {
+    let mut measures = Vec::new();
+    let mut dimensions = Vec::new();
+    let mut time_dimensions = Vec::new();
+    for col in &r.columns {
+        match (col.kind, &col.also) {
+            (ColumnKind::Measure(_), _) => measures.push((col.member.as_str(), col, "number")),
+            (ColumnKind::Dimension(kind), None) => dimensions.push((col.member.as_str(), col, kind.as_str())),
+            (ColumnKind::Dimension(kind), Some(also)) => {
+                time_dimensions.push((col.member.as_str(), col, kind.as_str()));
+                time_dimensions.push((also.as_str(), col, kind.as_str()));
+            }
+        }
+    }
+    let section = |out: &mut Vec<u8>, entries: &mut Vec<(&str, &crate::query::Column, &str)>, measure: bool| {
+        // A map keeps the last value under a name.
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let mut kept: Vec<&(&str, &crate::query::Column, &str)> = Vec::with_capacity(entries.len());
+        for e in entries.iter() {
+            match kept.last_mut() {
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => kept.push(e),
+            }
+        }
+        out.push(b'{');
+        for (i, (name, col, kind)) in kept.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, name);
+            out.extend_from_slice(b":{");
+            if measure {
+                out.extend_from_slice(
+                    b"\"drillMembers\":[],\"drillMembersGrouped\":{\"dimensions\":[],\"measures\":[]},",
+                );
+            }
+            out.extend_from_slice(b"\"shortTitle\":");
+            write_str(out, &col.short_title);
+            out.extend_from_slice(b",\"title\":");
+            write_str(out, &col.title);
+            out.extend_from_slice(b",\"type\":");
+            write_str(out, kind);
+            out.push(b'}');
+        }
+        out.push(b'}');
+    };
+    out.extend_from_slice(b"{\"dimensions\":");
+    section(out, &mut dimensions, false);
+    out.extend_from_slice(b",\"measures\":");
+    section(out, &mut measures, true);
+    out.extend_from_slice(b",\"segments\":{},\"timeDimensions\":");
+    section(out, &mut time_dimensions, false);
+    out.push(b'}');
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 /// `data` as a JSON array written straight from the driver's cells, each
@@ -456,40 +520,108 @@ pub fn cell_json(cell: &Cell) -> Value {
     }
 }
 
-fn annotation(r: &Rendered) -> Value {
-    let mut measures = Map::new();
-    let mut dimensions = Map::new();
-    let mut time_dimensions = Map::new();
-    for col in &r.columns {
-        let (title, short) = (&col.title, &col.short_title);
-        match col.kind {
-            ColumnKind::Measure(_) => {
-                let entry = json!({
-                    "title": title, "shortTitle": short, "type": "number",
-                    "drillMembers": [], "drillMembersGrouped": {"measures": [], "dimensions": []},
-                });
-                measures.insert(col.member.clone(), entry);
-            }
-            ColumnKind::Dimension(kind) => {
-                let entry = json!({"title": title, "shortTitle": short, "type": kind.as_str()});
-                match &col.also {
-                    Some(also) => {
-                        time_dimensions.insert(col.member.clone(), entry.clone());
-                        time_dimensions.insert(also.clone(), entry);
-                    }
-                    None => {
-                        dimensions.insert(col.member.clone(), entry);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The envelope as it was built before `write_result` wrote it
+    /// directly, its keys sorted by the map and `data` added last: the
+    /// bytes must be the same.
+    fn reference_envelope(query: &Value, r: &Rendered, db_type: &str, total: Value, computed_at_ms: i64) -> Value {
+        json!({
+            "query": query,
+            "annotation": annotation(r),
+            "lastRefreshTime": crate::db::iso_utc_millis(computed_at_ms),
+            "dataSource": "default",
+            "dbType": db_type,
+            "extDbType": "cubestore",
+            "external": false,
+            "slowQuery": false,
+            "total": total,
+        })
+    }
+
+    fn reference_bytes(envelope: &Value, data: &[u8]) -> Vec<u8> {
+        let mut out = serde_json::to_vec(envelope).expect("JSON");
+        out.pop();
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(data);
+        out.push(b'}');
+        out
+    }
+
+    fn annotation(r: &Rendered) -> Value {
+        let mut measures = Map::new();
+        let mut dimensions = Map::new();
+        let mut time_dimensions = Map::new();
+        for col in &r.columns {
+            let (title, short) = (&col.title, &col.short_title);
+            match col.kind {
+                ColumnKind::Measure(_) => {
+                    let entry = json!({
+                        "title": title, "shortTitle": short, "type": "number",
+                        "drillMembers": [], "drillMembersGrouped": {"measures": [], "dimensions": []},
+                    });
+                    measures.insert(col.member.clone(), entry);
+                }
+                ColumnKind::Dimension(kind) => {
+                    let entry = json!({"title": title, "shortTitle": short, "type": kind.as_str()});
+                    match &col.also {
+                        Some(also) => {
+                            time_dimensions.insert(col.member.clone(), entry.clone());
+                            time_dimensions.insert(also.clone(), entry);
+                        }
+                        None => {
+                            dimensions.insert(col.member.clone(), entry);
+                        }
                     }
                 }
             }
         }
+        json!({"measures": measures, "dimensions": dimensions, "segments": {}, "timeDimensions": time_dimensions})
     }
-    json!({"measures": measures, "dimensions": dimensions, "segments": {}, "timeDimensions": time_dimensions})
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    #[test]
+    fn a_result_written_directly_is_the_envelope_it_replaced() {
+        use crate::query::Column;
+        use crate::query::model::{DimensionType, MeasureType};
+        let col = |member: &str, also: Option<&str>, kind, title: &str| Column {
+            alias: format!("a_{member}"),
+            member: member.into(),
+            also: also.map(str::to_owned),
+            kind,
+            title: title.into(),
+            short_title: format!("short \"{title}\""),
+        };
+        let r = Rendered {
+            sql: "SELECT 1".into(),
+            params: Vec::new(),
+            columns: vec![
+                col("Orders.status", None, ColumnKind::Dimension(DimensionType::String), "Orders Status"),
+                col("Orders.count", None, ColumnKind::Measure(MeasureType::Count), "Orders Count"),
+                col("Orders.amount", None, ColumnKind::Measure(MeasureType::Sum), "Orders \\ Amount é"),
+                col(
+                    "Orders.createdAt.day",
+                    Some("Orders.createdAt"),
+                    ColumnKind::Dimension(DimensionType::Time),
+                    "Orders Created at",
+                ),
+                col("Orders.count", None, ColumnKind::Measure(MeasureType::Count), "Orders Count again"),
+            ],
+            total_sql: String::new(),
+        };
+        let query = json!({"measures": ["Orders.count"], "limit": 10});
+        let data = br#"[{"Orders.count":1}]"#;
+        for total in [Value::Null, json!(42)] {
+            let bytes = write_result(&query, &r, "postgres", &total, 1_709_648_521_123, data);
+            let want = reference_envelope(&query, &r, "postgres", total.clone(), 1_709_648_521_123);
+            assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&reference_bytes(&want, data)));
+        }
+        let empty = Rendered { columns: Vec::new(), ..r };
+        let bytes = write_result(&query, &empty, "sqlite", &Value::Null, 0, b"[]");
+        let want = reference_envelope(&query, &empty, "sqlite", Value::Null, 0);
+        assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&reference_bytes(&want, b"[]")));
+    }
 
     #[test]
     fn timestamps_render_as_cube_js_does() {

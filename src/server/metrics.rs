@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::cache::Snapshot;
@@ -56,8 +56,9 @@ impl Connections {
 
 #[derive(Default)]
 struct Inner {
-    /// (status, code, provider) -> count.
-    requests: BTreeMap<(u16, &'static str, String), u64>,
+    /// (status, code, provider) -> count. The provider is the pipeline's
+    /// own `Arc`, so counting a request allocates nothing.
+    requests: BTreeMap<(u16, &'static str, Option<Arc<str>>), u64>,
     /// Cumulative counts per bucket, then +Inf; and the sum of seconds.
     latency: [u64; BUCKETS.len() + 1],
     latency_sum: f64,
@@ -69,9 +70,9 @@ impl Metrics {
     }
 
     /// Record one finished request. The lock is held for a map update only.
-    pub fn record(&self, status: u16, code: Option<&'static str>, provider: Option<&str>, latency: Duration) {
+    pub fn record(&self, status: u16, code: Option<&'static str>, provider: Option<&Arc<str>>, latency: Duration) {
+        let key = (status, code.unwrap_or(""), provider.cloned());
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (status, code.unwrap_or(""), provider.unwrap_or("").to_string());
         *inner.requests.entry(key).or_default() += 1;
         let secs = latency.as_secs_f64();
         let bucket = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
@@ -92,7 +93,7 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "tenantgate_requests_total{{status=\"{status}\",code=\"{code}\",provider=\"{}\"}} {n}",
-                provider.replace('\\', "\\\\").replace('"', "\\\"")
+                provider.as_deref().unwrap_or("").replace('\\', "\\\\").replace('"', "\\\"")
             );
         }
         out.push_str("# HELP tenantgate_request_duration_seconds Time to answer a request.\n");
@@ -159,9 +160,10 @@ mod tests {
     #[test]
     fn requests_are_counted_by_status_code_and_provider_with_a_latency_histogram() {
         let m = Metrics::default();
-        m.record(200, None, Some("main"), Duration::from_micros(300));
-        m.record(401, Some("token_expired"), Some("main"), Duration::from_millis(2));
-        m.record(401, Some("token_expired"), Some("main"), Duration::from_secs(3));
+        let main: Arc<str> = "main".into();
+        m.record(200, None, Some(&main), Duration::from_micros(300));
+        m.record(401, Some("token_expired"), Some(&main), Duration::from_millis(2));
+        m.record(401, Some("token_expired"), Some(&"main".into()), Duration::from_secs(3));
         let text = m.render(true, 2, &[]);
         assert!(
             text.contains("tenantgate_requests_total{status=\"401\",code=\"token_expired\",provider=\"main\"} 2"),

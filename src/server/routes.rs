@@ -14,7 +14,7 @@ use http::request::Parts;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 
-use super::response::{ApiError, Body, error_response, json_response};
+use super::response::{ApiError, Body, bytes_response, error_response, json_response};
 use super::{App, cube_api};
 use crate::auth::Authenticated;
 
@@ -45,7 +45,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
         tracing::warn!(request_id = %request_id, code = outcome.code.unwrap_or("-"), provider = outcome.provider.as_deref().unwrap_or("-"), "request refused: upstream unavailable");
     }
     let latency = started.elapsed();
-    app.metrics.record(resp.status().as_u16(), outcome.code, outcome.provider.as_deref(), latency);
+    app.metrics.record(resp.status().as_u16(), outcome.code, outcome.provider.as_ref(), latency);
     tracing::info!(
         request_id = %request_id,
         method = %parts.method,
@@ -153,7 +153,16 @@ async fn authenticate(app: &App, req: &Parts) -> Result<(Authenticated, Outcome)
 }
 
 fn whoami(auth: &Authenticated) -> Response<Body> {
-    json_response(StatusCode::OK, &json!({"securityContext": &*auth.context, "provider": auth.provider.as_deref()}))
+    /// Serialized straight from the context: no copy of it as a `Value`.
+    #[derive(serde::Serialize)]
+    struct WhoAmI<'a> {
+        #[serde(rename = "securityContext")]
+        security_context: &'a crate::auth::SecurityContext,
+        provider: Option<&'a str>,
+    }
+    let body = WhoAmI { security_context: &auth.context, provider: auth.provider.as_deref() };
+    // A map of JSON values with string keys always serializes.
+    bytes_response(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default())
 }
 
 fn only_get(app: &App, req: &Parts, ok: impl FnOnce() -> Response<Body>) -> (Response<Body>, Outcome) {
