@@ -1,0 +1,288 @@
+// The conformance cases: each request goes to the real Cube.js and to
+// tenantgate; run.mjs compares status and body after normalisation.
+//
+// A case: { name, group, endpoint ('load' | 'sql' | 'dry-run' | 'meta'),
+//   query, method ('GET' default, or 'POST'), queryType ('multi'),
+//   token (a name from TOKENS in run.mjs; default 'acme'; null: none),
+//   raw ({ search, body, contentType }: sent as is instead of query),
+//   header ('Authorization' default), target ('main' default, 'strict403':
+//   tenantgate with failure_status = 403, 'ext': the extension model),
+//   known ({ row, status, code }): a difference that README.md's
+//   "Deliberate differences from Cube.js" table lists; row is that table's
+//   Cube.js cell, word for word, and status/code what tenantgate must answer.
+//   tgModelError (ext cases): the pattern of the check-config error that a
+//   tenantgate refusing that model file prints.
+// }
+
+const O = (m) => `Orders.${m}`;
+const td = (granularity, dateRange, extra = {}) => ({
+  dimension: O('createdAt'),
+  ...(granularity ? { granularity } : {}),
+  ...(dateRange ? { dateRange } : {}),
+  ...extra,
+});
+const f = (member, operator, values) => ({ member, operator, ...(values ? { values } : {}) });
+
+const ROW = {
+  refuses403: 'refuses with 403 and no reason',
+  notObject: 'accepts a payload that is a string, number or array, with an empty context',
+  exp: '`exp` optional',
+  duplicates: 'duplicate claims: the last one wins',
+  missing: 'a missing security-context value renders `1 = 1`: every tenant\'s rows',
+  falsy: '`0`, `false` and `""` in the security context drop the filter',
+};
+
+const cases = [];
+const add = (group, list) => list.forEach((c) => cases.push({ group, ...c }));
+
+// ---------------------------------------------------------------- basics
+add('load', [
+  { name: 'count', query: { measures: [O('count')] } },
+  { name: 'count by status', query: { measures: [O('count')], dimensions: [O('status')] } },
+  { name: 'dimensions only', query: { dimensions: [O('status')] } },
+  { name: 'two dimensions', query: { measures: [O('count')], dimensions: [O('status'), O('coupon')] } },
+  { name: 'number and boolean dimensions', query: { measures: [O('count')], dimensions: [O('isCompleted'), O('userId')], order: { [O('userId')]: 'asc' }, limit: 5 } },
+  { name: 'other cube with title', query: { measures: ['Users.count'], dimensions: ['Users.city'] } },
+  { name: 'sql_table cube without tenant filter', query: { measures: ['Tenants.count'], dimensions: ['Tenants.plan'] } },
+  { name: 'POST body', method: 'POST', query: { measures: [O('count')], dimensions: [O('status')] } },
+  { name: 'segments', query: { measures: [O('count')], segments: [O('completed')] } },
+  { name: 'two segments', query: { measures: [O('count')], dimensions: [O('status')], segments: [O('completed'), O('big')] } },
+  { name: 'tenant globex', token: 'globex', query: { measures: [O('count'), O('totalAmount')] } },
+  { name: 'ungrouped', query: { dimensions: [O('id'), O('status')], ungrouped: true, order: { [O('id')]: 'asc' }, limit: 3 } },
+]);
+
+// ---------------------------------------------------------------- measures
+add('measure types', [
+  { name: 'count', query: { measures: [O('count')], dimensions: [O('status')] } },
+  { name: 'sum', query: { measures: [O('totalAmount')], dimensions: [O('status')] } },
+  { name: 'avg', query: { measures: [O('averageAmount')], dimensions: [O('status')] } },
+  { name: 'min', query: { measures: [O('minAmount')], dimensions: [O('status')] } },
+  { name: 'max', query: { measures: [O('maxAmount')], dimensions: [O('status')] } },
+  { name: 'count_distinct', query: { measures: [O('customers')], dimensions: [O('status')] } },
+  { name: 'count with filters', query: { measures: [O('completedCount')] } },
+  { name: 'sum with filters', query: { measures: [O('completedAmount')], dimensions: [O('coupon')] } },
+  { name: 'number', query: { measures: [O('amountPerOrder')], dimensions: [O('status')] } },
+  { name: 'all measures, no dimension', query: { measures: ['count', 'totalAmount', 'averageAmount', 'minAmount', 'maxAmount', 'customers', 'completedCount', 'completedAmount', 'amountPerOrder'].map(O) } },
+]);
+
+// ---------------------------------------------------------------- time
+const GRANULARITIES = ['second', 'minute', 'hour', 'day', 'week', 'month', 'quarter', 'year'];
+add('granularity', GRANULARITIES.map((g) => ({
+  name: g,
+  query: { measures: [O('count')], timeDimensions: [td(g, ['2024-03-01', '2024-03-31'])] },
+})));
+add('granularity', [
+  { name: 'month without dateRange', query: { measures: [O('count')], timeDimensions: [td('month')] } },
+  { name: 'year over everything', query: { measures: [O('count'), O('totalAmount')], timeDimensions: [td('year')] } },
+  { name: 'time dimension as a plain dimension', query: { measures: [O('count')], dimensions: [O('createdAt')], order: { [O('createdAt')]: 'asc' }, limit: 3 } },
+  { name: 'dateRange without granularity', query: { measures: [O('count')], timeDimensions: [td(null, ['2024-01-01', '2024-06-30'])] } },
+  { name: 'two granularities of one dimension', query: { measures: [O('count')], timeDimensions: [td('year', ['2024-01-01', '2024-12-31']), td('quarter', ['2024-01-01', '2024-12-31'])] } },
+  { name: 'granularity with dimension', query: { measures: [O('count')], dimensions: [O('status')], timeDimensions: [td('quarter', ['2024-01-01', '2024-12-31'])] } },
+  { name: 'invalid granularity', query: { measures: [O('count')], timeDimensions: [td('fortnight')] } },
+]);
+
+const RELATIVE = ['today', 'yesterday', 'this week', 'last week', 'this month', 'last month', 'this quarter', 'this year',
+  'last year', 'last 7 days', 'last 30 days', 'last 12 months', 'from 7 days ago to now', 'from 30 days ago to now',
+  'next week'];
+add('date ranges', [
+  { name: 'absolute days', query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-09', '2024-03-11'])] } },
+  { name: 'absolute timestamps', query: { measures: [O('count')], timeDimensions: [td('hour', ['2024-03-10T14:00:00', '2024-03-10T14:59:59'])] } },
+  { name: 'absolute with milliseconds and Z', query: { measures: [O('count')], timeDimensions: [td(null, ['2024-01-01T00:00:00.000Z', '2024-12-31T23:59:59.999Z'])] } },
+  { name: 'one-element array', query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-10'])] } },
+  { name: 'reversed range', query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-11', '2024-03-09'])] } },
+  { name: 'not a date', query: { measures: [O('count')], timeDimensions: [td('day', ['yesterday-ish', 'soon'])] } },
+  ...RELATIVE.map((r) => ({ name: `"${r}"`, query: { measures: [O('count')], timeDimensions: [td('day', r)] } })),
+]);
+
+add('time zones', ['UTC', 'America/Los_Angeles', 'Europe/Berlin', 'Asia/Kolkata', 'Not/AZone'].map((timezone) => ({
+  name: timezone,
+  query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-10', '2024-03-11'])], timezone },
+})).concat([
+  { name: 'Europe/Berlin month grouping', query: { measures: [O('count')], timeDimensions: [td('month', ['2024-01-01', '2024-06-30'])], timezone: 'Europe/Berlin' } },
+  { name: 'America/Los_Angeles with "last 7 days"', query: { measures: [O('count')], timeDimensions: [td('day', 'last 7 days')], timezone: 'America/Los_Angeles' } },
+]));
+
+// ---------------------------------------------------------------- filters
+add('filters', [
+  { name: 'equals', query: { measures: [O('count')], filters: [f(O('status'), 'equals', ['completed'])] } },
+  { name: 'equals two values', query: { measures: [O('count')], filters: [f(O('status'), 'equals', ['completed', 'shipped'])] } },
+  { name: 'equals on a number as a string', query: { measures: [O('count')], filters: [f(O('userId'), 'equals', ['3'])] } },
+  { name: 'equals on a number as a number', query: { measures: [O('count')], filters: [f(O('userId'), 'equals', [3])] } },
+  { name: 'equals null', query: { measures: [O('count')], filters: [f(O('coupon'), 'equals', [null])] } },
+  { name: 'equals on a boolean', query: { measures: [O('count')], filters: [f(O('isCompleted'), 'equals', ['true'])] } },
+  { name: 'notEquals', query: { measures: [O('count')], filters: [f(O('status'), 'notEquals', ['completed'])] } },
+  { name: 'notEquals on a nullable column', query: { measures: [O('count')], filters: [f(O('coupon'), 'notEquals', ['SPRING'])] } },
+  { name: 'contains', query: { measures: [O('count')], filters: [f(O('status'), 'contains', ['ship'])] } },
+  { name: 'contains ignores case', query: { measures: [O('count')], dimensions: [O('coupon')], filters: [f(O('coupon'), 'contains', ['VIP'])] } },
+  { name: 'contains two values', query: { measures: [O('count')], filters: [f(O('status'), 'contains', ['ship', 'cancel'])] } },
+  { name: 'contains a LIKE wildcard', query: { measures: [O('count')], filters: [f(O('status'), 'contains', ['%'])] } },
+  { name: 'notContains', query: { measures: [O('count')], filters: [f(O('status'), 'notContains', ['ed'])] } },
+  { name: 'startsWith', query: { measures: [O('count')], filters: [f(O('status'), 'startsWith', ['c'])] } },
+  { name: 'notStartsWith', query: { measures: [O('count')], filters: [f(O('status'), 'notStartsWith', ['c'])] } },
+  { name: 'endsWith', query: { measures: [O('count')], filters: [f(O('status'), 'endsWith', ['ed'])] } },
+  { name: 'notEndsWith', query: { measures: [O('count')], filters: [f(O('status'), 'notEndsWith', ['ed'])] } },
+  { name: 'gt', query: { measures: [O('count')], filters: [f(O('amount'), 'gt', ['250'])] } },
+  { name: 'gte', query: { measures: [O('count')], filters: [f(O('amount'), 'gte', ['10'])] } },
+  { name: 'lt', query: { measures: [O('count')], filters: [f(O('amount'), 'lt', ['100.5'])] } },
+  { name: 'lte', query: { measures: [O('count')], filters: [f(O('amount'), 'lte', ['12'])] } },
+  { name: 'gt on a measure (HAVING)', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('count'), 'gt', ['25'])] } },
+  { name: 'set', query: { measures: [O('count')], filters: [f(O('coupon'), 'set')] } },
+  { name: 'notSet', query: { measures: [O('count')], filters: [f(O('coupon'), 'notSet')] } },
+  { name: 'inDateRange', query: { measures: [O('count')], filters: [f(O('createdAt'), 'inDateRange', ['2024-01-01', '2024-06-30'])] } },
+  { name: 'notInDateRange', query: { measures: [O('count')], filters: [f(O('createdAt'), 'notInDateRange', ['2024-01-01', '2024-06-30'])] } },
+  { name: 'beforeDate', query: { measures: [O('count')], filters: [f(O('createdAt'), 'beforeDate', ['2024-01-01'])] } },
+  { name: 'afterDate', query: { measures: [O('count')], filters: [f(O('createdAt'), 'afterDate', ['2025-06-01'])] } },
+  { name: 'beforeOrOnDate', query: { measures: [O('count')], filters: [f(O('createdAt'), 'beforeOrOnDate', ['2024-01-01'])] } },
+  { name: 'afterOrOnDate', query: { measures: [O('count')], filters: [f(O('createdAt'), 'afterOrOnDate', ['2025-06-01'])] } },
+  { name: 'measureFilter', query: { measures: [O('count')], filters: [f(O('completedCount'), 'measureFilter')] } },
+  { name: 'and', query: { measures: [O('count')], filters: [{ and: [f(O('status'), 'equals', ['completed']), f(O('amount'), 'gt', ['100'])] }] } },
+  { name: 'or', query: { measures: [O('count')], filters: [{ or: [f(O('status'), 'equals', ['completed']), f(O('coupon'), 'set')] }] } },
+  { name: 'nested or inside and', query: { measures: [O('count')], dimensions: [O('status')], filters: [{ and: [f(O('amount'), 'gt', ['50']), { or: [f(O('status'), 'equals', ['completed']), { and: [f(O('coupon'), 'set'), f(O('status'), 'startsWith', ['s'])] }] }] }] } },
+  { name: 'several top-level filters (implicit and)', query: { measures: [O('count')], filters: [f(O('status'), 'equals', ['completed']), f(O('coupon'), 'notSet')] } },
+  { name: 'legacy dimension key', query: { measures: [O('count')], filters: [{ dimension: O('status'), operator: 'equals', values: ['completed'] }] } },
+  { name: 'filter on a member of another cube', query: { measures: [O('count')], filters: [f('Users.city', 'equals', ['Berlin'])] } },
+  { name: 'measure and dimension in one or', query: { measures: [O('count')], dimensions: [O('status')], filters: [{ or: [f(O('count'), 'gt', ['5']), f(O('status'), 'equals', ['completed'])] }] } },
+  { name: 'unknown operator', query: { measures: [O('count')], filters: [f(O('status'), 'like', ['c%'])] } },
+  { name: 'equals without values', query: { measures: [O('count')], filters: [f(O('status'), 'equals')] } },
+  { name: 'values not an array', query: { measures: [O('count')], filters: [{ member: O('status'), operator: 'equals', values: 'completed' }] } },
+  { name: 'contains on a number dimension', query: { measures: [O('count')], filters: [f(O('amount'), 'contains', ['1'])] } },
+  { name: 'gt with a non-number', query: { measures: [O('count')], filters: [f(O('amount'), 'gt', ['abc'])] } },
+]);
+
+// ---------------------------------------------------------------- order, limit
+add('order and limit', [
+  { name: 'default order (measure desc)', query: { measures: [O('count')], dimensions: [O('userId')] } },
+  { name: 'default order with time dimension', query: { measures: [O('count')], dimensions: [O('status')], timeDimensions: [td('year')] } },
+  { name: 'order object', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('status')]: 'asc' } } },
+  { name: 'order object two keys', query: { measures: [O('count')], dimensions: [O('status'), O('coupon')], order: { [O('count')]: 'desc', [O('status')]: 'asc', [O('coupon')]: 'asc' } } },
+  { name: 'order array of pairs', query: { measures: [O('count')], dimensions: [O('status')], order: [[O('count'), 'asc'], [O('status'), 'desc']] } },
+  { name: 'order by time dimension', query: { measures: [O('count')], timeDimensions: [td('month', ['2024-01-01', '2024-12-31'])], order: { [O('createdAt')]: 'desc' } } },
+  { name: 'order by a member not selected', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('totalAmount')]: 'desc' } } },
+  { name: 'order empty object (no ORDER BY)', query: { measures: [O('totalAmount')], dimensions: [O('status')], order: {} } },
+  { name: 'order bad direction', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('status')]: 'up' } } },
+  { name: 'limit', query: { measures: [O('count')], dimensions: [O('userId')], order: { [O('userId')]: 'asc' }, limit: 3 } },
+  { name: 'limit and offset', query: { measures: [O('count')], dimensions: [O('userId')], order: { [O('userId')]: 'asc' }, limit: 3, offset: 2 } },
+  { name: 'offset alone', query: { measures: [O('count')], dimensions: [O('userId')], order: { [O('userId')]: 'asc' }, offset: 28 } },
+  { name: 'total', query: { measures: [O('count')], dimensions: [O('userId')], order: { [O('userId')]: 'asc' }, limit: 2, total: true } },
+  { name: 'total with filter', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('coupon'), 'set')], total: true } },
+  { name: 'limit 0', query: { measures: [O('count')], dimensions: [O('status')], limit: 0 } },
+  { name: 'limit 50000', query: { measures: [O('count')], dimensions: [O('status')], limit: 50000 } },
+  { name: 'limit 50001', query: { measures: [O('count')], dimensions: [O('status')], limit: 50001 } },
+  { name: 'negative limit', query: { measures: [O('count')], dimensions: [O('status')], limit: -1 } },
+  { name: 'limit as a string', query: { measures: [O('count')], dimensions: [O('status')], limit: '2' } },
+  { name: 'renewQuery', query: { measures: [O('count')], renewQuery: true } },
+]);
+
+// ---------------------------------------------------------------- multi, blending, compare
+const monthly = (measure, cube = 'Orders') => ({
+  measures: [`${cube}.${measure}`],
+  timeDimensions: [{ dimension: `${cube}.createdAt`, granularity: 'month', dateRange: ['2024-01-01', '2024-06-30'] }],
+});
+add('multi', [
+  { name: 'queryType=multi, one query', queryType: 'multi', query: { measures: [O('count')], dimensions: [O('status')] } },
+  { name: 'queryType=multi, POST', method: 'POST', queryType: 'multi', query: { measures: [O('count')] } },
+  { name: 'array of queries with queryType=multi', queryType: 'multi', query: [{ measures: [O('count')] }, { measures: ['Users.count'] }] },
+  { name: 'array of queries without queryType', query: [{ measures: [O('count')] }, { measures: ['Users.count'] }] },
+  { name: 'blending: two cubes, same granularity', queryType: 'multi', query: [monthly('count'), monthly('count', 'Users')] },
+  { name: 'blending without queryType', query: [monthly('count'), monthly('count', 'Users')] },
+  { name: 'blending: different granularities', queryType: 'multi', query: [monthly('count'), { ...monthly('count', 'Users'), timeDimensions: [{ dimension: 'Users.createdAt', granularity: 'week', dateRange: ['2024-01-01', '2024-06-30'] }] }] },
+  { name: 'compareDateRange', query: { measures: [O('count')], timeDimensions: [td('month', undefined, { compareDateRange: [['2024-01-01', '2024-03-31'], ['2025-01-01', '2025-03-31']] })] } },
+  { name: 'compareDateRange with queryType=multi', queryType: 'multi', query: { measures: [O('count')], timeDimensions: [td('month', undefined, { compareDateRange: [['2024-01-01', '2024-03-31'], ['2025-01-01', '2025-03-31']] })] } },
+  { name: 'compareDateRange with relative ranges', queryType: 'multi', query: { measures: [O('count')], timeDimensions: [td('day', undefined, { compareDateRange: ['this week', 'last week'] })] } },
+  { name: 'cross-cube query without a join', query: { measures: [O('count'), 'Users.count'] } },
+]);
+
+// ---------------------------------------------------------------- other endpoints
+add('sql', [
+  { name: 'count by status', endpoint: 'sql', query: { measures: [O('count')], dimensions: [O('status')] } },
+  { name: 'filters and time dimension', endpoint: 'sql', query: { measures: [O('totalAmount')], timeDimensions: [td('month', ['2024-01-01', '2024-06-30'])], filters: [f(O('status'), 'equals', ['completed', 'shipped'])], limit: 5 } },
+  { name: 'POST', endpoint: 'sql', method: 'POST', query: { measures: [O('count')] } },
+  { name: 'array of queries', endpoint: 'sql', query: [{ measures: [O('count')] }, { measures: ['Users.count'] }] },
+  { name: 'unknown member', endpoint: 'sql', query: { measures: [O('nope')] } },
+]);
+add('dry-run', [
+  { name: 'count by status', endpoint: 'dry-run', query: { measures: [O('count')], dimensions: [O('status')] } },
+  { name: 'time dimension and filter', endpoint: 'dry-run', query: { measures: [O('count')], timeDimensions: [td('week', ['2024-01-01', '2024-01-31'])], filters: [f(O('coupon'), 'set')] } },
+  { name: 'POST', endpoint: 'dry-run', method: 'POST', query: { measures: [O('count')], order: [[O('count'), 'desc']] } },
+  { name: 'blending', endpoint: 'dry-run', query: [monthly('count'), monthly('count', 'Users')] },
+  { name: 'compareDateRange', endpoint: 'dry-run', query: { measures: [O('count')], timeDimensions: [td('month', undefined, { compareDateRange: [['2024-01-01', '2024-03-31'], ['2025-01-01', '2025-03-31']] })] } },
+  { name: 'unknown member', endpoint: 'dry-run', query: { measures: [O('nope')] } },
+]);
+add('meta', [
+  { name: 'meta', endpoint: 'meta' },
+  { name: 'meta without a token', endpoint: 'meta', token: null, known: { row: ROW.refuses403, status: 401, code: 'missing_token' } },
+]);
+
+// ---------------------------------------------------------------- errors
+add('errors', [
+  { name: 'unknown member', query: { measures: [O('nope')] } },
+  { name: 'unknown cube', query: { measures: ['Nope.count'] } },
+  { name: 'member without cube', query: { measures: ['count'] } },
+  { name: 'dimension used as a measure', query: { measures: [O('status')] } },
+  { name: 'unknown segment', query: { measures: [O('count')], segments: [O('nope')] } },
+  { name: 'missing query', raw: { search: '' } },
+  { name: 'empty query param', raw: { search: '?query=' } },
+  { name: 'bad JSON', raw: { search: `?query=${encodeURIComponent('{"measures":[')}` } },
+  { name: 'query is a number', raw: { search: '?query=5' } },
+  { name: 'empty query object', query: {} },
+  { name: 'measures not an array', query: { measures: O('count') } },
+  { name: 'unknown query key', query: { measures: [O('count')], colour: 'blue' } },
+  { name: 'POST without query', method: 'POST', raw: { body: '{}', contentType: 'application/json' } },
+  { name: 'POST bad JSON body', method: 'POST', raw: { body: '{"query":', contentType: 'application/json' } },
+  { name: 'POST query as a JSON string', method: 'POST', raw: { body: JSON.stringify({ query: JSON.stringify({ measures: [O('count')] }) }), contentType: 'application/json' } },
+  { name: 'unknown endpoint', raw: { path: '/cubejs-api/v1/nope', search: '' } },
+  { name: 'DELETE on load', method: 'DELETE', raw: { search: '' } },
+  { name: 'sql: missing query', endpoint: 'sql', raw: { search: '' } },
+  { name: 'dry-run: bad JSON', endpoint: 'dry-run', raw: { search: '?query=%7B' } },
+]);
+
+// ---------------------------------------------------------------- auth
+const q = { measures: [O('count')] };
+const authCases = (target, status) => [
+  { name: 'no token', token: null, query: q, known: { row: ROW.refuses403, status, code: 'missing_token' } },
+  { name: 'empty Authorization header', token: '', query: q, known: { row: ROW.refuses403, status, code: 'missing_token' } },
+  { name: 'expired', token: 'expired', query: q, known: { row: ROW.refuses403, status, code: 'token_expired' } },
+  { name: 'bad signature', token: 'badSignature', query: q, known: { row: ROW.refuses403, status, code: 'invalid_signature' } },
+  { name: 'wrong secret', token: 'wrongSecret', query: q, known: { row: ROW.refuses403, status, code: 'invalid_signature' } },
+  { name: 'not a JWT', token: 'garbage', query: q, known: { row: ROW.refuses403, status, code: 'malformed_token' } },
+  { name: 'alg none', token: 'algNone', query: q, known: { row: ROW.refuses403, status, code: 'algorithm_not_allowed' } },
+  { name: 'nbf in the future', token: 'notYetValid', query: q, known: { row: ROW.refuses403, status, code: 'token_not_yet_valid' } },
+].map((c) => ({ ...c, target }));
+add('auth', [
+  ...authCases('main', 401),
+  { name: 'Bearer prefix', token: 'acme', bearer: true, query: q },
+  { name: 'X-Cube-Authorization header', token: 'acme', header: 'X-Cube-Authorization', query: q },
+  { name: 'HS512 token', token: 'hs512', query: q },
+  { name: 'legacy u claim', token: 'legacyU', query: q },
+  { name: 'extra claims are ignored', token: 'extraClaims', query: q },
+  { name: 'no exp', token: 'noExp', query: q, known: { row: ROW.exp, status: 401, code: 'missing_exp' } },
+  { name: 'payload is a JSON string', token: 'stringPayload', query: q, known: { row: ROW.notObject, status: 401, code: 'claims_not_object' } },
+  { name: 'payload is an array', token: 'arrayPayload', query: q, known: { row: ROW.notObject, status: 401, code: 'claims_not_object' } },
+  { name: 'duplicate tenant_id claims', token: 'duplicateClaims', query: q, known: { row: ROW.duplicates, status: 401, code: 'malformed_token' } },
+  { name: 'no tenant_id', token: 'noTenant', query: q, known: { row: ROW.missing, status: 403, code: 'missing_security_context' } },
+  { name: 'tenant_id null', token: 'nullTenant', query: q, known: { row: ROW.missing, status: 403, code: 'missing_security_context' } },
+  { name: 'tenant_id 0', token: 'zeroTenant', query: q, known: { row: ROW.falsy, status: 200 } },
+  { name: 'tenant_id ""', token: 'emptyTenant', query: q, known: { row: ROW.falsy, status: 200 } },
+  { name: 'no tenant_id, cube without a tenant filter', token: 'noTenant', query: { measures: ['Tenants.count'] } },
+]);
+add('auth, failure_status = 403', authCases('strict403', 403));
+
+// ---------------------------------------------------------------- model features (model-ext/)
+// Cube.js loads these model files; tenantgate may refuse a file at startup,
+// and then its cases are DIFF with tenantgate's model error.
+const X = (m) => `OrdersExt.${m}`;
+add('model features', [
+  { name: 'count_distinct_approx', target: 'ext', file: 'measure_types.yml', tgModelError: /approxCustomers/, query: { measures: [X('approxCustomers')] } },
+  { name: 'measure type string', target: 'ext', file: 'measure_types.yml', tgModelError: /topStatus/, query: { measures: [X('topStatus')], dimensions: [X('coupon')] } },
+  { name: 'measure type time', target: 'ext', file: 'measure_types.yml', tgModelError: /lastOrderAt/, query: { measures: [X('lastOrderAt')], dimensions: [X('status')] } },
+  { name: 'measure type boolean', target: 'ext', file: 'measure_types.yml', tgModelError: /anyBig/, query: { measures: [X('anyBig')], dimensions: [X('status')] } },
+  { name: 'number measure referencing measures', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrder')], dimensions: [X('status')] } },
+  { name: 'running_total', target: 'ext', file: 'cumulative.yml', tgModelError: /runningAmount/, query: { measures: ['OrdersCumulative.runningAmount'], timeDimensions: [{ dimension: 'OrdersCumulative.createdAt', granularity: 'month', dateRange: ['2024-01-01', '2024-04-30'] }] } },
+  { name: 'rolling_window', target: 'ext', file: 'cumulative.yml', tgModelError: /rollingCount|rolling_window/, query: { measures: ['OrdersCumulative.rollingCount'], timeDimensions: [{ dimension: 'OrdersCumulative.createdAt', granularity: 'month', dateRange: ['2024-01-01', '2024-04-30'] }] } },
+  { name: 'joins: measure by a joined dimension', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count'], dimensions: ['UsersJoined.city'] } },
+  { name: 'joins: filter on the joined cube', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.totalAmount'], filters: [f('UsersJoined.city', 'equals', ['Berlin'])] } },
+  { name: 'joins: measures of both cubes', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count', 'UsersJoined.count'], dimensions: ['UsersJoined.city'] } },
+]);
+
+export default cases;
+export { ROW };
