@@ -25,6 +25,7 @@ pub mod claims;
 mod context;
 mod error;
 pub mod extract;
+pub mod forward;
 pub mod jwks;
 pub mod provider;
 pub mod token;

@@ -66,6 +66,50 @@ pub struct Config {
     pub database: Option<DatabaseConfig>,
     pub tenancy: TenancyConfig,
     pub access: AccessConfig,
+    /// `[forward_auth]`: `/tenantgate/v1/authorize` for gateways (nginx
+    /// `auth_request`, Caddy `forward_auth`). `None` when the section is
+    /// absent: the endpoint then answers 404.
+    pub forward_auth: Option<ForwardAuthConfig>,
+}
+
+/// `[forward_auth]`.
+#[derive(Debug, Clone)]
+pub struct ForwardAuthConfig {
+    /// `[forward_auth.headers]`: response headers on success, in
+    /// configuration order; each a `{SECURITY_CONTEXT.<path>}` or a literal.
+    pub headers: Vec<(http::HeaderName, SessionValue)>,
+    /// `[[forward_auth.routes]]`, in order: the first match decides.
+    pub routes: Vec<ForwardRoute>,
+    /// When no route matches. Defaults to [`ForwardDefault::Deny`] when any
+    /// route is configured (an unlisted path is not silently open), else
+    /// [`ForwardDefault::Allow`] (every authenticated request passes).
+    pub default: ForwardDefault,
+    /// The security-context path holding the token's scopes (a list, or an
+    /// OAuth space-separated string). Required by `require_scopes`.
+    pub scopes_key: Option<ContextPath>,
+    /// `[access] roles_key`, parsed: where `require_groups` looks.
+    pub groups_key: Option<ContextPath>,
+}
+
+/// `[[forward_auth.routes]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardRoute {
+    /// Normalised, starts with `/`; matches on a segment boundary.
+    pub path_prefix: String,
+    /// Upper-case method names; empty: every method.
+    pub methods: Vec<String>,
+    /// The caller must be in at least one of these groups (empty: none
+    /// needed).
+    pub require_groups: Vec<String>,
+    /// The caller must hold every one of these scopes.
+    pub require_scopes: Vec<String>,
+}
+
+/// `[forward_auth] default`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardDefault {
+    Allow,
+    Deny,
 }
 
 /// `[tenancy]` and `[tenants.<id>]`.

@@ -12,6 +12,7 @@ use hyper::body::Bytes;
 use serde_json::{Value, json};
 
 use crate::auth::AuthError;
+use crate::auth::forward::ForwardError;
 use crate::db::DbError;
 use crate::query::QueryError;
 
@@ -22,6 +23,8 @@ pub type Body = Full<Bytes>;
 pub enum ApiError {
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    Forward(#[from] ForwardError),
     #[error("no such endpoint")]
     NotFound,
     #[error("method not allowed")]
@@ -40,6 +43,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Auth(e) => e.code(),
+            ApiError::Forward(e) => e.code(),
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -91,6 +95,13 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             }
             resp
         }
+        // Authenticated, but this gateway request is not allowed (or its
+        // headers cannot be built): 403 whatever failure_status says, which
+        // nginx's auth_request and Caddy's forward_auth pass to the client.
+        ApiError::Forward(e) => json_response(
+            StatusCode::FORBIDDEN,
+            &json!({"error": "Forbidden", "code": e.code(), "detail": e.to_string()}),
+        ),
         ApiError::NotFound => json_response(StatusCode::NOT_FOUND, &json!({"error": "Not found", "code": err.code()})),
         ApiError::MethodNotAllowed => {
             json_response(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "Method not allowed", "code": err.code()}))

@@ -102,6 +102,27 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
                 Err(failed) => failed,
             }
         }
+        // Forward auth for gateways: any method (nginx's auth_request keeps
+        // the client's), the body never read.
+        "/tenantgate/v1/authorize" => {
+            let Some(cfg) = &app.config.forward_auth else {
+                return fail(app, ApiError::NotFound, Outcome::default());
+            };
+            let (auth, outcome) = match authenticate(app, req).await {
+                Ok(ok) => ok,
+                Err(failed) => return failed,
+            };
+            match crate::auth::forward::authorize(cfg, &auth.context, &req.headers, req.method.as_str()) {
+                Ok(headers) => {
+                    let mut resp = Response::new(Body::default());
+                    for (name, value) in headers {
+                        resp.headers_mut().insert(name, value);
+                    }
+                    (resp, outcome)
+                }
+                Err(e) => fail(app, e.into(), outcome),
+            }
+        }
         _ => match cube_api::Endpoint::from_path(path) {
             Some(endpoint) => {
                 let allowed =

@@ -7,6 +7,7 @@
 mod access;
 mod auth;
 mod database;
+mod forward_auth;
 mod model;
 mod policy;
 mod provider;
@@ -39,10 +40,11 @@ pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
         Some(s) => access::access(&mut cx, s),
         None => AccessConfig::default(),
     };
+    let forward_auth = root.section(&mut cx, "forward_auth").map(|s| forward_auth::forward_auth(&mut cx, s, &access));
     root.finish(&mut cx);
     policy::policy(&mut cx, env, &server, &auth, tree);
     if cx.errors.is_empty() {
-        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access })
+        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access, forward_auth })
     } else {
         Err(ConfigErrors(cx.errors))
     }
