@@ -190,8 +190,122 @@ async fn through(gw: &gateway::Gateway, path: &str, headers: &[(&str, &str)]) ->
     gateway::get(gw.addr, path, headers).await
 }
 
+/// `[forward_auth.internal_token]` with the fixture keys: Ed25519 signs,
+/// P-256 is the rotation key.
+fn internal_token() -> String {
+    format!(
+        "[forward_auth.internal_token]\nkey_file = {:?}\nkid = \"tg-2\"\nrotation_key_file = {:?}\n\
+         rotation_kid = \"tg-1\"\naudience = \"upstreams\"\nttl = \"30s\"\n",
+        common::fixture("keys/ed25519_private.pem"),
+        common::fixture("keys/ec256_private.pem"),
+    )
+}
+
+/// Verify an internal token the way an upstream would: by its `kid`, in the
+/// key set the server publishes, with the algorithm the JWK names.
+async fn verify_internal_token(server: &TestServer, token: &str) -> serde_json::Value {
+    use jsonwebtoken::jwk::JwkSet;
+    let r = server.get("/.well-known/jwks.json", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let set: JwkSet = serde_json::from_value(r.body).expect("a JWK set");
+    let kid = jsonwebtoken::decode_header(token).expect("header").kid.expect("kid");
+    let jwk = set.find(&kid).expect("the token's kid is published");
+    let alg = jwk.common.key_algorithm.expect("alg").to_string().parse().expect("algorithm");
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.set_issuer(&["tenantgate"]);
+    v.set_audience(&["upstreams"]);
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key");
+    jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).expect("the internal token verifies").claims
+}
+
+#[tokio::test]
+async fn the_internal_token_carries_the_context_and_verifies_against_the_served_jwks() {
+    let server = TestServer::start(&config(&internal_token())).await;
+    let r = server.get("/.well-known/jwks.json", &[]).await;
+    let kids: Vec<&str> = r.body["keys"].as_array().expect("keys").iter().filter_map(|k| k["kid"].as_str()).collect();
+    assert_eq!(kids, ["tg-2", "tg-1"], "the signing key, then the rotation key");
+    for k in r.body["keys"].as_array().expect("keys") {
+        assert!(k.get("d").is_none(), "never a private part: {k}");
+        assert_eq!(k["use"], "sig");
+    }
+    assert_eq!(r.body["keys"][0]["alg"], "EdDSA");
+    assert_eq!(r.body["keys"][1]["alg"], "ES256");
+
+    let r = authorize(&server, "GET", "/x", &token(json!({"tenant_id": "t1", "sub": "u1", "groups": ["a"]}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let t = r.headers["x-security-context-token"].to_str().expect("ascii");
+    assert_eq!(jsonwebtoken::decode_header(t).expect("header").kid.as_deref(), Some("tg-2"));
+    let claims = verify_internal_token(&server, t).await;
+    assert_eq!(claims["securityContext"]["tenant_id"], "t1");
+    assert_eq!(claims["securityContext"]["groups"], json!(["a"]));
+    let (iat, exp) = (claims["iat"].as_i64().expect("iat"), claims["exp"].as_i64().expect("exp"));
+    assert_eq!(exp - iat, 30, "ttl");
+    assert!((iat - common::now()).abs() <= 5);
+
+    // A refused request carries no token.
+    let r = authorize(&server, "GET", "/x", &token(json!({"sub": "no-tenant"}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.headers.get("x-security-context-token").is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_an_internal_token_there_is_no_key_set() {
+    let server = TestServer::start(&config("")).await;
+    assert_eq!(server.get("/.well-known/jwks.json", &[]).await.status, StatusCode::NOT_FOUND);
+    let r = authorize(&server, "GET", "/x", &token(json!({"tenant_id": "t1"}))).await;
+    assert!(r.headers.get("x-security-context-token").is_none());
+    server.stop().await;
+}
+
+#[test]
+fn bad_internal_token_settings_name_their_key() {
+    let toml = format!(
+        r#"
+[server]
+port = 0
+[[auth.providers]]
+name = "main"
+type = "secret"
+secrets = ["{SECRET}"]
+[forward_auth.internal_token]
+key_file = {rsa:?}
+kid = "a"
+rotation_key_file = {pubkey:?}
+rotation_kid = "b"
+ttl = "2h"
+"#,
+        rsa = common::fixture("keys/rsa_private.pem"),
+        pubkey = common::fixture("keys/ed25519_public.pem"),
+    );
+    let errors = common::load_config("test", &toml, &[]).expect_err("invalid").messages();
+    let f = |s: &str| s.split_once(": ").map_or(s.to_string(), |(_, rest)| rest.to_string());
+    let rsa = common::fixture("keys/rsa_private.pem");
+    let pubkey = common::fixture("keys/ed25519_public.pem");
+    assert_eq!(
+        errors.iter().map(|e| f(e)).collect::<Vec<_>>(),
+        vec![
+            format!(
+                "forward_auth.internal_token.key_file: {rsa} is not a PKCS#8 PEM private key (Ed25519 or EC P-256)"
+            ),
+            format!(
+                "forward_auth.internal_token.rotation_key_file: {pubkey} is not a PKCS#8 PEM private key (Ed25519 or EC P-256)"
+            ),
+            "forward_auth.internal_token.ttl: must be at most 1h: the token is a per-request credential".to_string(),
+        ]
+    );
+    let missing = toml.replace("kid = \"a\"\n", "");
+    let errors = common::load_config("test", &missing, &[]).expect_err("invalid").messages();
+    assert!(
+        errors.iter().any(
+            |e| e.ends_with("forward_auth.internal_token.kid: needed beside key_file: the key's id in the key set")
+        ),
+        "{errors:?}"
+    );
+}
+
 async fn a_gateway_replaces_the_client_tenant_header(name: &str) {
-    let server = TestServer::start(&config(ROUTES)).await;
+    let server = TestServer::start(&config(&format!("{}{ROUTES}", internal_token()))).await;
     let echo = Echo::start().await;
     let gw = match name {
         "nginx" => gateway::nginx(server.addr, echo.addr).await,
@@ -203,8 +317,11 @@ async fn a_gateway_replaces_the_client_tenant_header(name: &str) {
     assert_eq!(r.status, StatusCode::OK, "{name}: {r:?}\n{}", gw.log());
     assert_eq!(r.body["headers"]["x-tenant-id"], "t1", "{name}: the client's X-Tenant-Id must be replaced");
     assert_eq!(r.body["uri"], "/home?x=1", "{name}");
+    let forwarded =
+        r.body["headers"]["x-security-context-token"].as_str().expect("the internal token reaches the upstream");
+    assert_eq!(verify_internal_token(&server, forwarded).await["securityContext"]["tenant_id"], "t1", "{name}");
 
-    let r = through(&gw, "/home", &[("x-tenant-id", "evil")]).await;
+    let r = through(&gw, "/home", &[("x-tenant-id", "evil"), ("x-security-context-token", "forged")]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}");
     assert!(r.headers.contains_key("www-authenticate"), "{name}: the challenge reaches the client");
 

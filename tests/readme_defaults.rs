@@ -100,6 +100,9 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("database.ssl", "DEFAULT_POSTGRES_SSL", Bool(config::DEFAULT_POSTGRES_SSL)),
         ("database.port", "DEFAULT_POSTGRES_PORT", int(config::DEFAULT_POSTGRES_PORT)),
         ("database.host", "DEFAULT_POSTGRES_HOST", Str(config::DEFAULT_POSTGRES_HOST.into())),
+        ("internal_token.ttl", "DEFAULT_INTERNAL_TOKEN_TTL", Dur(config::DEFAULT_INTERNAL_TOKEN_TTL)),
+        ("internal_token.issuer", "DEFAULT_INTERNAL_TOKEN_ISSUER", Str(config::DEFAULT_INTERNAL_TOKEN_ISSUER.into())),
+        ("internal_token.audience", "(none)", Absent),
     ]
 }
 
@@ -212,6 +215,22 @@ fn the_readme_configuration_blocks_show_the_default_constants() {
         sub(with("database"), "database"),
         &["type", "url", "ssl", "ca_file", "session"],
         false,
+        &mut failures,
+    );
+    let forward = sub(
+        blocks
+            .iter()
+            .filter(|b| b.contains_key("forward_auth"))
+            .find(|b| sub(b, "forward_auth").contains_key("internal_token"))
+            .expect("an internal_token block"),
+        "forward_auth",
+    );
+    check_table(
+        doc,
+        "internal_token",
+        sub(forward, "internal_token"),
+        &["key_file", "kid", "rotation_key_file", "rotation_kid"],
+        true,
         &mut failures,
     );
     // The presets' own defaults, in the provider examples.

@@ -89,6 +89,46 @@ pub struct ForwardAuthConfig {
     pub scopes_key: Option<ContextPath>,
     /// `[access] roles_key`, parsed: where `require_groups` looks.
     pub groups_key: Option<ContextPath>,
+    /// `[forward_auth.internal_token]`: a short-lived JWT of the context in
+    /// `X-Security-Context-Token`, keys at `/.well-known/jwks.json`. `None`
+    /// when the table is absent.
+    pub internal_token: Option<InternalTokenConfig>,
+}
+
+/// `[forward_auth.internal_token]`.
+#[derive(Debug, Clone)]
+pub struct InternalTokenConfig {
+    /// `key_file` and `kid`: the key every token is signed with.
+    pub signing: SigningKey,
+    /// `rotation_key_file` and `rotation_kid`: published in the key set,
+    /// never used to sign. The next key before a switch (so verifiers have
+    /// it before the first token), or the previous one after it (so tokens
+    /// still live keep verifying).
+    pub rotation: Option<SigningKey>,
+    /// The token's lifetime. Defaults to [`DEFAULT_INTERNAL_TOKEN_TTL`].
+    pub ttl: Duration,
+    /// The token's `iss`. Defaults to [`DEFAULT_INTERNAL_TOKEN_ISSUER`].
+    pub issuer: String,
+    /// The token's `aud`, when set.
+    pub audience: Option<String>,
+}
+
+/// Defaults to 60 seconds: the token is minted per gateway request, so it
+/// needs to outlive only the hop to the upstream (and clock skew).
+pub const DEFAULT_INTERNAL_TOKEN_TTL: Duration = Duration::from_secs(60);
+/// Defaults to `"tenantgate"`.
+pub const DEFAULT_INTERNAL_TOKEN_ISSUER: &str = "tenantgate";
+
+/// A private key of ours, parsed once, with its public JWK.
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    pub kid: String,
+    /// `EdDSA` for Ed25519, `ES256` for P-256.
+    pub algorithm: Algorithm,
+    /// Its `Debug` redacts the key.
+    pub key: jsonwebtoken::EncodingKey,
+    /// The public half, with `kid`, `alg` and `use`.
+    pub jwk: jsonwebtoken::jwk::Jwk,
 }
 
 /// `[[forward_auth.routes]]`.

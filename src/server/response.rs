@@ -95,6 +95,9 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             }
             resp
         }
+        ApiError::Forward(ForwardError::Signing(_)) => {
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "Internal error", "code": err.code()}))
+        }
         // Authenticated, but this gateway request is not allowed (or its
         // headers cannot be built): 403 whatever failure_status says, which
         // nginx's auth_request and Caddy's forward_auth pass to the client.

@@ -121,6 +121,9 @@ pub fn nginx_locations(tenantgate: SocketAddr, upstream: SocketAddr) -> String {
     # The tenant comes from tenantgate's answer, replacing any the client sent.
     auth_request_set $tenant $upstream_http_x_tenant_id;
     proxy_set_header X-Tenant-Id $tenant;
+    # With [forward_auth.internal_token]; empty (so not sent) without it.
+    auth_request_set $context_token $upstream_http_x_security_context_token;
+    proxy_set_header X-Security-Context-Token $context_token;
     proxy_pass http://{upstream};
 }}
 
@@ -166,7 +169,7 @@ pub fn caddy_site(listen: u16, tenantgate: SocketAddr, upstream: SocketAddr) -> 
         r#"http://127.0.0.1:{listen} {{
     forward_auth {tenantgate} {{
         uri /tenantgate/v1/authorize
-        copy_headers X-Tenant-Id
+        copy_headers X-Tenant-Id X-Security-Context-Token
     }}
     reverse_proxy {upstream}
 }}

@@ -19,10 +19,13 @@
 pub mod path;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Resolved, SecurityContext};
-use crate::config::{ForwardAuthConfig, ForwardDefault, SessionValue};
+use crate::config::{ForwardAuthConfig, ForwardDefault, InternalTokenConfig, SessionValue};
+
+/// Where the internal token goes (`[forward_auth.internal_token]`).
+pub const INTERNAL_TOKEN_HEADER: HeaderName = HeaderName::from_static("x-security-context-token");
 
 /// The method headers gateways send, in the order they are read.
 const METHOD_HEADERS: [&str; 2] = ["x-forwarded-method", "x-original-method"];
@@ -45,6 +48,9 @@ pub enum ForwardError {
     HeaderMissing(String),
     #[error("the security context's value for header {0} cannot be sent in a header")]
     HeaderInvalid(String),
+    /// Ours, not the client's: the internal token could not be signed.
+    #[error("the internal token could not be signed: {0}")]
+    Signing(String),
 }
 
 impl ForwardError {
@@ -56,17 +62,20 @@ impl ForwardError {
             ForwardError::ScopeRequired { .. } => "forward_scope_required",
             ForwardError::HeaderMissing(_) => "forward_header_missing",
             ForwardError::HeaderInvalid(_) => "forward_header_invalid",
+            ForwardError::Signing(_) => "internal_error",
         }
     }
 }
 
 /// Decide on a gateway's request. `own_method` is the method the gateway
-/// used to call us, taken when it forwards none.
+/// used to call us, taken when it forwards none; `now` is seconds since the
+/// Unix epoch, for the internal token.
 pub fn authorize(
     cfg: &ForwardAuthConfig,
     ctx: &SecurityContext,
     headers: &HeaderMap,
     own_method: &str,
+    now: u64,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, ForwardError> {
     if !cfg.routes.is_empty() {
         let method = one_of(headers, &METHOD_HEADERS)?.unwrap_or(own_method).to_ascii_uppercase();
@@ -75,7 +84,45 @@ pub fn authorize(
         let path = path::normalize(uri).map_err(|e| ForwardError::BadUri(e.describe().into()))?;
         check_routes(cfg, ctx, &method, &path)?;
     }
-    cfg.headers.iter().map(|(name, value)| Ok((name.clone(), header_value(ctx, name, value)?))).collect()
+    let mut out: Vec<(HeaderName, HeaderValue)> = cfg
+        .headers
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), header_value(ctx, name, value)?)))
+        .collect::<Result<_, _>>()?;
+    if let Some(t) = &cfg.internal_token {
+        out.push((INTERNAL_TOKEN_HEADER, internal_token(t, ctx, now)?));
+    }
+    Ok(out)
+}
+
+/// The security context as a short-lived JWT signed with our key, so an
+/// upstream verifies one issuer (`/.well-known/jwks.json`) instead of every
+/// identity provider. Claims: `iss`, `aud` (when configured), `iat`, `nbf`,
+/// `exp` and `securityContext`.
+pub fn internal_token(cfg: &InternalTokenConfig, ctx: &SecurityContext, now: u64) -> Result<HeaderValue, ForwardError> {
+    let mut claims = json!({
+        "iss": cfg.issuer,
+        "iat": now,
+        "nbf": now,
+        "exp": now + cfg.ttl.as_secs(),
+        "securityContext": ctx,
+    });
+    if let (Some(aud), Some(map)) = (&cfg.audience, claims.as_object_mut()) {
+        map.insert("aud".into(), Value::String(aud.clone()));
+    }
+    let mut header = jsonwebtoken::Header::new(cfg.signing.algorithm);
+    header.kid = Some(cfg.signing.kid.clone());
+    let token =
+        jsonwebtoken::encode(&header, &claims, &cfg.signing.key).map_err(|e| ForwardError::Signing(e.to_string()))?;
+    HeaderValue::from_str(&token).map_err(|e| ForwardError::Signing(e.to_string()))
+}
+
+/// `/.well-known/jwks.json`: the signing key and the rotation key, public
+/// halves only.
+pub fn key_set(cfg: &InternalTokenConfig) -> Value {
+    let keys: Vec<&jsonwebtoken::jwk::Jwk> =
+        std::iter::once(&cfg.signing).chain(&cfg.rotation).map(|k| &k.jwk).collect();
+    json!({ "keys": keys })
 }
 
 /// The one value the gateway sent under any of `names`. Two different
@@ -201,6 +248,7 @@ mod tests {
             default,
             scopes_key: Some(ContextPath::parse("scope").expect("path")),
             groups_key: Some(ContextPath::parse("groups").expect("path")),
+            internal_token: None,
         }
     }
 
@@ -213,7 +261,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-method", HeaderValue::from_str(method).expect("method"));
         h.insert("x-original-uri", HeaderValue::from_str(uri).expect("uri"));
-        authorize(cfg, ctx, &h, "GET")
+        authorize(cfg, ctx, &h, "GET", 0)
     }
 
     #[test]
@@ -270,12 +318,12 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-original-uri", HeaderValue::from_static("/admin"));
         h.insert("x-forwarded-uri", HeaderValue::from_static("/public"));
-        let e = authorize(&c, &ctx(json!({"tenant_id": "t"})), &h, "GET").map_err(|e| e.code());
+        let e = authorize(&c, &ctx(json!({"tenant_id": "t"})), &h, "GET", 0).map_err(|e| e.code());
         assert_eq!(e, Err("forward_uri_invalid"));
         h.remove("x-original-uri");
-        assert!(authorize(&c, &ctx(json!({"tenant_id": "t"})), &h, "GET").is_ok());
+        assert!(authorize(&c, &ctx(json!({"tenant_id": "t"})), &h, "GET", 0).is_ok());
         h.remove("x-forwarded-uri");
-        let e = authorize(&c, &ctx(json!({"tenant_id": "t"})), &h, "GET").map_err(|e| e.code());
+        let e = authorize(&c, &ctx(json!({"tenant_id": "t"})), &h, "GET", 0).map_err(|e| e.code());
         assert_eq!(e, Err("forward_uri_invalid"));
     }
 

@@ -2,9 +2,18 @@
 //! rules. Read after `[access]`, whose `roles_key` names the groups.
 
 use super::{Cx, Section, join};
-use crate::config::layers::{Node, Value};
-use crate::config::{AccessConfig, ForwardAuthConfig, ForwardDefault, ForwardRoute, SessionValue};
+use std::time::Duration;
+
+use crate::config::layers::{Node, Source, Value};
+use crate::config::pem::{KeyType, parse_private_key};
+use crate::config::{
+    AccessConfig, DEFAULT_INTERNAL_TOKEN_ISSUER, DEFAULT_INTERNAL_TOKEN_TTL, ForwardAuthConfig, ForwardDefault,
+    ForwardRoute, InternalTokenConfig, SessionValue, SigningKey,
+};
 use crate::context_path::ContextPath;
+
+/// Longest internal-token lifetime: it is a per-request credential.
+const MAX_INTERNAL_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 /// Headers a gateway must never take from us: framing, hop-by-hop, the
 /// ones that would change how the gateway treats the answer, and the ones
@@ -126,8 +135,109 @@ pub(super) fn forward_auth(cx: &mut Cx, s: Section<'_>, access: &AccessConfig) -
             fallback
         }
     };
+    let internal_token = s.section(cx, "internal_token").and_then(|t| {
+        let table_source = s.source_or("internal_token", &cx.env_file);
+        internal_token(cx, t, &table_source)
+    });
     s.finish(cx);
-    ForwardAuthConfig { headers, routes, default, scopes_key, groups_key }
+    ForwardAuthConfig { headers, routes, default, scopes_key, groups_key, internal_token }
+}
+
+fn internal_token(cx: &mut Cx, t: Section<'_>, table_source: &Source) -> Option<InternalTokenConfig> {
+    let signing = signing_key(cx, &t, table_source, "key_file", "kid", true);
+    let rotation = signing_key(cx, &t, table_source, "rotation_key_file", "rotation_kid", false);
+    let ttl = cx.positive_duration(&t, "ttl", DEFAULT_INTERNAL_TOKEN_TTL);
+    if ttl > MAX_INTERNAL_TOKEN_TTL {
+        let src = t.source_or("ttl", table_source);
+        cx.invalid(&src, &t.key("ttl"), "must be at most 1h: the token is a per-request credential");
+    }
+    let issuer = cx.non_empty_string(&t, "issuer").unwrap_or_else(|| DEFAULT_INTERNAL_TOKEN_ISSUER.to_string());
+    let audience = cx.non_empty_string(&t, "audience");
+    if let (Some(Some(a)), Some(Some(b))) = (&signing, &rotation)
+        && a.kid == b.kid
+    {
+        let src = t.source_or("rotation_kid", table_source);
+        cx.invalid(&src, &t.key("rotation_kid"), "must differ from kid: verifiers pick the key by kid");
+    }
+    t.finish(cx);
+    Some(InternalTokenConfig { signing: signing??, rotation: rotation?, ttl, issuer, audience })
+}
+
+/// `file_key` and `kid_key` together: `Some(None)` when neither is set and
+/// the pair is optional, `None` after an error.
+fn signing_key(
+    cx: &mut Cx,
+    t: &Section<'_>,
+    table_source: &Source,
+    file_key: &str,
+    kid_key: &str,
+    required: bool,
+) -> Option<Option<SigningKey>> {
+    let file = cx.non_empty_string(t, file_key);
+    let kid = cx.non_empty_string(t, kid_key);
+    let (file, kid) = match (file, kid) {
+        (Some(f), Some(k)) => (f, k),
+        (None, None) if !required => return Some(None),
+        (None, _) => {
+            cx.invalid(table_source, &t.key(file_key), "needed: a PKCS#8 PEM private key (Ed25519 or EC P-256)");
+            return None;
+        }
+        (Some(_), None) => {
+            cx.invalid(table_source, &t.key(kid_key), format!("needed beside {file_key}: the key's id in the key set"));
+            return None;
+        }
+    };
+    let kid_src = t.source_or(kid_key, table_source);
+    if kid.len() > 128 || !kid.bytes().all(|b| b.is_ascii_graphic()) {
+        cx.invalid(&kid_src, &t.key(kid_key), "must be at most 128 printable ASCII characters");
+        return None;
+    }
+    let src = t.source_or(file_key, table_source);
+    let pem = match std::fs::read_to_string(&file) {
+        Ok(pem) => pem,
+        Err(e) => {
+            cx.invalid(&src, &t.key(file_key), format!("cannot read {file}: {e}"));
+            return None;
+        }
+    };
+    let Some((key_type, key)) = parse_private_key(&pem) else {
+        cx.invalid(&src, &t.key(file_key), format!("{file} is not a PKCS#8 PEM private key (Ed25519 or EC P-256)"));
+        return None;
+    };
+    let algorithm = match key_type {
+        KeyType::Ed25519 => jsonwebtoken::Algorithm::EdDSA,
+        _ => jsonwebtoken::Algorithm::ES256,
+    };
+    match public_jwk(&key, algorithm, &kid) {
+        Ok(jwk) => Some(Some(SigningKey { kid, algorithm, key, jwk })),
+        Err(e) => {
+            cx.invalid(&src, &t.key(file_key), format!("{file}: {e}"));
+            None
+        }
+    }
+}
+
+/// The public half as a JWK, checked against the private key: a token
+/// signed with one verifies with the other, or the key is refused here
+/// rather than every upstream refusing every token.
+fn public_jwk(
+    key: &jsonwebtoken::EncodingKey,
+    alg: jsonwebtoken::Algorithm,
+    kid: &str,
+) -> Result<jsonwebtoken::jwk::Jwk, String> {
+    use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
+    let mut jwk = Jwk::from_encoding_key(key, alg).map_err(|e| format!("no public key can be derived: {e}"))?;
+    jwk.common.key_id = Some(kid.to_string());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    let probe = jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &serde_json::json!({"probe": true}), key)
+        .map_err(|e| format!("cannot sign with it: {e}"))?;
+    let public = jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|e| format!("bad public key: {e}"))?;
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.required_spec_claims.clear();
+    v.validate_exp = false;
+    jsonwebtoken::decode::<serde_json::Value>(&probe, &public, &v)
+        .map(|_| jwk)
+        .map_err(|e| format!("the derived public key does not verify its signature: {e}"))
 }
 
 /// A prefix is written already normalised, so what it matches is what it
