@@ -100,6 +100,27 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("database.ssl", "DEFAULT_POSTGRES_SSL", Bool(config::DEFAULT_POSTGRES_SSL)),
         ("database.port", "DEFAULT_POSTGRES_PORT", int(config::DEFAULT_POSTGRES_PORT)),
         ("database.host", "DEFAULT_POSTGRES_HOST", Str(config::DEFAULT_POSTGRES_HOST.into())),
+        ("webhook.method", "DEFAULT_WEBHOOK_METHOD", Str(config::DEFAULT_WEBHOOK_METHOD.into())),
+        (
+            "webhook.forward_headers",
+            "DEFAULT_WEBHOOK_FORWARD_HEADERS",
+            Strs(config::DEFAULT_WEBHOOK_FORWARD_HEADERS.iter().map(|h| h.to_string()).collect()),
+        ),
+        ("webhook.timeout", "DEFAULT_WEBHOOK_TIMEOUT", Dur(config::DEFAULT_WEBHOOK_TIMEOUT)),
+        ("webhook.max_cache_ttl", "DEFAULT_WEBHOOK_MAX_CACHE_TTL", Dur(config::DEFAULT_WEBHOOK_MAX_CACHE_TTL)),
+        (
+            "webhook.negative_cache_ttl",
+            "DEFAULT_WEBHOOK_NEGATIVE_CACHE_TTL",
+            Dur(config::DEFAULT_WEBHOOK_NEGATIVE_CACHE_TTL),
+        ),
+        (
+            "webhook.max_cache_entries",
+            "DEFAULT_WEBHOOK_MAX_CACHE_ENTRIES",
+            int(config::DEFAULT_WEBHOOK_MAX_CACHE_ENTRIES),
+        ),
+        ("webhook.max_body_bytes", "DEFAULT_WEBHOOK_MAX_BODY_BYTES", int(config::DEFAULT_WEBHOOK_MAX_BODY_BYTES)),
+        ("webhook.dangerous_allow_http", "DEFAULT_DANGEROUS_ALLOW_HTTP", Bool(config::DEFAULT_DANGEROUS_ALLOW_HTTP)),
+        ("webhook.ca_file", "(none)", Absent),
         ("internal_token.ttl", "DEFAULT_INTERNAL_TOKEN_TTL", Dur(config::DEFAULT_INTERNAL_TOKEN_TTL)),
         ("internal_token.issuer", "DEFAULT_INTERNAL_TOKEN_ISSUER", Str(config::DEFAULT_INTERNAL_TOKEN_ISSUER.into())),
         ("internal_token.audience", "(none)", Absent),
@@ -242,6 +263,16 @@ fn the_readme_configuration_blocks_show_the_default_constants() {
         .collect();
     let cognito =
         providers.iter().find(|p| p.get("type").and_then(|t| t.as_str()) == Some("cognito")).expect("cognito");
+    let webhook =
+        providers.iter().find(|p| p.get("type").and_then(|t| t.as_str()) == Some("webhook")).expect("webhook");
+    check_table(
+        doc,
+        "webhook",
+        webhook,
+        &["name", "type", "url", "token_prefix", "header", "claims"],
+        true,
+        &mut failures,
+    );
     let (name, w) = want("cognito.token_use").expect("token_use");
     if !shows(&cognito["token_use"], &w) {
         failures.push(format!("{doc}: cognito token_use = {:?}, but config::{name} is {w:?}", cognito["token_use"]));

@@ -475,7 +475,72 @@ pub enum ProviderKind {
     /// `type = "custom"`: a strategy the embedding program registers under
     /// the provider's name.
     Custom,
+    /// `type = "webhook"`: the request's credential headers sent to a URL
+    /// whose 200 JSON object is the claim set.
+    Webhook(WebhookProviderConfig),
 }
+
+/// `type = "webhook"`.
+#[derive(Debug, Clone)]
+pub struct WebhookProviderConfig {
+    /// `http(s)` URL; plain HTTP only to loopback or with
+    /// `dangerous_allow_http`.
+    pub url: String,
+    /// `GET` or `POST` (then with a `{"headers": {...}}` JSON body).
+    /// Defaults to [`DEFAULT_WEBHOOK_METHOD`].
+    pub method: http::Method,
+    /// The request headers sent on to the webhook, and the credential the
+    /// cache is keyed by. Defaults to [`DEFAULT_WEBHOOK_FORWARD_HEADERS`];
+    /// the `header` of [`WebhookApplies::Header`] is always among them.
+    pub forward_headers: Vec<http::HeaderName>,
+    /// The whole exchange. Defaults to [`DEFAULT_WEBHOOK_TIMEOUT`].
+    pub timeout: Duration,
+    /// Which requests go to this webhook.
+    pub applies: WebhookApplies,
+    /// Upper bound on the response's `max-age`. Defaults to
+    /// [`DEFAULT_WEBHOOK_MAX_CACHE_TTL`].
+    pub max_cache_ttl: Duration,
+    /// How long a 401/403 is remembered. Defaults to
+    /// [`DEFAULT_WEBHOOK_NEGATIVE_CACHE_TTL`].
+    pub negative_cache_ttl: Duration,
+    /// Defaults to [`DEFAULT_WEBHOOK_MAX_CACHE_ENTRIES`].
+    pub max_cache_entries: u64,
+    /// Defaults to [`DEFAULT_WEBHOOK_MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// A private CA trusted besides the webpki roots.
+    pub ca_file: Option<PathBuf>,
+    /// Defaults to [`DEFAULT_DANGEROUS_ALLOW_HTTP`].
+    pub dangerous_allow_http: bool,
+}
+
+/// When a `type = "webhook"` provider takes a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookApplies {
+    /// Neither `token_prefix` nor `header`: a token that is not shaped like
+    /// a JWT (not three dot-separated parts).
+    NotJwt,
+    /// `token_prefix = "sk_"`: a token starting with it.
+    TokenPrefix(String),
+    /// `header = "X-Api-Key"`: a request carrying that header.
+    Header(http::HeaderName),
+}
+
+/// Defaults to `GET`.
+pub const DEFAULT_WEBHOOK_METHOD: &str = "GET";
+/// Defaults to `["Authorization"]`.
+pub const DEFAULT_WEBHOOK_FORWARD_HEADERS: [&str; 1] = ["Authorization"];
+/// Defaults to 2 seconds: the webhook is on every uncached request's path.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Defaults to 5 minutes, whatever longer `max-age` the webhook sends, so a
+/// revoked credential stops working within it.
+pub const DEFAULT_WEBHOOK_MAX_CACHE_TTL: Duration = Duration::from_secs(300);
+/// Defaults to 10 seconds: long enough to absorb a client retrying a bad
+/// key, short enough that a newly issued key works soon.
+pub const DEFAULT_WEBHOOK_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Defaults to 10,000 credentials.
+pub const DEFAULT_WEBHOOK_MAX_CACHE_ENTRIES: u64 = 10_000;
+/// Defaults to 64 KiB.
+pub const DEFAULT_WEBHOOK_MAX_BODY_BYTES: usize = 64 << 10;
 
 /// A provider whose keys come from a JWKS endpoint.
 #[derive(Debug, Clone)]

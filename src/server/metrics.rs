@@ -80,7 +80,12 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self, ready: bool, statements_running: usize) -> String {
+    pub fn render(
+        &self,
+        ready: bool,
+        statements_running: usize,
+        webhooks: &[(&str, &crate::auth::WebhookStats)],
+    ) -> String {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         out.push_str("# HELP tenantgate_requests_total Requests answered, by status, error code and provider.\n");
@@ -121,6 +126,33 @@ impl Metrics {
         );
         out.push_str("# TYPE tenantgate_connections_timed_out_total counter\n");
         let _ = writeln!(out, "tenantgate_connections_timed_out_total {}", c.timed_out.load(Ordering::Relaxed));
+        if !webhooks.is_empty() {
+            let label = |p: &str| p.replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str("# HELP tenantgate_webhook_calls_total Calls to auth webhooks, by provider and outcome (allow, deny, error).\n");
+            out.push_str("# TYPE tenantgate_webhook_calls_total counter\n");
+            for (p, s) in webhooks {
+                for (outcome, n) in [("allow", &s.allowed), ("deny", &s.denied), ("error", &s.failed)] {
+                    let _ = writeln!(
+                        out,
+                        "tenantgate_webhook_calls_total{{provider=\"{}\",outcome=\"{outcome}\"}} {}",
+                        label(p),
+                        n.load(Ordering::Relaxed)
+                    );
+                }
+            }
+            out.push_str(
+                "# HELP tenantgate_webhook_cache_hits_total Requests answered from an auth webhook's cache.\n",
+            );
+            out.push_str("# TYPE tenantgate_webhook_cache_hits_total counter\n");
+            for (p, s) in webhooks {
+                let _ = writeln!(
+                    out,
+                    "tenantgate_webhook_cache_hits_total{{provider=\"{}\"}} {}",
+                    label(p),
+                    s.cache_hits.load(Ordering::Relaxed)
+                );
+            }
+        }
         out
     }
 }
@@ -135,7 +167,7 @@ mod tests {
         m.record(200, None, Some("main"), Duration::from_micros(300));
         m.record(401, Some("token_expired"), Some("main"), Duration::from_millis(2));
         m.record(401, Some("token_expired"), Some("main"), Duration::from_secs(3));
-        let text = m.render(true, 2);
+        let text = m.render(true, 2, &[]);
         assert!(
             text.contains("tenantgate_requests_total{status=\"401\",code=\"token_expired\",provider=\"main\"} 2"),
             "{text}"
@@ -157,11 +189,11 @@ mod tests {
         m.connections().refused();
         m.connections().timed_out();
         m.connections().timed_out();
-        let text = m.render(true, 0);
+        let text = m.render(true, 0, &[]);
         assert!(text.contains("tenantgate_connections_open 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_refused_total 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_timed_out_total 2\n"), "{text}");
         drop(second);
-        assert!(m.render(true, 0).contains("tenantgate_connections_open 0\n"));
+        assert!(m.render(true, 0, &[]).contains("tenantgate_connections_open 0\n"));
     }
 }

@@ -78,6 +78,14 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("10"));
             resp
         }
+        ApiError::Auth(e @ AuthError::AuthUpstreamUnavailable(_)) => {
+            let mut resp = json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"error": "Authentication is unavailable", "code": e.code(), "detail": e.to_string()}),
+            );
+            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            resp
+        }
         ApiError::Auth(e) => {
             let detail = e.to_string();
             let mut resp = json_response(

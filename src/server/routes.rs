@@ -84,9 +84,11 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
             }
         }),
         "/metrics" => only_get(app, req, || {
-            let mut resp = Response::new(Body::from(
-                app.metrics.render(app.pipeline.not_ready().is_empty(), app.statements_running()),
-            ));
+            let mut resp = Response::new(Body::from(app.metrics.render(
+                app.pipeline.not_ready().is_empty(),
+                app.statements_running(),
+                &app.pipeline.webhook_stats(),
+            )));
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
