@@ -121,6 +121,16 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("webhook.max_body_bytes", "DEFAULT_WEBHOOK_MAX_BODY_BYTES", int(config::DEFAULT_WEBHOOK_MAX_BODY_BYTES)),
         ("webhook.dangerous_allow_http", "DEFAULT_DANGEROUS_ALLOW_HTTP", Bool(config::DEFAULT_DANGEROUS_ALLOW_HTTP)),
         ("webhook.ca_file", "(none)", Absent),
+        ("enrich.override", "DEFAULT_ENRICH_OVERRIDE", Bool(config::DEFAULT_ENRICH_OVERRIDE)),
+        ("enrich.ttl", "DEFAULT_ENRICH_TTL", Dur(config::DEFAULT_ENRICH_TTL)),
+        ("enrich.max_entries", "DEFAULT_ENRICH_MAX_ENTRIES", int(config::DEFAULT_ENRICH_MAX_ENTRIES)),
+        ("enrich.timeout", "DEFAULT_ENRICH_TIMEOUT", Dur(config::DEFAULT_ENRICH_TIMEOUT)),
+        ("enrich.on_error", "DEFAULT_ENRICH_ON_ERROR", Str(config::DEFAULT_ENRICH_ON_ERROR.into())),
+        ("enrich.max_body_bytes", "DEFAULT_WEBHOOK_MAX_BODY_BYTES", int(config::DEFAULT_WEBHOOK_MAX_BODY_BYTES)),
+        ("enrich.dangerous_allow_http", "DEFAULT_DANGEROUS_ALLOW_HTTP", Bool(config::DEFAULT_DANGEROUS_ALLOW_HTTP)),
+        ("enrich.into", "(none)", Absent),
+        ("enrich.providers", "(none)", Absent),
+        ("enrich.ca_file", "(none)", Absent),
         ("internal_token.ttl", "DEFAULT_INTERNAL_TOKEN_TTL", Dur(config::DEFAULT_INTERNAL_TOKEN_TTL)),
         ("internal_token.issuer", "DEFAULT_INTERNAL_TOKEN_ISSUER", Str(config::DEFAULT_INTERNAL_TOKEN_ISSUER.into())),
         ("internal_token.audience", "(none)", Absent),
@@ -273,6 +283,12 @@ fn the_readme_configuration_blocks_show_the_default_constants() {
         true,
         &mut failures,
     );
+    let enrich = blocks
+        .iter()
+        .filter_map(|b| b.get("auth")?.get("enrich")?.as_array()?.first()?.as_table())
+        .next()
+        .expect("an [[auth.enrich]] block");
+    check_table(doc, "enrich", enrich, &["key", "url"], true, &mut failures);
     let (name, w) = want("cognito.token_use").expect("token_use");
     if !shows(&cognito["token_use"], &w) {
         failures.push(format!("{doc}: cognito token_use = {:?}, but config::{name} is {w:?}", cognito["token_use"]));

@@ -56,6 +56,9 @@ pub enum AuthError {
     /// body): not the credential's fault, the client may retry (503).
     #[error("{0}")]
     AuthUpstreamUnavailable(String),
+    /// An `[[auth.enrich]]` lookup failed and `on_error` is `"fail"` (503).
+    #[error("{0}")]
+    EnrichmentUnavailable(String),
 }
 
 impl AuthError {
@@ -84,6 +87,7 @@ impl AuthError {
             AuthError::Rejected(_) => "token_rejected",
             AuthError::WebhookDenied(_) => "webhook_denied",
             AuthError::AuthUpstreamUnavailable(_) => "auth_upstream_unavailable",
+            AuthError::EnrichmentUnavailable(_) => "enrichment_unavailable",
         }
     }
 }

@@ -23,6 +23,7 @@
 
 pub mod claims;
 mod context;
+mod enrich;
 mod error;
 pub mod extract;
 pub mod forward;
@@ -110,6 +111,8 @@ pub struct Pipeline {
     /// strategies, before the JWT providers, each taking the requests its
     /// `token_prefix`, `header` or non-JWT rule says.
     webhooks: Vec<Entry<WebhookProvider>>,
+    /// `[[auth.enrich]]`, in order, after verification.
+    enrich: Vec<enrich::Enrichment>,
     caches: Vec<Arc<KeyCache>>,
     /// Owned background refresh tasks, aborted when the pipeline drops.
     _refreshers: Refreshers,
@@ -198,6 +201,13 @@ impl Pipeline {
             strategies: custom,
             providers,
             webhooks,
+            enrich: cfg
+                .enrich
+                .iter()
+                .enumerate()
+                .map(|(i, e)| enrich::Enrichment::new(i, e))
+                .collect::<Result<_, _>>()
+                .map_err(PipelineError)?,
             caches,
             _refreshers: refreshers,
             dev_mode: cfg.dev_mode,
@@ -214,6 +224,12 @@ impl Pipeline {
         self.caches.iter().filter(|c| c.is_required() && !c.is_loaded()).map(|c| c.provider()).collect()
     }
 
+    /// Each `[[auth.enrich]]` entry's counters (`allowed`: successful
+    /// lookups), for `/metrics`.
+    pub fn enrich_stats(&self) -> Vec<(&str, &WebhookStats)> {
+        self.enrich.iter().map(|e| (e.label.as_str(), &e.stats)).collect()
+    }
+
     /// Each webhook provider's counters, for `/metrics`.
     pub fn webhook_stats(&self) -> Vec<(&str, &WebhookStats)> {
         self.webhooks.iter().map(|w| (&*w.provider.name, &w.provider.stats)).collect()
@@ -225,8 +241,25 @@ impl Pipeline {
         self.authenticate_at(headers, now).await
     }
 
-    /// Authenticate at `now` (seconds since the Unix epoch).
+    /// Authenticate at `now` (seconds since the Unix epoch), then enrich.
     pub async fn authenticate_at(&self, headers: &HeaderMap, now: f64) -> Result<Authenticated, Rejection> {
+        let auth = self.verify_request(headers, now).await?;
+        self.enriched(auth).await
+    }
+
+    /// `[[auth.enrich]]`, in order, for a verified request only (never for
+    /// dev mode's anonymous one: no provider verified anything).
+    async fn enriched(&self, mut auth: Authenticated) -> Result<Authenticated, Rejection> {
+        let Some(provider) = auth.provider.clone() else { return Ok(auth) };
+        for e in self.enrich.iter().filter(|e| e.applies(&provider)) {
+            if let Err(error) = e.apply(&mut auth.context).await {
+                return Err(Rejection { error, provider: Some(provider), kid: auth.kid });
+            }
+        }
+        Ok(auth)
+    }
+
+    async fn verify_request(&self, headers: &HeaderMap, now: f64) -> Result<Authenticated, Rejection> {
         let extracted = extract::token_from_headers(headers).map_err(Rejection::bare)?;
         // A `header = "X-Api-Key"` webhook needs no token.
         if extracted.is_none()
@@ -247,7 +280,8 @@ impl Pipeline {
     /// Authenticate a raw token (as extracted from a header). Webhook
     /// providers need the request's headers, so they take no part here.
     pub async fn authenticate_token(&self, raw: &str, now: f64) -> Result<Authenticated, Rejection> {
-        self.authenticate_raw(raw, None, now).await
+        let auth = self.authenticate_raw(raw, None, now).await?;
+        self.enriched(auth).await
     }
 
     async fn webhook(&self, w: &Entry<WebhookProvider>, headers: &HeaderMap) -> Result<Authenticated, Rejection> {

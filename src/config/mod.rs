@@ -416,7 +416,61 @@ pub struct AuthConfig {
     /// decoding. Defaults to [`DEFAULT_MAX_TOKEN_BYTES`].
     pub max_token_bytes: usize,
     pub providers: Vec<ProviderConfig>,
+    /// `[[auth.enrich]]`, in order: claims fetched after verification.
+    pub enrich: Vec<EnrichConfig>,
 }
+
+/// `[[auth.enrich]]`: more claims fetched by a verified one (Cube.js's
+/// `extendContext`, Oathkeeper's hydrator).
+#[derive(Debug, Clone)]
+pub struct EnrichConfig {
+    /// The context path whose value the lookup is keyed by (`key = "sub"`).
+    pub key: ContextPath,
+    /// `url`, holding `{<key>}` exactly once: replaced by the value,
+    /// percent-encoded. Split around it.
+    pub url: (String, String),
+    /// Merge under this context key; `None`: at the root.
+    pub into: Option<String>,
+    /// `override`: fetched values replace verified ones. Defaults to
+    /// [`DEFAULT_ENRICH_OVERRIDE`].
+    pub override_verified: bool,
+    /// Only for tokens these providers verified; empty: every provider.
+    pub providers: Vec<String>,
+    /// Defaults to [`DEFAULT_ENRICH_TTL`].
+    pub ttl: Duration,
+    /// Defaults to [`DEFAULT_ENRICH_MAX_ENTRIES`].
+    pub max_entries: u64,
+    /// Defaults to [`DEFAULT_ENRICH_TIMEOUT`].
+    pub timeout: Duration,
+    /// Defaults to [`EnrichOnError::Fail`] (`on_error = "fail"`).
+    pub on_error: EnrichOnError,
+    /// Defaults to [`DEFAULT_WEBHOOK_MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    pub ca_file: Option<PathBuf>,
+    /// Defaults to [`DEFAULT_DANGEROUS_ALLOW_HTTP`].
+    pub dangerous_allow_http: bool,
+}
+
+/// `[[auth.enrich]] on_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrichOnError {
+    /// 503 `enrichment_unavailable`.
+    Fail,
+    /// The request goes on with the verified claims alone.
+    Continue,
+}
+
+/// Defaults to `false`: a lookup never replaces what the token's issuer
+/// signed.
+pub const DEFAULT_ENRICH_OVERRIDE: bool = false;
+/// Defaults to 60 seconds.
+pub const DEFAULT_ENRICH_TTL: Duration = Duration::from_secs(60);
+/// Defaults to 10,000 keys.
+pub const DEFAULT_ENRICH_MAX_ENTRIES: u64 = 10_000;
+/// Defaults to 2 seconds.
+pub const DEFAULT_ENRICH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Defaults to `"fail"`.
+pub const DEFAULT_ENRICH_ON_ERROR: &str = "fail";
 
 /// `[auth] dev_mode`. Defaults to `false`.
 pub const DEFAULT_DEV_MODE: bool = false;

@@ -85,6 +85,7 @@ impl Metrics {
         ready: bool,
         statements_running: usize,
         webhooks: &[(&str, &crate::auth::WebhookStats)],
+        enrich: &[(&str, &crate::auth::WebhookStats)],
     ) -> String {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
@@ -153,6 +154,30 @@ impl Metrics {
                 );
             }
         }
+        if !enrich.is_empty() {
+            out.push_str("# HELP tenantgate_enrichment_calls_total Claim enrichment lookups, by entry and outcome (ok, error).\n");
+            out.push_str("# TYPE tenantgate_enrichment_calls_total counter\n");
+            for (e, s) in enrich {
+                for (outcome, n) in [("ok", &s.allowed), ("error", &s.failed)] {
+                    let _ = writeln!(
+                        out,
+                        "tenantgate_enrichment_calls_total{{enrich=\"{e}\",outcome=\"{outcome}\"}} {}",
+                        n.load(Ordering::Relaxed)
+                    );
+                }
+            }
+            out.push_str(
+                "# HELP tenantgate_enrichment_cache_hits_total Claim enrichment lookups answered from the cache.\n",
+            );
+            out.push_str("# TYPE tenantgate_enrichment_cache_hits_total counter\n");
+            for (e, s) in enrich {
+                let _ = writeln!(
+                    out,
+                    "tenantgate_enrichment_cache_hits_total{{enrich=\"{e}\"}} {}",
+                    s.cache_hits.load(Ordering::Relaxed)
+                );
+            }
+        }
         out
     }
 }
@@ -167,7 +192,7 @@ mod tests {
         m.record(200, None, Some("main"), Duration::from_micros(300));
         m.record(401, Some("token_expired"), Some("main"), Duration::from_millis(2));
         m.record(401, Some("token_expired"), Some("main"), Duration::from_secs(3));
-        let text = m.render(true, 2, &[]);
+        let text = m.render(true, 2, &[], &[]);
         assert!(
             text.contains("tenantgate_requests_total{status=\"401\",code=\"token_expired\",provider=\"main\"} 2"),
             "{text}"
@@ -189,11 +214,11 @@ mod tests {
         m.connections().refused();
         m.connections().timed_out();
         m.connections().timed_out();
-        let text = m.render(true, 0, &[]);
+        let text = m.render(true, 0, &[], &[]);
         assert!(text.contains("tenantgate_connections_open 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_refused_total 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_timed_out_total 2\n"), "{text}");
         drop(second);
-        assert!(m.render(true, 0, &[]).contains("tenantgate_connections_open 0\n"));
+        assert!(m.render(true, 0, &[], &[]).contains("tenantgate_connections_open 0\n"));
     }
 }

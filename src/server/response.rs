@@ -78,7 +78,7 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("10"));
             resp
         }
-        ApiError::Auth(e @ AuthError::AuthUpstreamUnavailable(_)) => {
+        ApiError::Auth(e @ (AuthError::AuthUpstreamUnavailable(_) | AuthError::EnrichmentUnavailable(_))) => {
             let mut resp = json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &json!({"error": "Authentication is unavailable", "code": e.code(), "detail": e.to_string()}),

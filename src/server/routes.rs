@@ -88,6 +88,7 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
                 app.pipeline.not_ready().is_empty(),
                 app.statements_running(),
                 &app.pipeline.webhook_stats(),
+                &app.pipeline.enrich_stats(),
             )));
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,

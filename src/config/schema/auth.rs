@@ -41,8 +41,26 @@ pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthCo
             Vec::new()
         }
     };
-    let auth =
-        AuthConfig { dev_mode, require_exp, leeway, claims_namespace, failure_status, max_token_bytes, providers };
+    let enrich = match s.get("enrich") {
+        None => Vec::new(),
+        Some(Node { value: Value::Array(items), .. }) => {
+            items.iter().enumerate().filter_map(|(i, node)| super::enrich::enrich(cx, i, node, &providers)).collect()
+        }
+        Some(node) => {
+            cx.invalid(&node.source, "auth.enrich", "expected an array of tables ([[auth.enrich]])");
+            Vec::new()
+        }
+    };
+    let auth = AuthConfig {
+        dev_mode,
+        require_exp,
+        leeway,
+        claims_namespace,
+        failure_status,
+        max_token_bytes,
+        providers,
+        enrich,
+    };
     routing_conflicts(cx, s.table(), &auth);
     s.finish(cx);
     auth

@@ -7,6 +7,7 @@
 mod access;
 mod auth;
 mod database;
+mod enrich;
 mod forward_auth;
 mod model;
 mod policy;
