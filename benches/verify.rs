@@ -5,6 +5,9 @@
 //!   target: at most 3 us above the bare signature check);
 //! - each verified every time (`verification_cache_max_bytes = 0`) and as a
 //!   verification cache hit (the same token again, the default).
+//! - a cached `type = "webhook"` verdict and an HS256 token with a cached
+//!   `[[auth.enrich]]` lookup, beside a plain HS256 request, all through
+//!   `Pipeline::authenticate` on a runtime (moka's cache is async), issue 14.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -162,10 +165,80 @@ fn jwks(c: &mut Criterion) {
     }
 }
 
+/// Answer every request with one JSON object, cacheable for an hour.
+async fn serve_json(body: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |_req| {
+                    let body = body.clone();
+                    async move {
+                        let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
+                        resp.headers_mut()
+                            .insert("cache-control", hyper::header::HeaderValue::from_static("max-age=3600"));
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn webhook_and_enrich(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let url = rt.block_on(serve_json(json!({"tenant_id": "acme", "groups": ["analyst"]}).to_string()));
+    let secret = format!("[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"{SECRET}\"]\n");
+    let webhook = format!(
+        "{secret}[[auth.providers]]\nname = \"keys\"\ntype = \"webhook\"\nurl = \"{url}/check\"\ntoken_prefix = \"sk_\"\nmax_cache_ttl = \"1h\"\n"
+    );
+    let enrich =
+        format!("{secret}[[auth.enrich]]\nkey = \"sub\"\nurl = \"{url}/entitlements/{{sub}}\"\nttl = \"1h\"\n");
+    let (plain, webhook, enrich) = {
+        let _enter = rt.enter();
+        (pipeline(&secret), pipeline(&webhook), pipeline(&enrich))
+    };
+    // Real time: the token must be valid now for `authenticate`.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let mut c2 = claims();
+    c2.insert("iat".into(), json!(now));
+    c2.insert("exp".into(), json!(now + 3600));
+    let token = tenantgate::mint::sign_hs256(SECRET.as_bytes(), &c2).expect("sign");
+    let headers = |v: &str| {
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, format!("Bearer {v}").parse().expect("header"));
+        h
+    };
+    let (jwt, key) = (headers(&token), headers("sk_bench_key"));
+    // Warm both caches, and check the paths do what they are named for.
+    let ok = rt.block_on(webhook.authenticate(&key)).expect("webhook allows");
+    assert_eq!(ok.context.as_map().get("tenant_id"), Some(&json!("acme")));
+    let ok = rt.block_on(enrich.authenticate(&jwt)).expect("enriched");
+    assert_eq!(ok.context.as_map().get("groups"), Some(&json!(["analyst"])));
+
+    let mut g = c.benchmark_group("issue14");
+    g.bench_function("plain hs256 request", |b| b.iter(|| rt.block_on(plain.authenticate(black_box(&jwt))).is_ok()));
+    g.bench_function("cached webhook verdict", |b| {
+        b.iter(|| rt.block_on(webhook.authenticate(black_box(&key))).is_ok())
+    });
+    g.bench_function("hs256 with a cached enrichment", |b| {
+        b.iter(|| rt.block_on(enrich.authenticate(black_box(&jwt))).is_ok())
+    });
+    g.finish();
+}
+
 fn setup(c: &mut Criterion) {
     tenantgate::install_crypto_provider();
     hs256(c);
     jwks(c);
+    webhook_and_enrich(c);
 }
 
 criterion_group!(benches, setup);

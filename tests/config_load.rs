@@ -153,7 +153,7 @@ type = "magic"
             format!("{test}: auth.providers[main].secrets[1]: expected a string or {{ base64 = \"...\" }}"),
             format!("{test}: auth.providers[main].issuer: expected a string"),
             format!(
-                "{test}: auth.providers[odd].type: unknown provider type \"magic\"; expected \"secret\", \"public_key\", \"jwks\", \"cognito\", \"auth0\", \"oidc\" or \"custom\""
+                "{test}: auth.providers[odd].type: unknown provider type \"magic\"; expected \"secret\", \"public_key\", \"jwks\", \"cognito\", \"auth0\", \"oidc\", \"webhook\" or \"custom\""
             ),
         ]
     );

@@ -116,6 +116,40 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("cache.ttl", "DEFAULT_CACHE_TTL", Dur(config::DEFAULT_CACHE_TTL)),
         ("cache.refresh_key_check", "DEFAULT_REFRESH_KEY_CHECK", Dur(config::DEFAULT_REFRESH_KEY_CHECK)),
         ("cache.backend", "DEFAULT_CACHE_BACKEND", Str(config::DEFAULT_CACHE_BACKEND.into())),
+        ("webhook.method", "DEFAULT_WEBHOOK_METHOD", Str(config::DEFAULT_WEBHOOK_METHOD.into())),
+        (
+            "webhook.forward_headers",
+            "DEFAULT_WEBHOOK_FORWARD_HEADERS",
+            Strs(config::DEFAULT_WEBHOOK_FORWARD_HEADERS.iter().map(|h| h.to_string()).collect()),
+        ),
+        ("webhook.timeout", "DEFAULT_WEBHOOK_TIMEOUT", Dur(config::DEFAULT_WEBHOOK_TIMEOUT)),
+        ("webhook.max_cache_ttl", "DEFAULT_WEBHOOK_MAX_CACHE_TTL", Dur(config::DEFAULT_WEBHOOK_MAX_CACHE_TTL)),
+        (
+            "webhook.negative_cache_ttl",
+            "DEFAULT_WEBHOOK_NEGATIVE_CACHE_TTL",
+            Dur(config::DEFAULT_WEBHOOK_NEGATIVE_CACHE_TTL),
+        ),
+        (
+            "webhook.max_cache_entries",
+            "DEFAULT_WEBHOOK_MAX_CACHE_ENTRIES",
+            int(config::DEFAULT_WEBHOOK_MAX_CACHE_ENTRIES),
+        ),
+        ("webhook.max_body_bytes", "DEFAULT_WEBHOOK_MAX_BODY_BYTES", int(config::DEFAULT_WEBHOOK_MAX_BODY_BYTES)),
+        ("webhook.dangerous_allow_http", "DEFAULT_DANGEROUS_ALLOW_HTTP", Bool(config::DEFAULT_DANGEROUS_ALLOW_HTTP)),
+        ("webhook.ca_file", "(none)", Absent),
+        ("enrich.override", "DEFAULT_ENRICH_OVERRIDE", Bool(config::DEFAULT_ENRICH_OVERRIDE)),
+        ("enrich.ttl", "DEFAULT_ENRICH_TTL", Dur(config::DEFAULT_ENRICH_TTL)),
+        ("enrich.max_entries", "DEFAULT_ENRICH_MAX_ENTRIES", int(config::DEFAULT_ENRICH_MAX_ENTRIES)),
+        ("enrich.timeout", "DEFAULT_ENRICH_TIMEOUT", Dur(config::DEFAULT_ENRICH_TIMEOUT)),
+        ("enrich.on_error", "DEFAULT_ENRICH_ON_ERROR", Str(config::DEFAULT_ENRICH_ON_ERROR.into())),
+        ("enrich.max_body_bytes", "DEFAULT_WEBHOOK_MAX_BODY_BYTES", int(config::DEFAULT_WEBHOOK_MAX_BODY_BYTES)),
+        ("enrich.dangerous_allow_http", "DEFAULT_DANGEROUS_ALLOW_HTTP", Bool(config::DEFAULT_DANGEROUS_ALLOW_HTTP)),
+        ("enrich.into", "(none)", Absent),
+        ("enrich.providers", "(none)", Absent),
+        ("enrich.ca_file", "(none)", Absent),
+        ("internal_token.ttl", "DEFAULT_INTERNAL_TOKEN_TTL", Dur(config::DEFAULT_INTERNAL_TOKEN_TTL)),
+        ("internal_token.issuer", "DEFAULT_INTERNAL_TOKEN_ISSUER", Str(config::DEFAULT_INTERNAL_TOKEN_ISSUER.into())),
+        ("internal_token.audience", "(none)", Absent),
     ]
 }
 
@@ -232,6 +266,22 @@ fn the_readme_configuration_blocks_show_the_default_constants() {
     );
     check_table(doc, "cache", sub(with("cache"), "cache"), &[], true, &mut failures);
     check_table(doc, "model", sub(with("model"), "model"), &[], false, &mut failures);
+    let forward = sub(
+        blocks
+            .iter()
+            .filter(|b| b.contains_key("forward_auth"))
+            .find(|b| sub(b, "forward_auth").contains_key("internal_token"))
+            .expect("an internal_token block"),
+        "forward_auth",
+    );
+    check_table(
+        doc,
+        "internal_token",
+        sub(forward, "internal_token"),
+        &["key_file", "kid", "rotation_key_file", "rotation_kid"],
+        true,
+        &mut failures,
+    );
     // The presets' own defaults, in the provider examples.
     let providers: Vec<&toml::Table> = blocks
         .iter()
@@ -241,6 +291,22 @@ fn the_readme_configuration_blocks_show_the_default_constants() {
         .collect();
     let cognito =
         providers.iter().find(|p| p.get("type").and_then(|t| t.as_str()) == Some("cognito")).expect("cognito");
+    let webhook =
+        providers.iter().find(|p| p.get("type").and_then(|t| t.as_str()) == Some("webhook")).expect("webhook");
+    check_table(
+        doc,
+        "webhook",
+        webhook,
+        &["name", "type", "url", "token_prefix", "header", "claims"],
+        true,
+        &mut failures,
+    );
+    let enrich = blocks
+        .iter()
+        .filter_map(|b| b.get("auth")?.get("enrich")?.as_array()?.first()?.as_table())
+        .next()
+        .expect("an [[auth.enrich]] block");
+    check_table(doc, "enrich", enrich, &["key", "url"], true, &mut failures);
     let (name, w) = want("cognito.token_use").expect("token_use");
     if !shows(&cognito["token_use"], &w) {
         failures.push(format!("{doc}: cognito token_use = {:?}, but config::{name} is {w:?}", cognito["token_use"]));

@@ -73,6 +73,33 @@ impl SecurityContext {
         Ok(SecurityContext(context))
     }
 
+    /// Merge enrichment claims: under `into` (an object there merged, any
+    /// other value replaced only with `override_verified`), or at the root;
+    /// a verified value is kept unless `override_verified`.
+    pub(super) fn merge(&mut self, into: Option<&str>, fetched: &Map<String, Value>, override_verified: bool) {
+        let target = match into {
+            None => &mut self.0,
+            Some(key) => {
+                let slot = self.0.entry(key.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                if !slot.is_object() {
+                    if !override_verified {
+                        return;
+                    }
+                    *slot = Value::Object(Map::new());
+                }
+                match slot {
+                    Value::Object(m) => m,
+                    _ => return,
+                }
+            }
+        };
+        for (k, v) in fetched {
+            if override_verified || !target.contains_key(k) {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
     /// What `path` holds, with the cases every consumer (templates, rules,
     /// session settings, the tenant id) shares decided here once.
     pub fn resolve(&self, path: &ContextPath) -> Resolved<'_> {

@@ -48,6 +48,17 @@ pub enum AuthError {
     /// Refused by a custom check-auth strategy; the detail is the strategy's.
     #[error("{0}")]
     Rejected(String),
+    /// A `type = "webhook"` provider answered 401/403 (or there was no
+    /// credential to send it). The webhook's own reason is logged, not sent.
+    #[error("{0}")]
+    WebhookDenied(String),
+    /// The auth webhook could not give a verdict (status, redirect, timeout,
+    /// body): not the credential's fault, the client may retry (503).
+    #[error("{0}")]
+    AuthUpstreamUnavailable(String),
+    /// An `[[auth.enrich]]` lookup failed and `on_error` is `"fail"` (503).
+    #[error("{0}")]
+    EnrichmentUnavailable(String),
 }
 
 impl AuthError {
@@ -74,6 +85,9 @@ impl AuthError {
             AuthError::TokenUseMismatch(_) => "token_use_mismatch",
             AuthError::ClientIdMismatch(_) => "client_id_mismatch",
             AuthError::Rejected(_) => "token_rejected",
+            AuthError::WebhookDenied(_) => "webhook_denied",
+            AuthError::AuthUpstreamUnavailable(_) => "auth_upstream_unavailable",
+            AuthError::EnrichmentUnavailable(_) => "enrichment_unavailable",
         }
     }
 }

@@ -24,8 +24,10 @@
 mod cache;
 pub mod claims;
 mod context;
+mod enrich;
 mod error;
 pub mod extract;
+pub mod forward;
 pub mod jwks;
 pub mod provider;
 pub mod token;
@@ -47,7 +49,8 @@ use crate::config::{AuthConfig, ClaimMapping, ProviderKind};
 use claims::TimeRules;
 use jwks::fetch::Fetcher;
 use jwks::{KeyCache, Refreshers};
-use provider::{CustomProvider, JwksProvider, JwtProvider, PublicKeyProvider, SecretProvider};
+pub use provider::WebhookStats;
+use provider::{CustomProvider, JwksProvider, JwtProvider, PublicKeyProvider, SecretProvider, WebhookProvider};
 
 /// A token as it arrived: the raw string and, when it parsed as a JWT, its
 /// unverified parts. What a [`CheckAuth`] strategy sees.
@@ -107,6 +110,12 @@ pub struct Pipeline {
     strategies: Vec<Entry<CustomProvider>>,
     /// Built-in JWT providers, in configuration order.
     providers: Vec<Entry<JwtProvider>>,
+    /// `type = "webhook"` providers, in configuration order: after custom
+    /// strategies, before the JWT providers, each taking the requests its
+    /// `token_prefix`, `header` or non-JWT rule says.
+    webhooks: Vec<Entry<WebhookProvider>>,
+    /// `[[auth.enrich]]`, in order, after verification.
+    enrich: Vec<enrich::Enrichment>,
     caches: Vec<Arc<KeyCache>>,
     /// Owned background refresh tasks, aborted when the pipeline drops.
     _refreshers: Refreshers,
@@ -131,6 +140,7 @@ impl Pipeline {
     pub fn new(cfg: &AuthConfig, mut strategies: Strategies) -> Result<Self, PipelineError> {
         let mut providers = Vec::with_capacity(cfg.providers.len());
         let mut custom = Vec::new();
+        let mut webhooks = Vec::new();
         let mut caches = Vec::new();
         let mut refreshers = Refreshers::default();
         let mut shared_fetcher: Option<Fetcher> = None;
@@ -163,6 +173,14 @@ impl Pipeline {
                         cache,
                     })
                 }
+                ProviderKind::Webhook(c) => {
+                    // Its own client: the connect timeout is the webhook's.
+                    let fetcher = Fetcher::new(c.ca_file.as_deref(), c.timeout)
+                        .map_err(|e| PipelineError(format!("provider {:?}: {e}", p.name)))?;
+                    let provider = WebhookProvider::new(&p.name, c, fetcher).map_err(PipelineError)?;
+                    webhooks.push(Entry { provider, claims_map });
+                    continue;
+                }
                 ProviderKind::Custom => {
                     let strategy = strategies.remove(&p.name).ok_or_else(|| {
                         PipelineError(format!(
@@ -187,6 +205,14 @@ impl Pipeline {
         Ok(Pipeline {
             strategies: custom,
             providers,
+            webhooks,
+            enrich: cfg
+                .enrich
+                .iter()
+                .enumerate()
+                .map(|(i, e)| enrich::Enrichment::new(i, e))
+                .collect::<Result<_, _>>()
+                .map_err(PipelineError)?,
             caches,
             _refreshers: refreshers,
             dev_mode: cfg.dev_mode,
@@ -209,15 +235,52 @@ impl Pipeline {
         self.verified.as_ref().map(cache::VerificationCache::counts)
     }
 
+    /// Each `[[auth.enrich]]` entry's counters (`allowed`: successful
+    /// lookups), for `/metrics`.
+    pub fn enrich_stats(&self) -> Vec<(&str, &WebhookStats)> {
+        self.enrich.iter().map(|e| (e.label.as_str(), &e.stats)).collect()
+    }
+
+    /// Each webhook provider's counters, for `/metrics`.
+    pub fn webhook_stats(&self) -> Vec<(&str, &WebhookStats)> {
+        self.webhooks.iter().map(|w| (&*w.provider.name, &w.provider.stats)).collect()
+    }
+
     /// Authenticate a request by its headers, at the current time.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, Rejection> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         self.authenticate_at(headers, now).await
     }
 
-    /// Authenticate at `now` (seconds since the Unix epoch).
+    /// Authenticate at `now` (seconds since the Unix epoch), then enrich.
     pub async fn authenticate_at(&self, headers: &HeaderMap, now: f64) -> Result<Authenticated, Rejection> {
-        let raw = match extract::token_from_headers(headers).map_err(Rejection::bare)? {
+        let auth = self.verify_request(headers, now).await?;
+        self.enriched(auth).await
+    }
+
+    /// `[[auth.enrich]]`, in order, for a verified request only (never for
+    /// dev mode's anonymous one: no provider verified anything).
+    async fn enriched(&self, mut auth: Authenticated) -> Result<Authenticated, Rejection> {
+        let Some(provider) = auth.provider.clone() else { return Ok(auth) };
+        for e in self.enrich.iter().filter(|e| e.applies(&provider)) {
+            // The context is shared (the verification cache holds it); an
+            // enrichment writes to this request's copy only.
+            if let Err(error) = e.apply(Arc::make_mut(&mut auth.context)).await {
+                return Err(Rejection { error, provider: Some(provider), kid: auth.kid });
+            }
+        }
+        Ok(auth)
+    }
+
+    async fn verify_request(&self, headers: &HeaderMap, now: f64) -> Result<Authenticated, Rejection> {
+        let extracted = extract::token_from_headers(headers).map_err(Rejection::bare)?;
+        // A `header = "X-Api-Key"` webhook needs no token.
+        if extracted.is_none()
+            && let Some(w) = self.webhooks.iter().find(|w| w.provider.applies(headers, None))
+        {
+            return self.webhook(w, headers).await;
+        }
+        let raw = match extracted {
             Some(raw) => raw,
             None if self.dev_mode => {
                 let context = Arc::new(SecurityContext::empty());
@@ -225,11 +288,30 @@ impl Pipeline {
             }
             None => return Err(Rejection::bare(AuthError::MissingToken)),
         };
-        self.authenticate_token(raw, now).await
+        self.authenticate_raw(raw, Some(headers), now).await
     }
 
-    /// Authenticate a raw token (as extracted from a header).
+    /// Authenticate a raw token (as extracted from a header). Webhook
+    /// providers need the request's headers, so they take no part here.
     pub async fn authenticate_token(&self, raw: &str, now: f64) -> Result<Authenticated, Rejection> {
+        let auth = self.authenticate_raw(raw, None, now).await?;
+        self.enriched(auth).await
+    }
+
+    async fn webhook(&self, w: &Entry<WebhookProvider>, headers: &HeaderMap) -> Result<Authenticated, Rejection> {
+        let name = &w.provider.name;
+        let fail = |error| Rejection { error, provider: Some(name.clone()), kid: None };
+        let claims = w.provider.verify(headers).await.map_err(fail)?;
+        let context = SecurityContext::from_verified(claims, self.namespace.as_deref(), &w.claims_map).map_err(fail)?;
+        Ok(Authenticated { context: Arc::new(context), provider: Some(name.clone()), kid: None })
+    }
+
+    async fn authenticate_raw(
+        &self,
+        raw: &str,
+        headers: Option<&HeaderMap>,
+        now: f64,
+    ) -> Result<Authenticated, Rejection> {
         if raw.len() > self.max_token_bytes {
             return Err(Rejection::bare(AuthError::TokenTooLarge { len: raw.len(), max: self.max_token_bytes }));
         }
@@ -265,6 +347,12 @@ impl Pipeline {
             && let Some(hit) = self.cached(digest.as_ref(), now)
         {
             return Ok(hit);
+        }
+
+        if let Some(headers) = headers
+            && let Some(w) = self.webhooks.iter().find(|w| w.provider.applies(headers, Some(raw)))
+        {
+            return self.webhook(w, headers).await;
         }
 
         let jwt = match (token.jwt, parse_error) {

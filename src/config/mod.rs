@@ -67,6 +67,90 @@ pub struct Config {
     pub tenancy: TenancyConfig,
     pub access: AccessConfig,
     pub cache: CacheConfig,
+    /// `[forward_auth]`: `/tenantgate/v1/authorize` for gateways (nginx
+    /// `auth_request`, Caddy `forward_auth`). `None` when the section is
+    /// absent: the endpoint then answers 404.
+    pub forward_auth: Option<ForwardAuthConfig>,
+}
+
+/// `[forward_auth]`.
+#[derive(Debug, Clone)]
+pub struct ForwardAuthConfig {
+    /// `[forward_auth.headers]`: response headers on success, in
+    /// configuration order; each a `{SECURITY_CONTEXT.<path>}` or a literal.
+    pub headers: Vec<(http::HeaderName, SessionValue)>,
+    /// `[[forward_auth.routes]]`, in order: the first match decides.
+    pub routes: Vec<ForwardRoute>,
+    /// When no route matches. Defaults to [`ForwardDefault::Deny`] when any
+    /// route is configured (an unlisted path is not silently open), else
+    /// [`ForwardDefault::Allow`] (every authenticated request passes).
+    pub default: ForwardDefault,
+    /// The security-context path holding the token's scopes (a list, or an
+    /// OAuth space-separated string). Required by `require_scopes`.
+    pub scopes_key: Option<ContextPath>,
+    /// `[access] roles_key`, parsed: where `require_groups` looks.
+    pub groups_key: Option<ContextPath>,
+    /// `[forward_auth.internal_token]`: a short-lived JWT of the context in
+    /// `X-Security-Context-Token`, keys at `/.well-known/jwks.json`. `None`
+    /// when the table is absent.
+    pub internal_token: Option<InternalTokenConfig>,
+}
+
+/// `[forward_auth.internal_token]`.
+#[derive(Debug, Clone)]
+pub struct InternalTokenConfig {
+    /// `key_file` and `kid`: the key every token is signed with.
+    pub signing: SigningKey,
+    /// `rotation_key_file` and `rotation_kid`: published in the key set,
+    /// never used to sign. The next key before a switch (so verifiers have
+    /// it before the first token), or the previous one after it (so tokens
+    /// still live keep verifying).
+    pub rotation: Option<SigningKey>,
+    /// The token's lifetime. Defaults to [`DEFAULT_INTERNAL_TOKEN_TTL`].
+    pub ttl: Duration,
+    /// The token's `iss`. Defaults to [`DEFAULT_INTERNAL_TOKEN_ISSUER`].
+    pub issuer: String,
+    /// The token's `aud`, when set.
+    pub audience: Option<String>,
+}
+
+/// Defaults to 60 seconds: the token is minted per gateway request, so it
+/// needs to outlive only the hop to the upstream (and clock skew).
+pub const DEFAULT_INTERNAL_TOKEN_TTL: Duration = Duration::from_secs(60);
+/// Defaults to `"tenantgate"`.
+pub const DEFAULT_INTERNAL_TOKEN_ISSUER: &str = "tenantgate";
+
+/// A private key of ours, parsed once, with its public JWK.
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    pub kid: String,
+    /// `EdDSA` for Ed25519, `ES256` for P-256.
+    pub algorithm: Algorithm,
+    /// Its `Debug` redacts the key.
+    pub key: jsonwebtoken::EncodingKey,
+    /// The public half, with `kid`, `alg` and `use`.
+    pub jwk: jsonwebtoken::jwk::Jwk,
+}
+
+/// `[[forward_auth.routes]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardRoute {
+    /// Normalised, starts with `/`; matches on a segment boundary.
+    pub path_prefix: String,
+    /// Upper-case method names; empty: every method.
+    pub methods: Vec<String>,
+    /// The caller must be in at least one of these groups (empty: none
+    /// needed).
+    pub require_groups: Vec<String>,
+    /// The caller must hold every one of these scopes.
+    pub require_scopes: Vec<String>,
+}
+
+/// `[forward_auth] default`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardDefault {
+    Allow,
+    Deny,
 }
 
 /// `[cache]`: the result cache in front of the data sources.
@@ -396,7 +480,61 @@ pub struct AuthConfig {
     /// its `exp`). Defaults to [`DEFAULT_VERIFICATION_CACHE_TTL`].
     pub verification_cache_ttl: Duration,
     pub providers: Vec<ProviderConfig>,
+    /// `[[auth.enrich]]`, in order: claims fetched after verification.
+    pub enrich: Vec<EnrichConfig>,
 }
+
+/// `[[auth.enrich]]`: more claims fetched by a verified one (Cube.js's
+/// `extendContext`, Oathkeeper's hydrator).
+#[derive(Debug, Clone)]
+pub struct EnrichConfig {
+    /// The context path whose value the lookup is keyed by (`key = "sub"`).
+    pub key: ContextPath,
+    /// `url`, holding `{<key>}` exactly once: replaced by the value,
+    /// percent-encoded. Split around it.
+    pub url: (String, String),
+    /// Merge under this context key; `None`: at the root.
+    pub into: Option<String>,
+    /// `override`: fetched values replace verified ones. Defaults to
+    /// [`DEFAULT_ENRICH_OVERRIDE`].
+    pub override_verified: bool,
+    /// Only for tokens these providers verified; empty: every provider.
+    pub providers: Vec<String>,
+    /// Defaults to [`DEFAULT_ENRICH_TTL`].
+    pub ttl: Duration,
+    /// Defaults to [`DEFAULT_ENRICH_MAX_ENTRIES`].
+    pub max_entries: u64,
+    /// Defaults to [`DEFAULT_ENRICH_TIMEOUT`].
+    pub timeout: Duration,
+    /// Defaults to [`EnrichOnError::Fail`] (`on_error = "fail"`).
+    pub on_error: EnrichOnError,
+    /// Defaults to [`DEFAULT_WEBHOOK_MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    pub ca_file: Option<PathBuf>,
+    /// Defaults to [`DEFAULT_DANGEROUS_ALLOW_HTTP`].
+    pub dangerous_allow_http: bool,
+}
+
+/// `[[auth.enrich]] on_error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrichOnError {
+    /// 503 `enrichment_unavailable`.
+    Fail,
+    /// The request goes on with the verified claims alone.
+    Continue,
+}
+
+/// Defaults to `false`: a lookup never replaces what the token's issuer
+/// signed.
+pub const DEFAULT_ENRICH_OVERRIDE: bool = false;
+/// Defaults to 60 seconds.
+pub const DEFAULT_ENRICH_TTL: Duration = Duration::from_secs(60);
+/// Defaults to 10,000 keys.
+pub const DEFAULT_ENRICH_MAX_ENTRIES: u64 = 10_000;
+/// Defaults to 2 seconds.
+pub const DEFAULT_ENRICH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Defaults to `"fail"`.
+pub const DEFAULT_ENRICH_ON_ERROR: &str = "fail";
 
 /// `[auth] dev_mode`. Defaults to `false`.
 pub const DEFAULT_DEV_MODE: bool = false;
@@ -463,7 +601,72 @@ pub enum ProviderKind {
     /// `type = "custom"`: a strategy the embedding program registers under
     /// the provider's name.
     Custom,
+    /// `type = "webhook"`: the request's credential headers sent to a URL
+    /// whose 200 JSON object is the claim set.
+    Webhook(WebhookProviderConfig),
 }
+
+/// `type = "webhook"`.
+#[derive(Debug, Clone)]
+pub struct WebhookProviderConfig {
+    /// `http(s)` URL; plain HTTP only to loopback or with
+    /// `dangerous_allow_http`.
+    pub url: String,
+    /// `GET` or `POST` (then with a `{"headers": {...}}` JSON body).
+    /// Defaults to [`DEFAULT_WEBHOOK_METHOD`].
+    pub method: http::Method,
+    /// The request headers sent on to the webhook, and the credential the
+    /// cache is keyed by. Defaults to [`DEFAULT_WEBHOOK_FORWARD_HEADERS`];
+    /// the `header` of [`WebhookApplies::Header`] is always among them.
+    pub forward_headers: Vec<http::HeaderName>,
+    /// The whole exchange. Defaults to [`DEFAULT_WEBHOOK_TIMEOUT`].
+    pub timeout: Duration,
+    /// Which requests go to this webhook.
+    pub applies: WebhookApplies,
+    /// Upper bound on the response's `max-age`. Defaults to
+    /// [`DEFAULT_WEBHOOK_MAX_CACHE_TTL`].
+    pub max_cache_ttl: Duration,
+    /// How long a 401/403 is remembered. Defaults to
+    /// [`DEFAULT_WEBHOOK_NEGATIVE_CACHE_TTL`].
+    pub negative_cache_ttl: Duration,
+    /// Defaults to [`DEFAULT_WEBHOOK_MAX_CACHE_ENTRIES`].
+    pub max_cache_entries: u64,
+    /// Defaults to [`DEFAULT_WEBHOOK_MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// A private CA trusted besides the webpki roots.
+    pub ca_file: Option<PathBuf>,
+    /// Defaults to [`DEFAULT_DANGEROUS_ALLOW_HTTP`].
+    pub dangerous_allow_http: bool,
+}
+
+/// When a `type = "webhook"` provider takes a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookApplies {
+    /// Neither `token_prefix` nor `header`: a token that is not shaped like
+    /// a JWT (not three dot-separated parts).
+    NotJwt,
+    /// `token_prefix = "sk_"`: a token starting with it.
+    TokenPrefix(String),
+    /// `header = "X-Api-Key"`: a request carrying that header.
+    Header(http::HeaderName),
+}
+
+/// Defaults to `GET`.
+pub const DEFAULT_WEBHOOK_METHOD: &str = "GET";
+/// Defaults to `["Authorization"]`.
+pub const DEFAULT_WEBHOOK_FORWARD_HEADERS: [&str; 1] = ["Authorization"];
+/// Defaults to 2 seconds: the webhook is on every uncached request's path.
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Defaults to 5 minutes, whatever longer `max-age` the webhook sends, so a
+/// revoked credential stops working within it.
+pub const DEFAULT_WEBHOOK_MAX_CACHE_TTL: Duration = Duration::from_secs(300);
+/// Defaults to 10 seconds: long enough to absorb a client retrying a bad
+/// key, short enough that a newly issued key works soon.
+pub const DEFAULT_WEBHOOK_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Defaults to 10,000 credentials.
+pub const DEFAULT_WEBHOOK_MAX_CACHE_ENTRIES: u64 = 10_000;
+/// Defaults to 64 KiB.
+pub const DEFAULT_WEBHOOK_MAX_BODY_BYTES: usize = 64 << 10;
 
 /// A provider whose keys come from a JWKS endpoint.
 #[derive(Debug, Clone)]

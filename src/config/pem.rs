@@ -1,7 +1,8 @@
-//! Recognising a PEM public key: RSA, EC P-256, EC P-384 or Ed25519.
+//! Recognising a PEM public key (RSA, EC P-256, EC P-384 or Ed25519) and
+//! our own PKCS#8 signing key (Ed25519 or EC P-256).
 
 use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
@@ -60,6 +61,24 @@ pub fn parse_public_key(pem: &str) -> Option<(KeyType, DecodingKey)> {
     }
     if let Ok(key) = DecodingKey::from_ed_pem(bytes) {
         return Some((KeyType::Ed25519, key));
+    }
+    None
+}
+
+/// The key's type and the parsed key, if `pem` is an unencrypted PKCS#8
+/// private key (`-----BEGIN PRIVATE KEY-----`) for Ed25519 or EC P-256.
+pub fn parse_private_key(pem: &str) -> Option<(KeyType, EncodingKey)> {
+    if !pem.contains("-----BEGIN PRIVATE KEY-----") {
+        return None;
+    }
+    let bytes = pem.as_bytes();
+    if let Ok(key) = EncodingKey::from_ed_pem(bytes) {
+        return Some((KeyType::Ed25519, key));
+    }
+    if let Ok(key) = EncodingKey::from_ec_pem(bytes)
+        && contains(&pem_body(pem)?, &OID_P256)
+    {
+        return Some((KeyType::EcP256, key));
     }
     None
 }

@@ -84,7 +84,14 @@ impl Metrics {
 
     /// The text exposition format. `caches` are by name (`result`,
     /// `verify`): a closed set of ours.
-    pub fn render(&self, ready: bool, statements_running: usize, caches: &[(&str, Snapshot)]) -> String {
+    pub fn render(
+        &self,
+        ready: bool,
+        statements_running: usize,
+        caches: &[(&str, Snapshot)],
+        webhooks: &[(&str, &crate::auth::WebhookStats)],
+        enrich: &[(&str, &crate::auth::WebhookStats)],
+    ) -> String {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
         out.push_str("# HELP tenantgate_requests_total Requests answered, by status, error code and provider.\n");
@@ -126,6 +133,57 @@ impl Metrics {
         out.push_str("# TYPE tenantgate_connections_timed_out_total counter\n");
         let _ = writeln!(out, "tenantgate_connections_timed_out_total {}", c.timed_out.load(Ordering::Relaxed));
         render_caches(&mut out, caches);
+        if !webhooks.is_empty() {
+            let label = |p: &str| p.replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str("# HELP tenantgate_webhook_calls_total Calls to auth webhooks, by provider and outcome (allow, deny, error).\n");
+            out.push_str("# TYPE tenantgate_webhook_calls_total counter\n");
+            for (p, s) in webhooks {
+                for (outcome, n) in [("allow", &s.allowed), ("deny", &s.denied), ("error", &s.failed)] {
+                    let _ = writeln!(
+                        out,
+                        "tenantgate_webhook_calls_total{{provider=\"{}\",outcome=\"{outcome}\"}} {}",
+                        label(p),
+                        n.load(Ordering::Relaxed)
+                    );
+                }
+            }
+            out.push_str(
+                "# HELP tenantgate_webhook_cache_hits_total Requests answered from an auth webhook's cache.\n",
+            );
+            out.push_str("# TYPE tenantgate_webhook_cache_hits_total counter\n");
+            for (p, s) in webhooks {
+                let _ = writeln!(
+                    out,
+                    "tenantgate_webhook_cache_hits_total{{provider=\"{}\"}} {}",
+                    label(p),
+                    s.cache_hits.load(Ordering::Relaxed)
+                );
+            }
+        }
+        if !enrich.is_empty() {
+            out.push_str("# HELP tenantgate_enrichment_calls_total Claim enrichment lookups, by entry and outcome (ok, error).\n");
+            out.push_str("# TYPE tenantgate_enrichment_calls_total counter\n");
+            for (e, s) in enrich {
+                for (outcome, n) in [("ok", &s.allowed), ("error", &s.failed)] {
+                    let _ = writeln!(
+                        out,
+                        "tenantgate_enrichment_calls_total{{enrich=\"{e}\",outcome=\"{outcome}\"}} {}",
+                        n.load(Ordering::Relaxed)
+                    );
+                }
+            }
+            out.push_str(
+                "# HELP tenantgate_enrichment_cache_hits_total Claim enrichment lookups answered from the cache.\n",
+            );
+            out.push_str("# TYPE tenantgate_enrichment_cache_hits_total counter\n");
+            for (e, s) in enrich {
+                let _ = writeln!(
+                    out,
+                    "tenantgate_enrichment_cache_hits_total{{enrich=\"{e}\"}} {}",
+                    s.cache_hits.load(Ordering::Relaxed)
+                );
+            }
+        }
         out
     }
 }
@@ -164,7 +222,7 @@ mod tests {
         m.record(200, None, Some(&main), Duration::from_micros(300));
         m.record(401, Some("token_expired"), Some(&main), Duration::from_millis(2));
         m.record(401, Some("token_expired"), Some(&"main".into()), Duration::from_secs(3));
-        let text = m.render(true, 2, &[]);
+        let text = m.render(true, 2, &[], &[], &[]);
         assert!(
             text.contains("tenantgate_requests_total{status=\"401\",code=\"token_expired\",provider=\"main\"} 2"),
             "{text}"
@@ -186,19 +244,19 @@ mod tests {
         m.connections().refused();
         m.connections().timed_out();
         m.connections().timed_out();
-        let text = m.render(true, 0, &[]);
+        let text = m.render(true, 0, &[], &[], &[]);
         assert!(text.contains("tenantgate_connections_open 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_refused_total 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_timed_out_total 2\n"), "{text}");
         drop(second);
-        assert!(m.render(true, 0, &[]).contains("tenantgate_connections_open 0\n"));
+        assert!(m.render(true, 0, &[], &[], &[]).contains("tenantgate_connections_open 0\n"));
     }
 
     #[test]
     fn caches_are_counted_by_name() {
         let m = Metrics::default();
         let snap = Snapshot { hits: 3, misses: 2, evictions: 1, entries: 4, bytes: 900 };
-        let text = m.render(true, 0, &[("result", snap)]);
+        let text = m.render(true, 0, &[("result", snap)], &[], &[]);
         for line in [
             "tenantgate_cache_hits_total{cache=\"result\"} 3\n",
             "tenantgate_cache_misses_total{cache=\"result\"} 2\n",
@@ -208,6 +266,6 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
-        assert!(!m.render(true, 0, &[]).contains("tenantgate_cache_"), "no cache, no series");
+        assert!(!m.render(true, 0, &[], &[], &[]).contains("tenantgate_cache_"), "no cache, no series");
     }
 }

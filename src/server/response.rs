@@ -12,6 +12,7 @@ use hyper::body::Bytes;
 use serde_json::{Value, json};
 
 use crate::auth::AuthError;
+use crate::auth::forward::ForwardError;
 use crate::db::DbError;
 use crate::query::QueryError;
 
@@ -22,6 +23,8 @@ pub type Body = Full<Bytes>;
 pub enum ApiError {
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    Forward(#[from] ForwardError),
     #[error("no such endpoint")]
     NotFound,
     #[error("method not allowed")]
@@ -40,6 +43,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Auth(e) => e.code(),
+            ApiError::Forward(e) => e.code(),
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -74,6 +78,14 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("10"));
             resp
         }
+        ApiError::Auth(e @ (AuthError::AuthUpstreamUnavailable(_) | AuthError::EnrichmentUnavailable(_))) => {
+            let mut resp = json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"error": "Authentication is unavailable", "code": e.code(), "detail": e.to_string()}),
+            );
+            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            resp
+        }
         ApiError::Auth(e) => {
             let detail = e.to_string();
             let mut resp = json_response(
@@ -91,6 +103,16 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             }
             resp
         }
+        ApiError::Forward(ForwardError::Signing(_)) => {
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": "Internal error", "code": err.code()}))
+        }
+        // Authenticated, but this gateway request is not allowed (or its
+        // headers cannot be built): 403 whatever failure_status says, which
+        // nginx's auth_request and Caddy's forward_auth pass to the client.
+        ApiError::Forward(e) => json_response(
+            StatusCode::FORBIDDEN,
+            &json!({"error": "Forbidden", "code": e.code(), "detail": e.to_string()}),
+        ),
         ApiError::NotFound => json_response(StatusCode::NOT_FOUND, &json!({"error": "Not found", "code": err.code()})),
         ApiError::MethodNotAllowed => {
             json_response(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "Method not allowed", "code": err.code()}))

@@ -88,6 +88,8 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
                 app.pipeline.not_ready().is_empty(),
                 app.statements_running(),
                 &app.cache_snapshots(),
+                &app.pipeline.webhook_stats(),
+                &app.pipeline.enrich_stats(),
             )));
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,
@@ -103,6 +105,41 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
                 Ok((auth, outcome)) => (whoami(&auth), outcome),
                 Err(failed) => failed,
             }
+        }
+        // Forward auth for gateways: any method (nginx's auth_request keeps
+        // the client's), the body never read.
+        "/tenantgate/v1/authorize" => {
+            let Some(cfg) = &app.config.forward_auth else {
+                return fail(app, ApiError::NotFound, Outcome::default());
+            };
+            let (auth, outcome) = match authenticate(app, req).await {
+                Ok(ok) => ok,
+                Err(failed) => return failed,
+            };
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            match crate::auth::forward::authorize(cfg, &auth.context, &req.headers, req.method.as_str(), now) {
+                Ok(headers) => {
+                    let mut resp = Response::new(Body::default());
+                    for (name, value) in headers {
+                        resp.headers_mut().insert(name, value);
+                    }
+                    (resp, outcome)
+                }
+                Err(e) => fail(app, e.into(), outcome),
+            }
+        }
+        // The internal token's public keys (`[forward_auth.internal_token]`).
+        "/.well-known/jwks.json" => {
+            let Some(t) = app.config.forward_auth.as_ref().and_then(|f| f.internal_token.as_ref()) else {
+                return fail(app, ApiError::NotFound, Outcome::default());
+            };
+            only_get(app, req, || {
+                let mut resp = json_response(StatusCode::OK, &crate::auth::forward::key_set(t));
+                // Short, so a rotation key added to the set reaches verifiers
+                // soon.
+                resp.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+                resp
+            })
         }
         _ => match cube_api::Endpoint::from_path(path) {
             Some(endpoint) => {
@@ -182,6 +219,9 @@ fn fail(app: &App, err: ApiError, mut outcome: Outcome) -> (Response<Body>, Outc
     match &err {
         ApiError::Db(e @ crate::db::DbError::Internal(_)) => {
             tracing::error!(error = %crate::telemetry::bounded(&e.to_string()), "request failed on our side");
+        }
+        ApiError::Forward(e @ crate::auth::forward::ForwardError::Signing(_)) => {
+            tracing::error!(error = %e, "the internal token could not be signed");
         }
         ApiError::Db(e @ (crate::db::DbError::Unavailable(_) | crate::db::DbError::Refused { .. })) => {
             tracing::warn!(error = %crate::telemetry::bounded(&e.to_string()), "database refused or unavailable");

@@ -36,6 +36,16 @@ pub struct JwksServer {
 struct State {
     routes: Mutex<HashMap<String, Route>>,
     hits: Mutex<HashMap<String, usize>>,
+    /// The last request per path: method, headers, body (for webhook tests).
+    last: Mutex<HashMap<String, Seen>>,
+}
+
+/// A request as the server received it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
 }
 
 /// Why a request was answered with a closed connection instead of a response.
@@ -86,6 +96,11 @@ impl JwksServer {
         lock(&self.state.hits).get(path).copied().unwrap_or(0)
     }
 
+    /// The last request received for a path.
+    pub fn last(&self, path: &str) -> Option<Seen> {
+        lock(&self.state.last).get(path).cloned()
+    }
+
     /// Reset all hit counters to 0.
     pub fn reset_hits(&self) {
         lock(&self.state.hits).clear();
@@ -125,8 +140,13 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) {
 }
 
 async fn respond(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Full<Bytes>>, ResetByRoute> {
+    use http_body_util::BodyExt;
     let path = req.uri().path().to_string();
     *lock(&state.hits).entry(path.clone()).or_insert(0) += 1;
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let seen = Seen { method: parts.method.to_string(), headers: parts.headers, body };
+    lock(&state.last).insert(path.clone(), seen);
     let route = lock(&state.routes).get(&path).cloned();
     let Some(route) = route else {
         return Ok(build(404, Vec::new(), None, None));

@@ -236,6 +236,7 @@ pub fn sign_with_pem(
     header.kid = kid.map(str::to_string);
     jsonwebtoken::encode(&header, payload, &key).expect("sign")
 }
+pub mod gateway;
 pub mod hostile;
 pub mod jwks_server;
 pub mod pg;

@@ -1,4 +1,5 @@
-//! Fetching key sets and OIDC discovery documents: HTTPS through rustls
+//! Fetching key sets and OIDC discovery documents, and calling auth
+//! webhooks ([`Fetcher::send`]): HTTPS through rustls
 //! (webpki roots, plus a provider's `ca_file`), plain HTTP only where the
 //! configuration allowed it (loopback, or `dangerous_allow_http`).
 //! Redirects are not followed, the status must be 200, the body is bounded
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use http::header::{CACHE_CONTROL, HeaderValue};
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -20,7 +21,7 @@ use super::KeyError;
 /// One HTTP client, shared by every provider that trusts the same roots.
 #[derive(Clone)]
 pub struct Fetcher {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Fetcher {
@@ -51,14 +52,27 @@ impl Fetcher {
         let req = Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::USER_AGENT, concat!("tenantgate/", env!("CARGO_PKG_VERSION")))
-            .body(Empty::new())
+            .body(Full::default())
             .map_err(|e| KeyError::Transport(e.to_string()))?;
+        let reply = self.send(req, timeout, max_bytes).await?;
+        if reply.status != StatusCode::OK {
+            return Err(KeyError::Status(reply.status.as_u16()));
+        }
+        Ok((reply.body, reply.max_age))
+    }
+
+    /// Send `req` (no redirect followed) and read the whole answer within
+    /// `timeout`, the body bounded by `max_bytes`, whatever the status.
+    pub async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<Reply, KeyError> {
         let exchange = async {
             let resp =
                 self.client.request(req).await.map_err(|e| KeyError::Transport(crate::telemetry::error_chain(&e)))?;
-            if resp.status() != StatusCode::OK {
-                return Err(KeyError::Status(resp.status().as_u16()));
-            }
+            let status = resp.status();
             let max_age = resp.headers().get(CACHE_CONTROL).and_then(max_age);
             let body = Limited::new(resp.into_body(), max_bytes)
                 .collect()
@@ -68,10 +82,18 @@ impl Fetcher {
                     Err(e) => KeyError::Transport(e.to_string()),
                 })?
                 .to_bytes();
-            Ok((body, max_age))
+            Ok(Reply { status, max_age, body })
         };
         tokio::time::timeout(timeout, exchange).await.map_err(|_| KeyError::Timeout(timeout))?
     }
+}
+
+/// An answer read by [`Fetcher::send`].
+pub struct Reply {
+    pub status: StatusCode,
+    /// `Cache-Control: max-age`; `no-store`/`no-cache` read as zero.
+    pub max_age: Option<Duration>,
+    pub body: Bytes,
 }
 
 /// `max-age` from a `Cache-Control` value; `no-store`/`no-cache` count as 0

@@ -20,6 +20,7 @@ mod custom;
 mod jwks;
 mod public_key;
 mod secret;
+mod webhook;
 
 use std::sync::Arc;
 
@@ -32,6 +33,8 @@ pub(crate) use jwks::{CognitoGroups, JwksProvider};
 pub(crate) use public_key::PublicKeyProvider;
 pub(crate) use secret::SecretProvider;
 pub use secret::hmac_key_min;
+pub(crate) use webhook::WebhookProvider;
+pub use webhook::WebhookStats;
 
 use super::AuthError;
 use super::claims::{self, TimeRules};

@@ -44,6 +44,16 @@ pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthCo
             Vec::new()
         }
     };
+    let enrich = match s.get("enrich") {
+        None => Vec::new(),
+        Some(Node { value: Value::Array(items), .. }) => {
+            items.iter().enumerate().filter_map(|(i, node)| super::enrich::enrich(cx, i, node, &providers)).collect()
+        }
+        Some(node) => {
+            cx.invalid(&node.source, "auth.enrich", "expected an array of tables ([[auth.enrich]])");
+            Vec::new()
+        }
+    };
     let auth = AuthConfig {
         dev_mode,
         require_exp,
@@ -54,6 +64,7 @@ pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthCo
         verification_cache_max_bytes,
         verification_cache_ttl,
         providers,
+        enrich,
     };
     routing_conflicts(cx, s.table(), &auth);
     s.finish(cx);

@@ -8,6 +8,8 @@ mod access;
 mod auth;
 mod cache;
 mod database;
+mod enrich;
+mod forward_auth;
 mod model;
 mod policy;
 mod provider;
@@ -42,10 +44,11 @@ pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
     };
     let section = root.section_or_empty(&mut cx, "cache");
     let cache = cache::cache(&mut cx, section);
+    let forward_auth = root.section(&mut cx, "forward_auth").map(|s| forward_auth::forward_auth(&mut cx, s, &access));
     root.finish(&mut cx);
     policy::policy(&mut cx, env, &server, &auth, tree);
     if cx.errors.is_empty() {
-        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access, cache })
+        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access, cache, forward_auth })
     } else {
         Err(ConfigErrors(cx.errors))
     }

@@ -4,6 +4,7 @@
 mod jwks;
 mod public_key;
 mod secret;
+mod webhook;
 
 use jsonwebtoken::Algorithm;
 
@@ -16,10 +17,12 @@ use jwks::jwks_provider;
 use public_key::public_key_provider;
 pub(in crate::config::schema) use secret::secret;
 use secret::secret_provider;
+use webhook::webhook_provider;
 
 pub(super) const HMAC_ALGS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
 
-const PROVIDER_TYPES: &str = "\"secret\", \"public_key\", \"jwks\", \"cognito\", \"auth0\", \"oidc\" or \"custom\"";
+const PROVIDER_TYPES: &str =
+    "\"secret\", \"public_key\", \"jwks\", \"cognito\", \"auth0\", \"oidc\", \"webhook\" or \"custom\"";
 
 pub(super) fn provider(cx: &mut Cx, index: usize, node: &Node) -> Option<ProviderConfig> {
     let Value::Table(t) = &node.value else {
@@ -51,6 +54,7 @@ pub(super) fn provider(cx: &mut Cx, index: usize, node: &Node) -> Option<Provide
             "public_key" => public_key_provider(cx, &s, &node.source).map(ProviderKind::PublicKey),
             "jwks" | "cognito" | "auth0" | "oidc" => jwks_provider(cx, &s, kind, &node.source).map(ProviderKind::Jwks),
             "custom" => Some(ProviderKind::Custom),
+            "webhook" => webhook_provider(cx, &s, &node.source).map(ProviderKind::Webhook),
             other => {
                 cx.invalid(
                     source,
