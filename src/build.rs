@@ -1,6 +1,7 @@
 //! The build step: a loaded [`Config`] in, everything the server runs out
 //! (the data model, loaded here from `[model] path`, the policy, the auth
-//! pipeline, the TLS acceptor, the data sources), every error collected. `serve` and `check-config` both call [`build`], so a
+//! pipeline, the TLS acceptor, the data sources, the result cache), every
+//! error collected. `serve` and `check-config` both call [`build`], so a
 //! configuration that `check-config` passes is one that `serve` starts with
 //! (the network aside: JWKS endpoints and PostgreSQL are reached only when
 //! serving).
@@ -37,11 +38,13 @@ pub struct Built {
     /// `None` in [`Mode::Check`].
     pub router: Option<Router>,
     pub tls: Option<TlsAcceptor>,
+    /// `None` unless `[cache] enabled`.
+    pub cache: Option<crate::cache::ResultCache>,
 }
 
 /// Every reason a configuration cannot be served, one per line, each
 /// prefixed with the part it concerns (`auth:`, `tls:`, `database:`,
-/// `access policy:`), or naming its model file.
+/// `access policy:`, `cache:`), or naming its model file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildErrors(pub Vec<String>);
 
@@ -86,9 +89,15 @@ pub fn build(config: Config, strategies: Strategies, mode: Mode) -> Result<Built
             Ok(None)
         }
     };
-    match (model, policy, pipeline, tls, router) {
-        (Ok(model), Ok(policy), Ok(pipeline), Ok(tls), Ok(router)) if errors.is_empty() => {
-            Ok(Built { config, model, policy, pipeline, router, tls })
+    let cache = match config.cache.enabled {
+        false => Ok(None),
+        true => crate::cache::ResultCache::new(&config)
+            .map(Some)
+            .map_err(|e| errors.extend(e.into_iter().map(|m| format!("cache: {m}")))),
+    };
+    match (model, policy, pipeline, tls, router, cache) {
+        (Ok(model), Ok(policy), Ok(pipeline), Ok(tls), Ok(router), Ok(cache)) if errors.is_empty() => {
+            Ok(Built { config, model, policy, pipeline, router, tls, cache })
         }
         _ => Err(BuildErrors(errors)),
     }

@@ -16,6 +16,8 @@
 //! - [`query`]: the data model and the pure renderer: a Cube.js query and a
 //!   security context in, SQL text and bound parameters out.
 //! - [`db`]: run the rendered SQL on a data source (SQLite embedded).
+//! - [`cache`]: results kept by route, settings, SQL and parameters, in
+//!   front of `db`.
 //! - [`context_path`]: `{SECURITY_CONTEXT.x}` paths, parsed once, and
 //!   [`text`]: identifiers and quoting of client text (leaves).
 //! - [`build`]: configuration in, everything the server runs out, every
@@ -31,6 +33,7 @@ pub mod server;
 pub mod auth;
 pub mod query;
 pub mod db;
+pub mod cache;
 pub mod tls;
 pub mod mint;
 pub mod context_path;

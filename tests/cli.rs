@@ -400,7 +400,8 @@ fn check_config_and_serve_report_model_and_access_errors_from_the_build() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
         assert!(
-            stderr.lines().next() == Some("access policy: access.roles[0].cubes: no cube named Nope in the model"),
+            stderr.lines().next()
+                == Some("access policy: access.roles[0].cubes: no cube or view named Nope in the model"),
             "{command}: {stderr}"
         );
     }

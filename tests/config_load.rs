@@ -920,3 +920,44 @@ fn a_public_key_provider_keeps_the_key_it_parsed() {
         assert_eq!((p.key_type, p.key.family()), (key_type, family), "{file}");
     }
 }
+
+#[test]
+fn cache_settings_are_read_per_backend_and_a_redis_url_is_never_shown() {
+    let d = Dir::new(&[(
+        "test.toml",
+        "[cache]\nenabled = true\nttl = \"2s\"\nbackend = \"redis\"\nurl = \"redis://:hunter2@cache:6379/0\"\n",
+    )]);
+    let cfg = d.load("test", &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cfg.cache.enabled);
+    assert_eq!(cfg.cache.ttl, std::time::Duration::from_secs(2));
+    assert!(matches!(cfg.cache.backend, config::CacheBackend::Redis { .. }));
+    assert!(!format!("{cfg:?}").contains("hunter2"), "the URL's password is redacted");
+
+    let d = Dir::new(&[(
+        "test.toml",
+        "[cache]\nbackend = \"memory\"\nurl = \"redis://cache\"\nttl = \"0s\"\nmax_bytes = 10\n",
+    )]);
+    let f = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        [
+            format!("{f}: cache.url: unknown key"),
+            format!("{f}: cache.max_bytes: must be between 1024 and 1099511627776"),
+            format!("{f}: cache.ttl: must be above zero"),
+        ]
+    );
+    let d = Dir::new(&[("test.toml", "[cache]\nbackend = \"redis\"\n")]);
+    assert_eq!(
+        d.errors("test", &[]),
+        [format!("{}: cache.url: required for backend = \"redis\"", d.name("test.toml"))]
+    );
+    let d = Dir::new(&[("test.toml", "[cache]\nbackend = \"redis\"\nurl = \"rediss://:hunter2@cache\"\n")]);
+    let errors = d.errors("test", &[]);
+    assert_eq!(
+        errors,
+        [format!(
+            "{}: cache.url: expected a redis:// URL (TLS to Redis, rediss://, is not supported)",
+            d.name("test.toml")
+        )]
+    );
+}

@@ -52,6 +52,12 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("auth.leeway", "DEFAULT_LEEWAY", Dur(config::DEFAULT_LEEWAY)),
         ("auth.failure_status", "DEFAULT_FAILURE_STATUS", int(config::DEFAULT_FAILURE_STATUS.as_u16())),
         ("auth.max_token_bytes", "DEFAULT_MAX_TOKEN_BYTES", int(config::DEFAULT_MAX_TOKEN_BYTES)),
+        (
+            "auth.verification_cache_max_bytes",
+            "DEFAULT_VERIFICATION_CACHE_MAX_BYTES",
+            int(config::DEFAULT_VERIFICATION_CACHE_MAX_BYTES),
+        ),
+        ("auth.verification_cache_ttl", "DEFAULT_VERIFICATION_CACHE_TTL", Dur(config::DEFAULT_VERIFICATION_CACHE_TTL)),
         ("auth.claims_namespace", "(none)", Absent),
         ("secret.algorithms", "DEFAULT_SECRET_ALGORITHMS", algs(&config::DEFAULT_SECRET_ALGORITHMS)),
         ("jwks.algorithms", "DEFAULT_JWKS_ALGORITHMS", algs(&config::DEFAULT_JWKS_ALGORITHMS)),
@@ -134,6 +140,11 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("internal_token.ttl", "DEFAULT_INTERNAL_TOKEN_TTL", Dur(config::DEFAULT_INTERNAL_TOKEN_TTL)),
         ("internal_token.issuer", "DEFAULT_INTERNAL_TOKEN_ISSUER", Str(config::DEFAULT_INTERNAL_TOKEN_ISSUER.into())),
         ("internal_token.audience", "(none)", Absent),
+        ("cache.enabled", "DEFAULT_CACHE_ENABLED", Bool(config::DEFAULT_CACHE_ENABLED)),
+        ("cache.max_bytes", "DEFAULT_CACHE_MAX_BYTES", int(config::DEFAULT_CACHE_MAX_BYTES)),
+        ("cache.ttl", "DEFAULT_CACHE_TTL", Dur(config::DEFAULT_CACHE_TTL)),
+        ("cache.refresh_key_check", "DEFAULT_REFRESH_KEY_CHECK", Dur(config::DEFAULT_REFRESH_KEY_CHECK)),
+        ("cache.backend", "DEFAULT_CACHE_BACKEND", Str(config::DEFAULT_CACHE_BACKEND.into())),
     ]
 }
 
@@ -264,6 +275,7 @@ fn the_readme_configuration_blocks_show_the_default_constants() {
         true,
         &mut failures,
     );
+    check_table(doc, "cache", sub(with("cache"), "cache"), &[], true, &mut failures);
     // The presets' own defaults, in the provider examples.
     let providers: Vec<&toml::Table> = blocks
         .iter()
@@ -442,5 +454,7 @@ fn the_shipped_default_toml_shows_the_default_constants() {
     let database = parse("# [database]", commented.get("database").expect("a commented [database]"));
     // SQLite's path and seed have no default: they are examples.
     check_table(doc, "database", &database, &["path", "seed"], false, &mut failures);
+    let cache = parse("# [cache]", commented.get("cache").expect("a commented [cache]"));
+    check_table(doc, "cache", &cache, &[], true, &mut failures);
     assert_none(failures);
 }

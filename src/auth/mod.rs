@@ -21,6 +21,7 @@
 //! **Invariant:** algorithms come from configuration, never from the token
 //! header; `none` is never accepted.
 
+mod cache;
 pub mod claims;
 mod context;
 mod enrich;
@@ -37,6 +38,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 
+pub use cache::CacheCounts;
 pub use context::{Resolved, SecurityContext};
 pub use error::AuthError;
 pub use provider::{BoxFuture, CheckAuth, Family};
@@ -71,14 +73,15 @@ impl<'a> UnverifiedToken<'a> {
 /// Custom strategies, by provider name, supplied by an embedding program.
 pub type Strategies = HashMap<String, Arc<dyn CheckAuth>>;
 
-/// A request that passed authentication.
+/// A request that passed authentication. Cheap to clone: the verification
+/// cache hands out the same one for every request with the same token.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub context: SecurityContext,
+    pub context: Arc<SecurityContext>,
     /// The provider that verified the token; `None` for dev mode's anonymous
     /// request.
     pub provider: Option<Arc<str>>,
-    pub kid: Option<String>,
+    pub kid: Option<Arc<str>>,
 }
 
 /// A refused request, with what the access log needs to say why.
@@ -86,7 +89,7 @@ pub struct Authenticated {
 pub struct Rejection {
     pub error: AuthError,
     pub provider: Option<Arc<str>>,
-    pub kid: Option<String>,
+    pub kid: Option<Arc<str>>,
 }
 
 impl Rejection {
@@ -120,6 +123,8 @@ pub struct Pipeline {
     time: TimeRules,
     namespace: Option<String>,
     max_token_bytes: usize,
+    /// `None` when `[auth] verification_cache_max_bytes = 0`.
+    verified: Option<cache::VerificationCache>,
 }
 
 /// Why a pipeline could not be built from a valid configuration.
@@ -214,6 +219,7 @@ impl Pipeline {
             time: TimeRules { require_exp: cfg.require_exp, leeway_secs: cfg.leeway.as_secs() },
             namespace: cfg.claims_namespace.clone(),
             max_token_bytes: cfg.max_token_bytes,
+            verified: cache::VerificationCache::new(cfg.verification_cache_max_bytes, cfg.verification_cache_ttl),
         })
     }
 
@@ -235,6 +241,11 @@ impl Pipeline {
         self.webhooks.iter().map(|w| (&*w.provider.name, &w.provider.stats)).collect()
     }
 
+    /// The verification cache's counters, when it is on.
+    pub fn verification_cache_counts(&self) -> Option<CacheCounts> {
+        self.verified.as_ref().map(cache::VerificationCache::counts)
+    }
+
     /// Authenticate a request by its headers, at the current time.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, Rejection> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
@@ -252,7 +263,7 @@ impl Pipeline {
     async fn enriched(&self, mut auth: Authenticated) -> Result<Authenticated, Rejection> {
         let Some(provider) = auth.provider.clone() else { return Ok(auth) };
         for e in self.enrich.iter().filter(|e| e.applies(&provider)) {
-            if let Err(error) = e.apply(&mut auth.context).await {
+            if let Err(error) = e.apply(Arc::make_mut(&mut auth.context)).await {
                 return Err(Rejection { error, provider: Some(provider), kid: auth.kid });
             }
         }
@@ -270,7 +281,8 @@ impl Pipeline {
         let raw = match extracted {
             Some(raw) => raw,
             None if self.dev_mode => {
-                return Ok(Authenticated { context: SecurityContext::empty(), provider: None, kid: None });
+                let context = Arc::new(SecurityContext::empty());
+                return Ok(Authenticated { context, provider: None, kid: None });
             }
             None => return Err(Rejection::bare(AuthError::MissingToken)),
         };
@@ -289,7 +301,7 @@ impl Pipeline {
         let fail = |error| Rejection { error, provider: Some(name.clone()), kid: None };
         let claims = w.provider.verify(headers).await.map_err(fail)?;
         let context = SecurityContext::from_verified(claims, self.namespace.as_deref(), &w.claims_map).map_err(fail)?;
-        Ok(Authenticated { context, provider: Some(name.clone()), kid: None })
+        Ok(Authenticated { context: Arc::new(context), provider: Some(name.clone()), kid: None })
     }
 
     async fn authenticate_raw(
@@ -301,15 +313,24 @@ impl Pipeline {
         if raw.len() > self.max_token_bytes {
             return Err(Rejection::bare(AuthError::TokenTooLarge { len: raw.len(), max: self.max_token_bytes }));
         }
+        let digest = self.verified.as_ref().map(|_| cache::digest_of(raw));
+        // Without custom strategies no token can be theirs, so the cache is
+        // asked before anything is decoded.
+        if self.strategies.is_empty()
+            && let Some(hit) = self.cached(digest.as_ref(), now)
+        {
+            return Ok(hit);
+        }
         let parsed = Jwt::parse(raw);
-        let kid = parsed.as_ref().ok().and_then(|j| j.kid().map(str::to_owned));
+        let kid: Option<Arc<str>> = parsed.as_ref().ok().and_then(|j| j.kid().map(Arc::from));
         let (jwt, parse_error) = match parsed {
             Ok(jwt) => (Some(jwt), None),
             Err(e) => (None, Some(e)),
         };
         let token = UnverifiedToken { raw, jwt };
 
-        // Custom strategies first, in configuration order.
+        // Custom strategies first, in configuration order. Their verdicts
+        // are never cached: a strategy may revoke an opaque key at any time.
         for entry in &self.strategies {
             if entry.provider.accepts(&token) {
                 let name = &entry.provider.name;
@@ -317,8 +338,13 @@ impl Pipeline {
                 let claims = entry.provider.verify(&token).await.map_err(fail)?;
                 let context = SecurityContext::from_verified(claims, self.namespace.as_deref(), &entry.claims_map)
                     .map_err(fail)?;
-                return Ok(Authenticated { context, provider: Some(name.clone()), kid });
+                return Ok(Authenticated { context: Arc::new(context), provider: Some(name.clone()), kid });
             }
+        }
+        if !self.strategies.is_empty()
+            && let Some(hit) = self.cached(digest.as_ref(), now)
+        {
+            return Ok(hit);
         }
 
         if let Some(headers) = headers
@@ -332,7 +358,9 @@ impl Pipeline {
             (None, Some(e)) => return Err(Rejection::bare(e)),
             (None, None) => return Err(Rejection::bare(AuthError::Malformed("not a JWT".into()))),
         };
-        let entry = self.route(&jwt).map_err(|error| Rejection { error, provider: None, kid: kid.clone() })?;
+        let alg = jwt.alg();
+        let index = self.route(&jwt).map_err(|error| Rejection { error, provider: None, kid: kid.clone() })?;
+        let entry = &self.providers[index];
         let provider = &entry.provider;
         let name = provider.name().clone();
         let fail = |error| Rejection { error, provider: Some(name.clone()), kid: kid.clone() };
@@ -340,17 +368,43 @@ impl Pipeline {
         // Signature first, then claims, inside the provider: a forger learns
         // nothing but `invalid_signature`.
         let claims = provider.verify(jwt, self.time, now).await.map_err(fail)?;
+        let (exp, nbf) = (claims.time_claim("exp"), claims.time_claim("nbf"));
+        let jwks = claims.jwks_key().map(|key| cache::JwksUse {
+            provider: index,
+            kid: kid.clone(),
+            alg,
+            key: Arc::clone(key),
+        });
         let context =
             SecurityContext::from_verified(claims, self.namespace.as_deref(), &entry.claims_map).map_err(fail)?;
-        Ok(Authenticated { context, provider: Some(name), kid })
+        let auth = Authenticated { context: Arc::new(context), provider: Some(name), kid };
+        if let (Some(cache), Some(digest)) = (&self.verified, digest) {
+            cache.insert(digest, raw.len(), &auth, cache::Validity { exp, nbf, jwks }, now);
+        }
+        Ok(auth)
+    }
+
+    /// A cached success for this token, if one may be served at `now`: a
+    /// JWKS provider's entry only while the provider would verify the token
+    /// with the same key.
+    fn cached(&self, digest: Option<&cache::Digest>, now: f64) -> Option<Authenticated> {
+        let (cache, digest) = (self.verified.as_ref()?, digest?);
+        let current = |j: &cache::JwksUse| match self.providers.get(j.provider).map(|e| &e.provider) {
+            Some(JwtProvider::Jwks(p)) => {
+                p.cache.current(j.kid.as_deref(), j.alg).is_some_and(|now| Arc::ptr_eq(&now, &j.key))
+            }
+            _ => false,
+        };
+        cache.get(digest, now, current).map(|hit| hit.auth.clone())
     }
 
     /// Pick the one built-in provider for this token: same algorithm family,
     /// then the provider whose issuer equals the unverified `iss`, else the
     /// family's issuer-less fallback.
-    fn route(&self, jwt: &Jwt<'_>) -> Result<&Entry<JwtProvider>, AuthError> {
+    fn route(&self, jwt: &Jwt<'_>) -> Result<usize, AuthError> {
         let family = Family::of(jwt.alg());
-        let mut candidates = self.providers.iter().filter(|e| e.provider.family() == family).peekable();
+        let mut candidates =
+            self.providers.iter().enumerate().filter(|(_, e)| e.provider.family() == family).peekable();
         if candidates.peek().is_none() {
             return Err(AuthError::AlgorithmNotAllowed(format!(
                 "no provider accepts {} tokens (alg {:?})",
@@ -360,11 +414,11 @@ impl Pipeline {
         }
         let token_iss = jwt.issuer()?;
         let (mut matching, mut fallback) = (None, None);
-        for p in candidates {
+        for (i, p) in candidates {
             match p.provider.claim_rules().issuer.as_deref() {
-                Some(i) if Some(i) == token_iss => matching = Some(p),
+                Some(iss) if Some(iss) == token_iss => matching = Some(i),
                 Some(_) => {}
-                None => fallback = Some(p),
+                None => fallback = Some(i),
             }
         }
         match (matching, fallback, token_iss) {

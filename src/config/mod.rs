@@ -70,6 +70,7 @@ pub struct Config {
     /// `auth_request`, Caddy `forward_auth`). `None` when the section is
     /// absent: the endpoint then answers 404.
     pub forward_auth: Option<ForwardAuthConfig>,
+    pub cache: CacheConfig,
 }
 
 /// `[forward_auth]`.
@@ -151,6 +152,54 @@ pub enum ForwardDefault {
     Allow,
     Deny,
 }
+
+/// `[cache]`: the result cache in front of the data sources.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Defaults to [`DEFAULT_CACHE_ENABLED`].
+    pub enabled: bool,
+    /// Bytes of cached results held in memory (each entry weighs its
+    /// serialized size). Defaults to [`DEFAULT_CACHE_MAX_BYTES`].
+    pub max_bytes: usize,
+    /// How long a result is served for a cube without a `refresh_key`.
+    /// Defaults to [`DEFAULT_CACHE_TTL`].
+    pub ttl: Duration,
+    /// How often a cube's `refresh_key: { sql: ... }` is run again (per
+    /// route and settings) when the key gives no `every`. Defaults to
+    /// [`DEFAULT_REFRESH_KEY_CHECK`].
+    pub refresh_key_check: Duration,
+    /// Defaults to [`DEFAULT_CACHE_BACKEND`].
+    pub backend: CacheBackend,
+}
+
+/// `[cache] backend`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheBackend {
+    /// `"memory"`: each replica caches on its own.
+    Memory,
+    /// `"redis"`: the in-memory layer in front of a Redis that replicas
+    /// share. `url` (`redis://[user:password@]host[:port][/db]`) may hold a
+    /// password, so it is a [`Secret`]. Redis down means the in-memory
+    /// layer alone and a warning, never a failed request.
+    Redis { url: Secret },
+}
+
+/// `[cache] enabled`. Defaults to `false`: a cached result can be up to
+/// `ttl` old, which an operator opts into (Cube.js caches by default; set
+/// `true` to match it).
+pub const DEFAULT_CACHE_ENABLED: bool = false;
+/// `[cache] max_bytes`. Defaults to `67108864` (64 MiB), one largest
+/// allowed response.
+pub const DEFAULT_CACHE_MAX_BYTES: usize = 64 << 20;
+/// `[cache] ttl`. Defaults to `10s`, Cube.js's default `refresh_key`
+/// (`every: 10 second`) for databases other than BigQuery, Athena,
+/// Snowflake and Presto.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10);
+/// `[cache] refresh_key_check`. Defaults to `10s`, Cube.js's interval for
+/// checking a `sql` refresh key.
+pub const DEFAULT_REFRESH_KEY_CHECK: Duration = Duration::from_secs(10);
+/// `[cache] backend`. Defaults to `"memory"`; `"redis"` also needs `url`.
+pub const DEFAULT_CACHE_BACKEND: &str = "memory";
 
 /// `[tenancy]` and `[tenants.<id>]`.
 #[derive(Debug, Clone, Default)]
@@ -415,6 +464,13 @@ pub struct AuthConfig {
     /// Tokens longer than this are refused with `token_too_large` before any
     /// decoding. Defaults to [`DEFAULT_MAX_TOKEN_BYTES`].
     pub max_token_bytes: usize,
+    /// Memory for the verification cache (verified tokens' contexts by a
+    /// SHA-256 of the token); `0` turns it off. Defaults to
+    /// [`DEFAULT_VERIFICATION_CACHE_MAX_BYTES`].
+    pub verification_cache_max_bytes: usize,
+    /// The longest a verified token is served from that cache (never past
+    /// its `exp`). Defaults to [`DEFAULT_VERIFICATION_CACHE_TTL`].
+    pub verification_cache_ttl: Duration,
     pub providers: Vec<ProviderConfig>,
     /// `[[auth.enrich]]`, in order: claims fetched after verification.
     pub enrich: Vec<EnrichConfig>,
@@ -486,6 +542,14 @@ pub const DEFAULT_FAILURE_STATUS: http::StatusCode = http::StatusCode::UNAUTHORI
 /// `[auth] max_token_bytes`. Defaults to `8192` (8 KiB), half the default
 /// header limit.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 << 10;
+/// `[auth] verification_cache_max_bytes`. Defaults to `16777216` (16 MiB):
+/// about ten thousand typical tokens, each entry weighing twice its token's
+/// length plus 512 bytes.
+pub const DEFAULT_VERIFICATION_CACHE_MAX_BYTES: usize = 16 << 20;
+/// `[auth] verification_cache_ttl`. Defaults to `5m`: a token is verified
+/// afresh at least that often, and never served from the cache at or past
+/// its `exp`.
+pub const DEFAULT_VERIFICATION_CACHE_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {

@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::{DatabaseConfig, DatabaseKind};
 use crate::query::SqlValue;
 pub use postgres::PostgresSource;
-pub use router::Router;
+pub use router::{Route, Router};
 pub use sqlite::SqliteSource;
 
 /// Milliseconds since the Unix epoch as `2024-03-05T14:22:01.000Z`
@@ -40,6 +40,32 @@ pub fn iso_utc_millis(ms: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
+}
+
+fn identity(cfg: &DatabaseConfig) -> String {
+    match &cfg.kind {
+        DatabaseKind::Sqlite { path, .. } => {
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            format!("sqlite:{}", path.display())
+        }
+        DatabaseKind::Postgres(pg, _) => {
+            let hosts: Vec<String> = pg
+                .get_hosts()
+                .iter()
+                .map(|h| match h {
+                    tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                    tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+                })
+                .collect();
+            format!(
+                "postgres:{:?}:{:?}/{:?} user {:?}",
+                hosts,
+                pg.get_ports(),
+                pg.get_dbname().unwrap_or(""),
+                pg.get_user().unwrap_or("")
+            )
+        }
+    }
 }
 
 /// One result value as the database returned it.
@@ -107,6 +133,7 @@ pub struct DataSource {
     queue_timeout: Duration,
     max_rows: usize,
     running: Arc<AtomicUsize>,
+    identity: String,
 }
 
 enum Kind {
@@ -143,13 +170,24 @@ impl DataSource {
                 cfg.statement_timeout,
             )?),
         };
+        // After opening: the SQLite file exists now, so its path resolves.
+        let identity = identity(cfg);
         Ok(DataSource {
             kind,
             permits: Arc::new(Semaphore::new(cfg.max_concurrent_queries)),
             queue_timeout: cfg.queue_timeout,
             max_rows: cfg.max_rows,
             running: Arc::new(AtomicUsize::new(0)),
+            identity,
         })
+    }
+
+    /// Which database this is, for cache keys: the SQLite file, or
+    /// PostgreSQL's hosts, ports, database and user (never the password).
+    /// Two sources with the same identity return the same rows for the same
+    /// statement and settings.
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// What `check-config` does instead of [`DataSource::open`]: the same

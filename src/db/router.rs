@@ -9,6 +9,14 @@ use std::sync::Arc;
 use super::{DataSource, DbError};
 use crate::config::{DatabaseConfig, TenancyConfig, TenantRoute};
 
+/// Which of the router's sources serves a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    Default,
+    /// The tenant's own database.
+    Tenant(&'a str),
+}
+
 pub struct Router {
     default: Option<Arc<DataSource>>,
     tenants: HashMap<String, Arc<DataSource>>,
@@ -57,6 +65,15 @@ impl Router {
     /// The tenant's own database, else the default; `None` without any.
     pub fn source(&self, tenant: Option<&str>) -> Option<&Arc<DataSource>> {
         tenant.and_then(|t| self.tenants.get(t)).or(self.default.as_ref())
+    }
+
+    /// [`Router::source`] and which route it is: `"default"` or
+    /// `"tenant:<id>"` (the cache keys on it).
+    pub fn route(&self, tenant: Option<&str>) -> Option<(Route<'_>, &Arc<DataSource>)> {
+        if let Some((id, source)) = tenant.and_then(|t| self.tenants.get_key_value(t)) {
+            return Some((Route::Tenant(id), source));
+        }
+        self.default.as_ref().map(|d| (Route::Default, d))
     }
 
     /// Statements running on every source (`/metrics`).

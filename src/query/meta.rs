@@ -8,16 +8,19 @@ use serde_json::{Map, Value, json};
 use super::Model;
 use super::model::{Docs, MemberRef};
 use super::policy::Grants;
+use super::view::View;
 
 /// `/meta`: every visible cube with its visible members, in Cube.js's shape;
 /// with roles, only what the token's roles grant.
 pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
     let granted = |member: &str| grants.is_none_or(|g| g.allows(member));
+    let components = connected_components(model);
     let cubes: Vec<Value> = model
         .cubes
         .iter()
-        .filter(|c| c.public && grants.is_none_or(|g| g.allows_cube(&c.name)))
-        .map(|c| {
+        .enumerate()
+        .filter(|(_, c)| c.public && grants.is_none_or(|g| g.allows_cube(&c.name)))
+        .map(|(ci, c)| {
             let shown = |name: &str, public: bool| public && granted(&format!("{}.{name}", c.name));
             let measures: Vec<Value> = c
                 .measures
@@ -83,14 +86,13 @@ pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
                     )
                 })
                 .collect();
-            with_docs(
+            let mut cube = with_docs(
                 json!({
                     "name": c.name,
                     "title": c.title,
                     "type": "cube",
                     "isVisible": true,
                     "public": true,
-                    "connectedComponent": 1,
                     "measures": measures,
                     "dimensions": dimensions,
                     "segments": segments,
@@ -99,10 +101,121 @@ pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
                     "nestedFolders": [],
                 }),
                 &c.docs,
-            )
+            );
+            if let (Some(id), Value::Object(o)) = (components[ci], &mut cube) {
+                o.insert("connectedComponent".into(), json!(id));
+            }
+            cube
         })
         .collect();
+    let mut cubes = cubes;
+    cubes.extend(
+        model
+            .views
+            .iter()
+            .filter(|v| v.public && grants.is_none_or(|g| g.allows_cube(&v.name)))
+            .map(|v| view(model, v, &granted)),
+    );
     json!({"cubes": cubes})
+}
+
+/// A view in Cube.js's shape: `type: "view"`, each member with the cube
+/// member it stands for (`aliasMember`); no `connectedComponent`, as a view
+/// is in no join.
+fn view(model: &Model, v: &View, granted: &dyn Fn(&str) -> bool) -> Value {
+    let mut measures = Vec::new();
+    let mut dimensions = Vec::new();
+    let mut segments = Vec::new();
+    for m in
+        v.members.iter().filter(|m| m.public && m.unsupported.is_none() && granted(&format!("{}.{}", v.name, m.name)))
+    {
+        let c = &model.cubes[m.target.cube];
+        let common = json!({
+            "name": format!("{}.{}", v.name, m.name),
+            "title": format!("{} {}", v.title, m.title),
+            "shortTitle": m.title,
+            "isVisible": true,
+            "public": true,
+        });
+        let Value::Object(mut o) = common else { continue };
+        match m.target.member {
+            MemberRef::Measure(i) => {
+                let t = &c.measures[i];
+                let is_measure =
+                    |name: &String| model.member(name).is_ok_and(|id| matches!(id.member, MemberRef::Measure(_)));
+                let (drill_measures, drill_dimensions): (Vec<&String>, Vec<&String>) =
+                    t.drill_members.iter().partition(|d| is_measure(d));
+                o.insert("type".into(), json!("number"));
+                o.insert("aggType".into(), json!(t.kind.as_str()));
+                o.insert("cumulative".into(), json!(false));
+                o.insert("cumulativeTotal".into(), json!(false));
+                o.insert("drillMembers".into(), json!(t.drill_members));
+                o.insert(
+                    "drillMembersGrouped".into(),
+                    json!({"measures": drill_measures, "dimensions": drill_dimensions}),
+                );
+                o.insert("aliasMember".into(), json!(model.member_name(m.target)));
+                measures.push(with_docs(Value::Object(o), &m.docs));
+            }
+            MemberRef::Dimension(i) => {
+                let t = &c.dimensions[i];
+                o.insert("type".into(), json!(t.kind.as_str()));
+                o.insert("suggestFilterValues".into(), json!(t.suggest_filter_values));
+                // Cube.js does not carry `primaryKey` onto a view's members.
+                o.insert("primaryKey".into(), json!(false));
+                o.insert("aliasMember".into(), json!(model.member_name(m.target)));
+                dimensions.push(with_docs(Value::Object(o), &m.docs));
+            }
+            MemberRef::Segment(_) => segments.push(with_docs(Value::Object(o), &m.docs)),
+        }
+    }
+    with_docs(
+        json!({
+            "name": v.name,
+            "title": v.title,
+            "type": "view",
+            "isVisible": true,
+            "public": true,
+            "measures": measures,
+            "dimensions": dimensions,
+            "segments": segments,
+            "hierarchies": [],
+            "folders": [],
+            "nestedFolders": [],
+        }),
+        &v.docs,
+    )
+}
+
+/// Cube.js's `connectedComponents`: the cubes that declare joins, in order,
+/// each starting a component number (counting on even when the cube was
+/// already reached); every cube reached over joins either way takes it.
+/// A cube in no join has none.
+fn connected_components(model: &Model) -> Vec<Option<usize>> {
+    let n = model.cubes.len();
+    let mut neighbours = vec![Vec::new(); n];
+    for (ci, c) in model.cubes.iter().enumerate() {
+        for j in &c.joins {
+            neighbours[ci].push(j.to);
+            neighbours[j.to].push(ci);
+        }
+    }
+    let mut component = vec![None; n];
+    let mut id = 1;
+    for (ci, c) in model.cubes.iter().enumerate() {
+        if c.joins.is_empty() {
+            continue;
+        }
+        let mut stack = vec![ci];
+        while let Some(at) = stack.pop() {
+            if component[at].is_none() {
+                component[at] = Some(id);
+                stack.extend(neighbours[at].iter().copied());
+            }
+        }
+        id += 1;
+    }
+    component
 }
 
 /// `description`, `format` and `meta` where the model sets them (Cube.js

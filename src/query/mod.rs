@@ -4,6 +4,8 @@
 //! - [`model`]: the YAML data model, loaded and checked at startup.
 //! - [`template`]: `{SECURITY_CONTEXT.x.filter('col')}` in a cube's `sql`.
 //! - [`request`]: the query JSON, checked against the model.
+//! - [`join`]: the join tree of a query's cubes (Cube.js's join graph).
+//! - [`view`]: `views:`, each member another name for a cube member.
 //! - [`policy`]: tenants, rules, roles and session settings, resolved once.
 //! - [`plan`]: model + policy + request + context -> the queries to run.
 //! - [`render`]: the pure renderer, one [`dialect`] per database.
@@ -19,6 +21,7 @@
 //! [`SecurityContext`]: crate::auth::SecurityContext
 
 pub mod dialect;
+pub mod join;
 pub mod meta;
 pub mod model;
 pub mod plan;
@@ -26,6 +29,7 @@ pub mod policy;
 pub mod render;
 pub mod request;
 pub mod template;
+pub mod view;
 
 pub use dialect::Dialect;
 pub use model::Model;
@@ -82,6 +86,9 @@ pub enum QueryError {
     HiddenMember(String),
     #[error("{0}")]
     Invalid(String),
+    /// Cube.js's `Can't find join path to join 'A', 'B'`.
+    #[error("{0}")]
+    NoJoinPath(String),
     #[error("Security context has no '{path}' required by cube {cube}")]
     MissingSecurityContext { path: String, cube: String },
     #[error("{0}")]
@@ -103,6 +110,7 @@ impl QueryError {
             QueryError::UnknownMember(_) => "unknown_member",
             QueryError::MemberNotSupported { .. } => "member_not_supported",
             QueryError::HiddenMember(_) => "hidden_member",
+            QueryError::NoJoinPath(_) => "no_join_path",
             QueryError::MissingSecurityContext { .. } => "missing_security_context",
             QueryError::InvalidSecurityContext(_) => "invalid_security_context",
             QueryError::InvalidTenant(_) => "invalid_tenant",

@@ -12,6 +12,8 @@ use super::template::{self, ContextOp, Piece};
 #[derive(Debug, Clone)]
 pub struct Model {
     pub cubes: Vec<Cube>,
+    /// `views:`, resolved against the cubes (see [`super::view`]).
+    pub views: Vec<super::view::View>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +34,43 @@ pub struct Cube {
     pub unsupported: Option<String>,
     /// The file that defines the cube, for errors found after loading.
     pub file: String,
+    /// `joins:`, directed as declared: this cube on the left of a LEFT JOIN.
+    pub joins: Vec<Join>,
+    /// The raw `joins:` entries, resolved once every cube is loaded.
+    raw_joins: Vec<Obj>,
+}
+
+/// One declared join, from the cube that declares it to `to`.
+#[derive(Debug, Clone)]
+pub struct Join {
+    /// The target cube (index into `Model::cubes`).
+    pub to: usize,
+    pub relationship: Relationship,
+    /// The ON clause, references resolved.
+    pub on: Vec<JoinPiece>,
+}
+
+/// Cube.js's three relationships, under all their spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relationship {
+    /// `one_to_one`, `has_one`, `hasOne`.
+    OneToOne,
+    /// `one_to_many`, `has_many`, `hasMany`: the declaring cube's rows are
+    /// repeated once per target row.
+    OneToMany,
+    /// `many_to_one`, `belongs_to`, `belongsTo`: the target's rows are
+    /// repeated once per declaring row.
+    ManyToOne,
+}
+
+/// A piece of a join's ON clause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinPiece {
+    Text(String),
+    /// `{CUBE}` or `{Name}`: that cube's alias.
+    Alias(usize),
+    /// `{CUBE.member}` or `{Name.member}`: that dimension's SQL.
+    Dimension(usize, usize),
 }
 
 /// What a cube or member carries to `/meta` and nowhere else.
@@ -223,6 +262,9 @@ pub const SEGMENT_KEYS: &[(&str, KeyUse)] = &[
     ("aliases", Ignored),
 ];
 
+/// Keys of one `joins:` entry.
+pub const JOIN_KEYS: &[(&str, KeyUse)] = &[("name", Supported), ("relationship", Supported), ("sql", Supported)];
+
 /// Keys of one `filters:` entry of a measure.
 const MEASURE_FILTER_KEYS: &[(&str, KeyUse)] = &[("sql", Supported)];
 
@@ -257,18 +299,31 @@ impl DimensionType {
     }
 }
 
+impl Cube {
+    /// The primary-key dimension (the first, if several are marked).
+    pub fn primary_key(&self) -> Option<usize> {
+        self.dimensions.iter().position(|d| d.primary_key)
+    }
+}
+
 impl Model {
     pub fn empty() -> Model {
-        Model { cubes: Vec::new() }
+        Model { cubes: Vec::new(), views: Vec::new() }
     }
 
     pub fn cube(&self, name: &str) -> Option<&Cube> {
         self.cubes.iter().find(|c| c.name == name)
     }
 
-    /// Resolve `Cube.member` to its id: the one member lookup, used by
-    /// request parsing, access checks and the build step.
+    /// Resolve `Cube.member` or `View.member` to the cube member it is:
+    /// the one member lookup, used by request parsing, access checks and
+    /// the build step ([`Model::resolve`] keeps the view).
     pub fn member(&self, name: &str) -> Result<MemberId, QueryError> {
+        self.resolve(name).map(|r| r.id)
+    }
+
+    /// `Cube.member` of a cube only.
+    pub(super) fn cube_member(&self, name: &str) -> Result<MemberId, QueryError> {
         let (cube_name, member) = match name.split_once('.') {
             Some((c, m)) if !c.is_empty() && !m.is_empty() => (c, m),
             _ => return Err(QueryError::UnknownMember(name.to_string())),
@@ -347,12 +402,23 @@ impl Model {
                 }
             }
         }
+        for v in &self.views {
+            if let Some(f) = &v.unsupported {
+                out.push(format!("{}: {f}", v.name));
+                continue;
+            }
+            for m in &v.members {
+                if let Some(f) = &m.unsupported {
+                    out.push(format!("{}.{}: {f}", v.name, m.name));
+                }
+            }
+        }
         out
     }
 }
 
 /// A member of a cube: measure, dimension or segment, by index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MemberRef {
     Measure(usize),
     Dimension(usize),
@@ -360,7 +426,7 @@ pub enum MemberRef {
 }
 
 /// A member of the model: its cube (index into `Model::cubes`) and itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemberId {
     pub cube: usize,
     pub member: MemberRef,
@@ -408,6 +474,7 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()>
 pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<Model, Vec<String>> {
     let mut errors = Vec::new();
     let mut cubes: Vec<Cube> = Vec::new();
+    let mut raw_views: Vec<(String, Value)> = Vec::new();
     for (file, text) in sources {
         let doc: Value = match serde_saphyr::from_str(text) {
             Ok(v) => v,
@@ -416,17 +483,26 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
                 continue;
             }
         };
-        let Some(list) = doc.get("cubes").and_then(Value::as_array) else {
-            errors.push(format!("{file}: expected a top-level `cubes:` list"));
-            continue;
+        let list = match (doc.get("cubes"), doc.get("views")) {
+            (Some(Value::Array(list)), _) => list.clone(),
+            (None | Some(Value::Null), Some(Value::Array(_))) => Vec::new(),
+            _ => {
+                errors.push(format!("{file}: expected a top-level `cubes:` or `views:` list"));
+                continue;
+            }
         };
+        match doc.get("views") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(list)) => raw_views.extend(list.iter().map(|v| (file.clone(), v.clone()))),
+            Some(_) => errors.push(format!("{file}: views must be a list")),
+        }
         if let Some(top) = doc.as_object() {
-            for key in top.keys().filter(|k| k.as_str() != "cubes") {
-                errors.push(format!("{file}: unknown top-level key {key:?} (expected cubes)"));
+            for key in top.keys().filter(|k| !matches!(k.as_str(), "cubes" | "views")) {
+                errors.push(format!("{file}: unknown top-level key {key:?} (expected cubes, views)"));
             }
         }
         for (i, raw) in list.iter().enumerate() {
-            let mut cx = CubeCx { file, cube: format!("#{i}"), errors: &mut errors };
+            let mut cx = CubeCx { file, what: "cube", cube: format!("#{i}"), errors: &mut errors };
             if let Some(cube) = cube(&mut cx, raw, opts) {
                 if cubes.iter().any(|c| c.name == cube.name) {
                     cx.err(format!("a cube named {} is already defined", cube.name));
@@ -436,8 +512,10 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
             }
         }
     }
-    let mut model = Model { cubes };
+    let mut model = Model { cubes, views: Vec::new() };
     resolve_drill_members(&mut model, &mut errors);
+    resolve_joins(&mut model, &mut errors);
+    super::view::resolve_views(&mut model, &raw_views, &mut errors);
     if errors.is_empty() { Ok(model) } else { Err(errors) }
 }
 
@@ -450,7 +528,7 @@ fn resolve_drill_members(model: &mut Model, errors: &mut Vec<String>) {
             let mut names = Vec::new();
             for d in &m.drill_members {
                 let full = if d.contains('.') { d.clone() } else { format!("{}.{d}", c.name) };
-                match model.member(&full) {
+                match model.cube_member(&full) {
                     Ok(id) => names.push(model.member_name(id)),
                     Err(_) => errors.push(format!(
                         "{}: cube {}: measure {}: drill member {d} is not in the model",
@@ -466,30 +544,166 @@ fn resolve_drill_members(model: &mut Model, errors: &mut Vec<String>) {
     }
 }
 
-struct CubeCx<'a> {
-    file: &'a str,
-    cube: String,
-    errors: &'a mut Vec<String>,
-}
-
-impl CubeCx<'_> {
-    fn err(&mut self, msg: impl AsRef<str>) {
-        self.errors.push(format!("{}: cube {}: {}", self.file, self.cube, msg.as_ref()));
+/// Resolve every cube's `joins:` now that every cube is known: the target
+/// must exist, the ON clause may name only the two cubes, and a cube whose
+/// rows a join can repeat needs one primary key (Cube.js's check).
+fn resolve_joins(model: &mut Model, errors: &mut Vec<String>) {
+    let mut resolved = Vec::new();
+    for (ci, c) in model.cubes.iter().enumerate() {
+        let file = c.file.clone();
+        let mut cx = CubeCx { file: &file, what: "cube", cube: c.name.clone(), errors: &mut *errors };
+        let mut joins = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for raw in &c.raw_joins {
+            let Some(target) = raw.get("name").and_then(Value::as_str) else {
+                cx.err("a join has no name (the cube it joins)");
+                continue;
+            };
+            let at = format!("join {target}: ");
+            check_keys(&mut cx, &at, raw, JOIN_KEYS);
+            if !names.insert(target.to_string()) {
+                cx.err(format!("{at}is declared twice"));
+                continue;
+            }
+            let Some(to) = model.cubes.iter().position(|t| t.name == target) else {
+                cx.err(format!("{at}no cube named {target} in the model"));
+                continue;
+            };
+            if to == ci {
+                cx.err(format!("{at}a cube cannot join itself"));
+                continue;
+            }
+            let relationship = match get(raw, "relationship").and_then(Value::as_str) {
+                Some("one_to_one" | "oneToOne" | "has_one" | "hasOne") => Relationship::OneToOne,
+                Some("one_to_many" | "oneToMany" | "has_many" | "hasMany") => Relationship::OneToMany,
+                Some("many_to_one" | "manyToOne" | "belongs_to" | "belongsTo") => Relationship::ManyToOne,
+                other => {
+                    cx.err(format!(
+                        "{at}relationship {} is not one of one_to_one, one_to_many, many_to_one (or has_one, has_many, belongs_to)",
+                        other.map_or("(missing)".to_string(), |r| format!("{r:?}"))
+                    ));
+                    continue;
+                }
+            };
+            let Some(sql) = get(raw, "sql").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
+                cx.err(format!("{at}needs sql (the ON clause)"));
+                continue;
+            };
+            match join_pieces(model, ci, to, sql) {
+                Ok(on) => joins.push(Join { to, relationship, on }),
+                Err(e) => cx.err(format!("{at}{e}")),
+            }
+        }
+        resolved.push(joins);
+    }
+    for (c, joins) in model.cubes.iter_mut().zip(resolved) {
+        c.joins = joins;
+        c.raw_joins.clear();
+    }
+    // A join can repeat the rows of either side (which side depends on the
+    // query's join tree), so both need a primary key for their aggregates,
+    // as in Cube.js; `count_distinct` is unaffected by repeated rows.
+    let mut joined = vec![false; model.cubes.len()];
+    for (ci, c) in model.cubes.iter().enumerate() {
+        for j in &c.joins {
+            joined[ci] = true;
+            joined[j.to] = true;
+        }
+    }
+    for (c, _) in model.cubes.iter().zip(&joined).filter(|(_, j)| **j) {
+        let keys = c.dimensions.iter().filter(|d| d.primary_key).count();
+        let aggregates = c.measures.iter().any(|m| m.kind != MeasureType::CountDistinct);
+        if keys > 1 {
+            errors.push(format!(
+                "{}: cube {}: has {keys} primary_key dimensions; a cube in a join needs exactly one",
+                c.file, c.name
+            ));
+        } else if keys == 0 && aggregates {
+            errors.push(format!(
+                "{}: cube {}: primary key for '{}' is required when join is defined in order to make aggregates work properly",
+                c.file, c.name, c.name
+            ));
+        }
     }
 }
 
-type Obj = serde_json::Map<String, Value>;
+/// A join's ON clause: `{CUBE}`, `{Name}` (either cube's alias),
+/// `{CUBE.member}` / `{Name.member}` (either cube's dimension), and text.
+fn join_pieces(model: &Model, from: usize, to: usize, sql: &str) -> Result<Vec<JoinPiece>, String> {
+    let cube_of = |name: &str| -> Option<usize> {
+        if name == "CUBE" || name == model.cubes[from].name {
+            Some(from)
+        } else if name == model.cubes[to].name {
+            Some(to)
+        } else {
+            None
+        }
+    };
+    let mut pieces = Vec::new();
+    let mut rest = sql;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').ok_or("unclosed { in sql")?;
+        if open > 0 {
+            pieces.push(JoinPiece::Text(rest[..open].to_string()));
+        }
+        let inner = &rest[open + 1..open + close];
+        let bad = || {
+            format!(
+                "{{{inner}}} is not supported in a join's sql (use {{CUBE}}, {{{}}} and their dimensions)",
+                model.cubes[to].name
+            )
+        };
+        let piece = match inner.split_once('.') {
+            None => JoinPiece::Alias(cube_of(inner).ok_or_else(bad)?),
+            Some((c, m)) => {
+                let c = cube_of(c).ok_or_else(bad)?;
+                let d = model.cubes[c]
+                    .dimensions
+                    .iter()
+                    .position(|d| d.name == m)
+                    .ok_or_else(|| format!("{{{inner}}}: {} has no dimension {m}", model.cubes[c].name))?;
+                JoinPiece::Dimension(c, d)
+            }
+        };
+        pieces.push(piece);
+        rest = &rest[open + close + 1..];
+    }
+    if !rest.is_empty() {
+        pieces.push(JoinPiece::Text(rest.to_string()));
+    }
+    Ok(pieces)
+}
+
+/// Where a model error is: file, and cube or view.
+pub(super) struct CubeCx<'a> {
+    pub(super) file: &'a str,
+    what: &'static str,
+    pub(super) cube: String,
+    errors: &'a mut Vec<String>,
+}
+
+impl<'a> CubeCx<'a> {
+    pub(super) fn view(file: &'a str, errors: &'a mut Vec<String>) -> CubeCx<'a> {
+        CubeCx { file, what: "view", cube: "?".into(), errors }
+    }
+
+    pub(super) fn err(&mut self, msg: impl AsRef<str>) {
+        self.errors.push(format!("{}: {} {}: {}", self.file, self.what, self.cube, msg.as_ref()));
+    }
+}
+
+pub(super) type Obj = serde_json::Map<String, Value>;
 
 /// The value of `key` (snake case) under either spelling Cube.js accepts
 /// (`primary_key` or `primaryKey`).
-fn get<'a>(obj: &'a Obj, key: &str) -> Option<&'a Value> {
+pub(super) fn get<'a>(obj: &'a Obj, key: &str) -> Option<&'a Value> {
     obj.get(key).or_else(|| obj.iter().find(|(k, _)| snake_case(k) == key).map(|(_, v)| v))
 }
 
 /// Check every key of `obj` against `spec`: an unknown key is an error
 /// (`at` names the member, `"measure count: "`); the first unsupported
 /// feature asked for is returned.
-fn check_keys(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, spec: &[(&str, KeyUse)]) -> Option<String> {
+pub(super) fn check_keys(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, spec: &[(&str, KeyUse)]) -> Option<String> {
     let mut unsupported = None;
     let mut seen = std::collections::HashSet::new();
     for (key, value) in obj {
@@ -509,7 +723,7 @@ fn check_keys(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, spec: &[(&str, KeyUse)])
 }
 
 /// `public`, else the older `visible` / `shown`, else `default`.
-fn public_of(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, default: bool) -> bool {
+pub(super) fn public_of(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, default: bool) -> bool {
     for key in ["public", "visible", "shown"] {
         match get(obj, key) {
             None | Some(Value::Null) => continue,
@@ -523,7 +737,7 @@ fn public_of(cx: &mut CubeCx<'_>, at: &str, obj: &Obj, default: bool) -> bool {
     default
 }
 
-fn docs(cx: &mut CubeCx<'_>, at: &str, obj: &Obj) -> Docs {
+pub(super) fn docs(cx: &mut CubeCx<'_>, at: &str, obj: &Obj) -> Docs {
     let description = match get(obj, "description") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -568,9 +782,23 @@ fn cube(cx: &mut CubeCx<'_>, raw: &Value, opts: ModelOptions) -> Option<Cube> {
             unsupported.get_or_insert_with(|| "data_source".into());
         }
     }
-    if get(obj, "joins").is_some_and(|j| j.as_array().is_some_and(|a| !a.is_empty())) {
-        cx.err("joins are not supported yet; query each cube on its own");
-    }
+    let raw_joins = match get(obj, "joins") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(|j| {
+                let o = j.as_object().cloned();
+                if o.is_none() {
+                    cx.err("each join must be a mapping with name, relationship and sql");
+                }
+                o
+            })
+            .collect(),
+        Some(_) => {
+            cx.err("joins must be a list");
+            Vec::new()
+        }
+    };
     let source = match (get(obj, "sql"), get(obj, "sql_table")) {
         (Some(Value::String(sql)), None) => match template::parse(sql) {
             Ok(pieces) => {
@@ -632,6 +860,8 @@ fn cube(cx: &mut CubeCx<'_>, raw: &Value, opts: ModelOptions) -> Option<Cube> {
         docs,
         unsupported,
         file: cx.file.to_string(),
+        joins: Vec::new(),
+        raw_joins,
     })
 }
 
@@ -831,7 +1061,7 @@ fn member_sql(cx: &mut CubeCx<'_>, name: &str, raw: Option<&Value>, required: bo
     Some(sql)
 }
 
-fn title_of(cx: &mut CubeCx<'_>, at: &str, name: &str, m: &Obj) -> String {
+pub(super) fn title_of(cx: &mut CubeCx<'_>, at: &str, name: &str, m: &Obj) -> String {
     match get(m, "title") {
         None | Some(Value::Null) => titleize(name),
         Some(Value::String(t)) => t.clone(),
@@ -870,7 +1100,7 @@ pub fn snake_case(s: &str) -> String {
 }
 
 /// `totalAmount` -> `Total Amount` (Cube's default titles).
-fn titleize(s: &str) -> String {
+pub(super) fn titleize(s: &str) -> String {
     snake_case(s)
         .split('_')
         .filter(|w| !w.is_empty())
@@ -1128,5 +1358,67 @@ cubes:
         )
         .expect_err("invalid");
         assert_eq!(errs, ["model/orders.yml: cube Orders: measure count: drill member nope is not in the model"]);
+    }
+
+    #[test]
+    fn join_errors_name_the_cube_and_the_join() {
+        let errs = load(
+            r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    joins:
+      - name: Nope
+        relationship: many_to_one
+        sql: "{CUBE}.x = {Nope}.id"
+      - name: Users
+        relationship: many_to_many
+        sql: "{CUBE}.user_id = {Users}.id"
+      - name: Users
+        relationship: belongs_to
+        sql: "{CUBE}.user_id = {Users}.id"
+      - name: Items
+        relationship: has_many
+        sql: "{CUBE}.id = {Other}.order_id AND {Items.nope} = 1"
+        kind: left
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: id
+        sql: id
+        type: number
+        primary_key: true
+  - name: Users
+    sql_table: users
+    measures:
+      - name: total
+        sql: amount
+        type: sum
+  - name: Items
+    sql_table: items
+    joins:
+      - name: Users
+        relationship: belongs_to
+        sql: "{CUBE}.user_id = {Users}.id"
+    measures:
+      - name: buyers
+        sql: user_id
+        type: count_distinct
+"#,
+        )
+        .expect_err("invalid");
+        assert_eq!(
+            errs,
+            vec![
+                "model/orders.yml: cube Orders: join Nope: no cube named Nope in the model",
+                "model/orders.yml: cube Orders: join Users: relationship \"many_to_many\" is not one of one_to_one, one_to_many, many_to_one (or has_one, has_many, belongs_to)",
+                "model/orders.yml: cube Orders: join Users: is declared twice",
+                "model/orders.yml: cube Orders: join Items: unknown key \"kind\"",
+                "model/orders.yml: cube Orders: join Items: {Other} is not supported in a join's sql (use {CUBE}, {Items} and their dimensions)",
+                // Items has only a distinct count, which repeated rows do not change.
+                "model/orders.yml: cube Users: primary key for 'Users' is required when join is defined in order to make aggregates work properly",
+            ]
+        );
     }
 }

@@ -31,7 +31,7 @@ pub struct Planned {
     /// Transaction-local settings: a tenant schema's `search_path`, then
     /// `[database.session]`.
     pub settings: Vec<(String, String)>,
-    /// The queried cube's name (`/sql`'s `cube`).
+    /// The root cube of the query's join tree (`/sql`'s `cube`).
     pub cube: String,
 }
 
@@ -49,7 +49,7 @@ pub fn plan(model: &Model, policy: &Policy, queries: &[Value], ctx: &SecurityCon
         policy.check_roles(model, ctx, &query)?;
         policy.apply_rules(ctx, &mut query)?;
         let rendered = render(model, &query, ctx, dialect, opts)?;
-        let cube = model.cubes[query.cube].name.clone();
+        let cube = model.cubes[query.join.root].name.clone();
         let mut settings = tenant_settings.clone();
         settings.extend(policy.session_settings(&cube, ctx)?);
         planned.push(Planned { query, rendered, settings, cube });

@@ -168,18 +168,22 @@ impl Policy {
     /// do not grant, judged on the resolved model member.
     pub fn check_roles(&self, model: &Model, ctx: &SecurityContext, q: &Query) -> Result<(), QueryError> {
         let Some(g) = self.grants(ctx) else { return Ok(()) };
-        match q.members().into_iter().map(|m| model.member_name(m)).find(|m| !g.allows(m)) {
+        // A view member is judged as the view's: a role grants what the
+        // client may name, and the view decides what that reads.
+        match q.refs().into_iter().map(|r| model.ref_name(r)).find(|m| !g.allows(m)) {
             Some(m) => Err(QueryError::MemberNotAllowed(m)),
             None => Ok(()),
         }
     }
 
-    /// Force every rule of the query's cube into it as a typed filter (and
-    /// into the query echo, as Cube.js's `queryRewrite` shows). A missing
-    /// context value is refused, or the rule skipped under
-    /// `dangerous_missing_filter_allows_all`.
+    /// Force the rules of every cube the query reads (its join tree, the
+    /// cubes it passes through included) into it as typed filters, rendered
+    /// with their cube (and into the query echo, as Cube.js's
+    /// `queryRewrite` shows). A missing context value is refused, or the
+    /// rule skipped under `dangerous_missing_filter_allows_all`.
     pub fn apply_rules(&self, ctx: &SecurityContext, q: &mut Query) -> Result<(), QueryError> {
-        for r in self.rules.iter().filter(|r| r.member.cube == q.cube) {
+        let cubes = q.join.cubes();
+        for r in self.rules.iter().filter(|r| cubes.contains(&r.member.cube)) {
             let values: Vec<Value> = match &r.value {
                 SessionValue::Literal(l) => vec![json!(l)],
                 SessionValue::Context(path) => match ctx.resolve(path) {
@@ -195,8 +199,13 @@ impl Policy {
                     Resolved::Invalid(_) => return Err(invalid_context(path)),
                 },
             };
-            let member =
-                |operator, values| Filter::Member { member: r.member.member, name: r.name.clone(), operator, values };
+            let member = |operator, values| Filter::Member {
+                member: r.member,
+                name: r.name.clone(),
+                view: None,
+                operator,
+                values,
+            };
             let (filter, echo) = if values.is_empty() {
                 // An empty list grants nothing: a filter no row can pass.
                 (
@@ -210,7 +219,7 @@ impl Policy {
                 let echo = json!({"member": r.name, "operator": r.operator.as_str(), "values": values});
                 (member(r.operator, values), echo)
             };
-            q.filters.push(filter);
+            q.forced.push(filter);
             if let Some(list) = q.normalized.get_mut("filters").and_then(Value::as_array_mut) {
                 list.push(echo);
             }
@@ -285,8 +294,8 @@ fn rules(access: &AccessConfig, model: &Model, errors: &mut Vec<String>) -> Vec<
 /// `[[access.roles]]`: every cube and member a role grants must exist.
 fn check_roles(access: &AccessConfig, model: &Model, errors: &mut Vec<String>) {
     for (i, role) in access.roles.iter().enumerate() {
-        for c in role.cubes.iter().filter(|c| model.cube(c).is_none()) {
-            errors.push(format!("access.roles[{i}].cubes: no cube named {c} in the model"));
+        for c in role.cubes.iter().filter(|c| model.cube(c).is_none() && model.view(c).is_none()) {
+            errors.push(format!("access.roles[{i}].cubes: no cube or view named {c} in the model"));
         }
         for m in role.members.iter().filter(|m| model.member(m).is_err()) {
             errors.push(format!("access.roles[{i}].members: no member named {m} in the model"));

@@ -7,8 +7,9 @@
 
 use serde_json::Value;
 
-use super::model::{Cube, CubeSource, DimensionType, MeasureType, Model, snake_case};
-use super::request::{Filter, Granularity, MemberRef, Operator, Query, short};
+use super::join::Edge;
+use super::model::{Cube, CubeSource, DimensionType, JoinPiece, MeasureType, MemberId, Model, snake_case};
+use super::request::{Filter, Granularity, MemberRef, Operator, Query, Ref, short};
 use super::template::{ContextOp, Piece};
 use super::{Dialect, QueryError, SqlValue};
 use crate::auth::{Resolved, SecurityContext};
@@ -51,9 +52,19 @@ pub struct Rendered {
 }
 
 struct Ctx<'a> {
-    cube: &'a Cube,
+    model: &'a Model,
+    q: &'a Query,
+    sec: &'a SecurityContext,
+    opts: RenderOptions,
     dialect: Dialect,
     params: Vec<SqlValue>,
+    /// The query joins cubes: counts count primary keys (a LEFT JOIN leaves
+    /// rows with no row of the counted cube), and forced filters go into
+    /// their cube's own subquery.
+    joined: bool,
+    /// In the outer query of a fan-out, measures are columns of the
+    /// subqueries: (measure, its alias).
+    measure_refs: Option<Vec<(MemberId, String)>>,
 }
 
 impl Ctx<'_> {
@@ -62,15 +73,19 @@ impl Ctx<'_> {
         self.dialect.placeholder(self.params.len())
     }
 
-    fn alias(&self) -> String {
-        self.dialect.quote(&self.cube.alias)
+    fn cube(&self, c: usize) -> &Cube {
+        &self.model.cubes[c]
     }
 
-    /// Member SQL with `{CUBE}` resolved; a bare column is qualified, and
-    /// any other expression parenthesized so operators around it bind as
-    /// written (`(x IS NOT NULL) = $1`).
-    fn member_sql(&self, sql: &str) -> String {
-        let alias = self.alias();
+    fn alias(&self, c: usize) -> String {
+        self.dialect.quote(&self.cube(c).alias)
+    }
+
+    /// Member SQL with `{CUBE}` resolved to the member's cube; a bare
+    /// column is qualified, and any other expression parenthesized so
+    /// operators around it bind as written (`(x IS NOT NULL) = $1`).
+    fn member_sql(&self, c: usize, sql: &str) -> String {
+        let alias = self.alias(c);
         if super::model::is_member_name(sql) {
             return format!("{alias}.{sql}");
         }
@@ -78,10 +93,30 @@ impl Ctx<'_> {
         let column = resolved.strip_prefix(&format!("{alias}.")).is_some_and(super::model::is_member_name);
         if column { resolved } else { format!("({resolved})") }
     }
+
+    fn dimension_sql(&self, c: usize, i: usize) -> String {
+        self.member_sql(c, &self.cube(c).dimensions[i].sql)
+    }
+
+    /// The primary key's SQL and alias; the model guarantees one for every
+    /// cube a join can multiply, this keeps the renderer total.
+    fn primary_key(&self, c: usize) -> Result<(usize, String, String), QueryError> {
+        let cube = self.cube(c);
+        let i = cube.primary_key().ok_or_else(|| {
+            QueryError::Invalid(format!("cube {} needs a primary_key dimension to be joined", cube.name))
+        })?;
+        Ok((i, self.dimension_sql(c, i), member_alias(cube, &cube.dimensions[i].name, None)))
+    }
 }
 
 /// Bound values per statement, below both databases' limits.
 pub const MAX_BOUND_VALUES: usize = 10_000;
+
+/// A dimension column of the query: its SQL and its alias.
+struct DimSelect {
+    sql: String,
+    alias: String,
+}
 
 pub fn render(
     model: &Model,
@@ -90,94 +125,68 @@ pub fn render(
     dialect: Dialect,
     opts: RenderOptions,
 ) -> Result<Rendered, QueryError> {
-    let cube = &model.cubes[q.cube];
-    let mut cx = Ctx { cube, dialect, params: Vec::new() };
-    let mut select = Vec::new();
+    let joined = !q.join.edges.is_empty();
+    let mut cx = Ctx { model, q, sec: ctx, opts, dialect, params: Vec::new(), joined, measure_refs: None };
     let mut columns = Vec::new();
-    let mut group = 0;
+    let mut dims = Vec::new();
 
-    for (i, name) in &q.dimensions {
-        let d = &cube.dimensions[*i];
-        let alias = member_alias(cube, &d.name, None);
-        select.push(format!("{} {}", cx.member_sql(&d.sql), dialect.quote(&alias)));
+    for n in &q.dimensions {
+        let MemberRef::Dimension(i) = n.id.member else { continue };
+        let d = &cx.cube(n.id.cube).dimensions[i];
+        let (alias, title, short_title) = labels(model, n.as_ref(), None);
         columns.push(Column {
-            alias,
-            member: name.clone(),
+            alias: alias.clone(),
+            member: n.name.clone(),
             also: None,
             kind: ColumnKind::Dimension(d.kind),
-            title: format!("{} {}", cube.title, d.title),
-            short_title: d.title.clone(),
+            title,
+            short_title,
         });
-        group += 1;
+        dims.push(DimSelect { sql: cx.dimension_sql(n.id.cube, i), alias });
     }
     for td in &q.time_dimensions {
-        let Some(g) = td.granularity else { continue };
-        let d = &cube.dimensions[td.dimension];
-        let alias = member_alias(cube, &d.name, Some(g));
-        select.push(format!("{} {}", dialect.truncate(g, &cx.member_sql(&d.sql)), dialect.quote(&alias)));
+        let (Some(g), MemberRef::Dimension(i)) = (td.granularity, td.dimension.member) else { continue };
+        let (alias, title, short_title) = labels(model, Ref { id: td.dimension, view: td.view }, Some(g));
         columns.push(Column {
-            alias,
+            alias: alias.clone(),
             member: format!("{}.{}", td.name, g.as_str()),
             also: Some(td.name.clone()),
             kind: ColumnKind::Dimension(DimensionType::Time),
-            title: format!("{} {}", cube.title, d.title),
-            short_title: d.title.clone(),
+            title,
+            short_title,
         });
-        group += 1;
+        dims.push(DimSelect { sql: dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i)), alias });
     }
-    for (i, name) in &q.measures {
-        let m = &cube.measures[*i];
-        let alias = member_alias(cube, &m.name, None);
-        select.push(format!("{} {}", measure_sql(&cx, *i), dialect.quote(&alias)));
+    for n in &q.measures {
+        let MemberRef::Measure(i) = n.id.member else { continue };
+        let m = &cx.cube(n.id.cube).measures[i];
+        let (alias, title, short_title) = labels(model, n.as_ref(), None);
         columns.push(Column {
             alias,
-            member: name.clone(),
+            member: n.name.clone(),
             also: None,
             kind: ColumnKind::Measure(m.kind),
-            title: format!("{} {}", cube.title, m.title),
-            short_title: m.title.clone(),
+            title,
+            short_title,
         });
     }
 
-    // Parameters are numbered in text order: FROM, WHERE, HAVING.
-    let from = from_sql(&mut cx, ctx, opts)?;
-    let mut where_parts = Vec::new();
-    for td in &q.time_dimensions {
-        if let Some((a, b)) = &td.date_range {
-            let d = &cube.dimensions[td.dimension];
-            let col = dialect.time_operand(&cx.member_sql(&d.sql));
-            let pa = cx.bind(SqlValue::Text(a.clone()));
-            let pb = cx.bind(SqlValue::Text(b.clone()));
-            where_parts.push(format!("{col} >= {} AND {col} <= {}", dialect.time_param(&pa), dialect.time_param(&pb)));
+    let measure_filters: Vec<&Filter> = q.filters.iter().chain(&q.forced).filter(|f| references_measure(f)).collect();
+    let mut measures: Vec<MemberId> = q.measures.iter().map(|n| n.id).collect();
+    for f in &measure_filters {
+        let mut ids = Vec::new();
+        f.members(&mut ids);
+        for id in ids {
+            if !measures.contains(&id) {
+                measures.push(id);
+            }
         }
     }
-    for s in &q.segments {
-        where_parts.push(cx.member_sql(&cube.segments[*s].sql));
-    }
-    let (dim_filters, measure_filters): (Vec<&Filter>, Vec<&Filter>) =
-        q.filters.iter().partition(|f| !references_measure(f));
-    for f in dim_filters {
-        where_parts.push(filter_sql(&mut cx, f)?);
-    }
-    let mut having = Vec::new();
-    for f in measure_filters {
-        having.push(filter_sql(&mut cx, f)?);
-    }
-
-    let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
-    if !where_parts.is_empty() {
-        sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
-    }
-    if group > 0 {
-        sql.push_str(&format!(" GROUP BY {}", (1..=group).map(|n| n.to_string()).collect::<Vec<_>>().join(", ")));
-    }
-    if !having.is_empty() {
-        sql.push_str(&format!(" HAVING {}", having.join(" AND ")));
-    }
-    let order = order_by(q, &columns, group > 0);
-    if !order.is_empty() {
-        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-    }
+    let mut sql = if measures.iter().any(|m| needs_keys(&cx, *m)) {
+        fan_out(&mut cx, &dims, &columns, &measures, &measure_filters)?
+    } else {
+        simple(&mut cx, &dims, &columns, &measure_filters)?
+    };
     // Both databases cap a statement's parameters (SQLite 32,766,
     // PostgreSQL 65,535, where going over also drops the connection):
     // refused here, before any SQL runs.
@@ -195,6 +204,307 @@ pub fn render(
     Ok(Rendered { sql, params: cx.params, columns, total_sql })
 }
 
+/// One statement over the join tree: `SELECT dims, measures FROM tree
+/// WHERE ... GROUP BY ... HAVING ... ORDER BY ...`. Parameters are numbered
+/// in text order: FROM, WHERE, HAVING.
+fn simple(
+    cx: &mut Ctx<'_>,
+    dims: &[DimSelect],
+    columns: &[Column],
+    measure_filters: &[&Filter],
+) -> Result<String, QueryError> {
+    let q = cx.q;
+    let mut select: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, cx.dialect.quote(&d.alias))).collect();
+    for n in &q.measures {
+        let alias = columns.iter().find(|c| c.member == n.name).map_or_else(String::new, |c| c.alias.clone());
+        select.push(format!("{} {}", measure_sql(cx, n.id)?, cx.dialect.quote(&alias)));
+    }
+    let from = tree_sql(cx)?;
+    let where_parts = where_parts(cx)?;
+    let mut having = Vec::new();
+    for f in measure_filters {
+        having.push(filter_sql(cx, f)?);
+    }
+    let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
+    if !where_parts.is_empty() {
+        sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
+    }
+    if !dims.is_empty() {
+        sql.push_str(&group_by(dims.len()));
+    }
+    if !having.is_empty() {
+        sql.push_str(&format!(" HAVING {}", having.join(" AND ")));
+    }
+    let order = order_by(q, columns, !dims.is_empty());
+    if !order.is_empty() {
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    Ok(sql)
+}
+
+fn group_by(n: usize) -> String {
+    format!(" GROUP BY {}", (1..=n).map(|n| n.to_string()).collect::<Vec<_>>().join(", "))
+}
+
+/// Cube.js's fan-out shape (`fullKeyQueryAggregate`): the measures a join
+/// does not repeat are aggregated over the tree in one subquery; those of
+/// each multiplied cube over that cube's own rows, reached through the
+/// distinct (dimensions, primary key) pairs of the tree (a keys subquery
+/// joined back on the primary key). The subqueries are joined on the
+/// dimensions, NULL matching NULL.
+fn fan_out(
+    cx: &mut Ctx<'_>,
+    dims: &[DimSelect],
+    columns: &[Column],
+    measures: &[MemberId],
+    measure_filters: &[&Filter],
+) -> Result<String, QueryError> {
+    let q = cx.q;
+    let dialect = cx.dialect;
+    let mut seen = std::collections::HashSet::new();
+    if !dims.iter().all(|d| seen.insert(d.alias.as_str())) {
+        return Err(QueryError::Invalid("a query over multiplied cubes may name each dimension once".into()));
+    }
+    let mut unique = Vec::new();
+    for m in measures {
+        if !unique.contains(m) {
+            unique.push(*m);
+        }
+    }
+    let (regular, multiplied): (Vec<MemberId>, Vec<MemberId>) = unique.iter().partition(|m| !needs_keys(cx, **m));
+    let sorted_cubes = |ms: &[MemberId]| {
+        let mut c: Vec<usize> = ms.iter().map(|m| m.cube).collect();
+        c.sort_unstable();
+        c.dedup();
+        c
+    };
+    let mut groups: Vec<(usize, Vec<MemberId>)> = Vec::new();
+    let mut main = None;
+    // Cube.js: when the regular measures come from the multiplied cubes
+    // only, each cube is read once, all its measures through its keys (in
+    // the query's order, so a lone subquery's columns are the result's).
+    let keyed: Vec<MemberId> = if !regular.is_empty() && sorted_cubes(&regular) == sorted_cubes(&multiplied) {
+        unique.clone()
+    } else {
+        if !regular.is_empty() {
+            main = Some(regular.clone());
+        }
+        multiplied.clone()
+    };
+    for m in keyed {
+        match groups.iter_mut().find(|(c, _)| *c == m.cube) {
+            Some((_, list)) => list.push(m),
+            None => groups.push((m.cube, vec![m])),
+        }
+    }
+    // A measure's column in the subqueries: as the query first names it
+    // (a view member answers under the view's alias), or its own.
+    let alias_of = |cx: &Ctx<'_>, m: MemberId| -> String {
+        if let Some(n) = cx.q.measures.iter().find(|n| n.id == m) {
+            return labels(cx.model, n.as_ref(), None).0;
+        }
+        let cube = cx.cube(m.cube);
+        let MemberRef::Measure(i) = m.member else { return String::new() };
+        member_alias(cube, &cube.measures[i].name, None)
+    };
+
+    let mut subqueries = Vec::new();
+    if let Some(list) = main {
+        let mut select: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, dialect.quote(&d.alias))).collect();
+        for m in &list {
+            select.push(format!("{} {}", measure_sql(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
+        }
+        let from = tree_sql(cx)?;
+        let where_parts = where_parts(cx)?;
+        let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
+        if !where_parts.is_empty() {
+            sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
+        }
+        if !dims.is_empty() {
+            sql.push_str(&group_by(dims.len()));
+        }
+        subqueries.push(sql);
+    }
+    for (cube, list) in &groups {
+        subqueries.push(keyed_subquery(cx, dims, *cube, list, &alias_of)?);
+    }
+
+    let distinct_measures = {
+        let mut seen = std::collections::HashSet::new();
+        q.measures.iter().all(|n| seen.insert(n.id))
+    };
+    if subqueries.len() == 1 && measure_filters.is_empty() && distinct_measures && unique.len() == q.measures.len() {
+        let mut sql = subqueries.remove(0);
+        let order = order_by(q, columns, !dims.is_empty());
+        if !order.is_empty() {
+            sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+        }
+        return Ok(sql);
+    }
+    let sub = |i: usize| dialect.quote(&format!("q_{i}"));
+    let mut select: Vec<String> = dims.iter().map(|d| format!("{}.{}", sub(0), dialect.quote(&d.alias))).collect();
+    select.extend(q.measures.iter().map(|n| {
+        let inner = dialect.quote(&alias_of(cx, n.id));
+        let outer = dialect.quote(&labels(cx.model, n.as_ref(), None).0);
+        format!("{inner} {outer}")
+    }));
+    let mut sql = format!("SELECT {} FROM ", select.join(", "));
+    for (i, s) in subqueries.iter().enumerate() {
+        if i == 0 {
+            sql.push_str(&format!("({s}) AS {}", sub(0)));
+        } else if dims.is_empty() {
+            sql.push_str(&format!(", ({s}) AS {}", sub(i)));
+        } else {
+            let on: Vec<String> = dims
+                .iter()
+                .map(|d| {
+                    let (l, r) = (
+                        format!("{}.{}", sub(i - 1), dialect.quote(&d.alias)),
+                        format!("{}.{}", sub(i), dialect.quote(&d.alias)),
+                    );
+                    format!("({l} = {r} OR ({l} IS NULL AND {r} IS NULL))")
+                })
+                .collect();
+            sql.push_str(&format!(" INNER JOIN ({s}) AS {} ON {}", sub(i), on.join(" AND ")));
+        }
+    }
+    if !measure_filters.is_empty() {
+        cx.measure_refs = Some(unique.iter().map(|m| (*m, dialect.quote(&alias_of(cx, *m)))).collect());
+        let mut parts = Vec::new();
+        for f in measure_filters {
+            parts.push(filter_sql(cx, f)?);
+        }
+        cx.measure_refs = None;
+        sql.push_str(&format!(" WHERE {}", parts.join(" AND ")));
+    }
+    let order = order_by(q, columns, !dims.is_empty());
+    if !order.is_empty() {
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    Ok(sql)
+}
+
+/// The measures of one multiplied cube over its own rows: the distinct
+/// (dimensions, primary key) pairs of the filtered tree, joined back to the
+/// cube on its primary key, grouped by the dimensions.
+fn keyed_subquery(
+    cx: &mut Ctx<'_>,
+    dims: &[DimSelect],
+    cube: usize,
+    measures: &[MemberId],
+    alias_of: &dyn Fn(&Ctx<'_>, MemberId) -> String,
+) -> Result<String, QueryError> {
+    let dialect = cx.dialect;
+    let keys = dialect.quote("keys");
+    let (_, pk_sql, pk_alias) = cx.primary_key(cube)?;
+    let mut key_cols: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, dialect.quote(&d.alias))).collect();
+    if !dims.iter().any(|d| d.alias == pk_alias) {
+        key_cols.push(format!("{pk_sql} {}", dialect.quote(&pk_alias)));
+    }
+    let mut select: Vec<String> = dims.iter().map(|d| format!("{keys}.{}", dialect.quote(&d.alias))).collect();
+    for m in measures {
+        select.push(format!("{} {}", measure_sql(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
+    }
+    let tree = tree_sql(cx)?;
+    let where_parts = where_parts(cx)?;
+    let mut inner = format!("SELECT DISTINCT {} FROM {tree}", key_cols.join(", "));
+    if !where_parts.is_empty() {
+        inner.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
+    }
+    let from = cube_from(cx, cube)?;
+    let mut sql = format!(
+        "SELECT {} FROM ({inner}) AS {keys} LEFT JOIN {from} ON {keys}.{} = {pk_sql}",
+        select.join(", "),
+        dialect.quote(&pk_alias)
+    );
+    if !dims.is_empty() {
+        sql.push_str(&group_by(dims.len()));
+    }
+    Ok(sql)
+}
+
+/// The query's WHERE conditions: date ranges, segments, the client's
+/// dimension filters and, for a single cube, the forced ones.
+fn where_parts(cx: &mut Ctx<'_>) -> Result<Vec<String>, QueryError> {
+    let q = cx.q;
+    let dialect = cx.dialect;
+    let mut parts = Vec::new();
+    for td in &q.time_dimensions {
+        if let (Some((a, b)), MemberRef::Dimension(i)) = (&td.date_range, td.dimension.member) {
+            let col = dialect.time_operand(&cx.dimension_sql(td.dimension.cube, i));
+            let pa = cx.bind(SqlValue::Text(a.clone()));
+            let pb = cx.bind(SqlValue::Text(b.clone()));
+            parts.push(format!("{col} >= {} AND {col} <= {}", dialect.time_param(&pa), dialect.time_param(&pb)));
+        }
+    }
+    for s in &q.segments {
+        if let MemberRef::Segment(i) = s.id.member {
+            parts.push(cx.member_sql(s.id.cube, &cx.cube(s.id.cube).segments[i].sql));
+        }
+    }
+    let forced: &[Filter] = if cx.joined { &[] } else { &q.forced };
+    for f in q.filters.iter().chain(forced).filter(|f| !references_measure(f)) {
+        parts.push(filter_sql(cx, f)?);
+    }
+    Ok(parts)
+}
+
+/// Whether a measure must be aggregated through its cube's keys: its cube
+/// is multiplied and its aggregate would count repeated rows (Cube.js
+/// exempts counts of rows and distinct counts, which count distinct keys).
+fn needs_keys(cx: &Ctx<'_>, m: MemberId) -> bool {
+    let MemberRef::Measure(i) = m.member else { return false };
+    if !cx.q.join.is_multiplied(m.cube) {
+        return false;
+    }
+    let measure = &cx.cube(m.cube).measures[i];
+    !(matches!((measure.kind, &measure.sql), (MeasureType::Count, None))
+        || measure.kind == MeasureType::CountDistinct
+        || is_count_star(measure.kind, measure.sql.as_deref()))
+}
+
+fn is_count_star(kind: MeasureType, sql: Option<&str>) -> bool {
+    kind == MeasureType::Number && sql.is_some_and(|s| s.trim().eq_ignore_ascii_case("count(*)"))
+}
+
+/// The join tree: the root cube, then each join as a LEFT JOIN with its
+/// declaring cube on the left.
+fn tree_sql(cx: &mut Ctx<'_>) -> Result<String, QueryError> {
+    let q = cx.q;
+    let mut sql = cube_from(cx, q.join.root)?;
+    for e in &q.join.edges {
+        let from = cube_from(cx, e.to)?;
+        let on = on_sql(cx, e);
+        sql.push_str(&format!(" LEFT JOIN {from} ON {on}"));
+    }
+    Ok(sql)
+}
+
+fn on_sql(cx: &Ctx<'_>, e: &Edge) -> String {
+    cx.cube(e.from).joins[e.join]
+        .on
+        .iter()
+        .map(|p| match p {
+            JoinPiece::Text(t) => t.clone(),
+            JoinPiece::Alias(c) => cx.alias(*c),
+            JoinPiece::Dimension(c, d) => cx.dimension_sql(*c, *d),
+        })
+        .collect()
+}
+
+/// The column of a member as the query names it: its alias
+/// (`orders__count`, `sales__count` through view `Sales`), title and short
+/// title.
+fn labels(model: &Model, r: Ref, g: Option<Granularity>) -> (String, String, String) {
+    let (alias, title, name, member_title) = model.ref_labels(r);
+    let mut a = format!("{alias}__{}", snake_case(name));
+    if let Some(g) = g {
+        a.push('_');
+        a.push_str(g.as_str());
+    }
+    (a, format!("{title} {member_title}"), member_title.to_string())
+}
+
 /// `orders__total_amount`, `orders__created_at_day`.
 pub fn member_alias(cube: &Cube, member: &str, g: Option<Granularity>) -> String {
     let mut a = format!("{}__{}", cube.alias, snake_case(member));
@@ -205,17 +515,32 @@ pub fn member_alias(cube: &Cube, member: &str, g: Option<Granularity>) -> String
     a
 }
 
-fn measure_sql(cx: &Ctx<'_>, i: usize) -> String {
-    let m = &cx.cube.measures[i];
-    let expr = m.sql.as_deref().map(|s| cx.member_sql(s));
-    let cond =
-        (!m.filters.is_empty()).then(|| m.filters.iter().map(|f| cx.member_sql(f)).collect::<Vec<_>>().join(" AND "));
+fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
+    let MemberRef::Measure(i) = id.member else {
+        return Err(QueryError::Invalid("not a measure".into()));
+    };
+    if let Some((_, alias)) = cx.measure_refs.as_ref().and_then(|refs| refs.iter().find(|(m, _)| *m == id)) {
+        return Ok(alias.clone());
+    }
+    let c = id.cube;
+    let m = &cx.cube(c).measures[i];
+    let expr = m.sql.as_deref().map(|s| cx.member_sql(c, s));
+    let cond = (!m.filters.is_empty())
+        .then(|| m.filters.iter().map(|f| cx.member_sql(c, f)).collect::<Vec<_>>().join(" AND "));
     // Measure filters wrap the aggregated value in CASE, as Cube.js does.
     let wrap = |e: String| match &cond {
         Some(c) => format!("CASE WHEN {c} THEN {e} END"),
         None => e,
     };
-    match m.kind {
+    let multiplied = cx.q.join.is_multiplied(c);
+    let distinct = if multiplied { "distinct " } else { "" };
+    Ok(match m.kind {
+        // In a join, a count counts the cube's primary keys (distinct when
+        // the join repeats them): a LEFT JOIN leaves rows without the cube.
+        MeasureType::Count if cx.joined && expr.is_none() => {
+            let (_, pk, _) = cx.primary_key(c)?;
+            format!("count({distinct}{})", wrap(pk))
+        }
         MeasureType::Count => match (&expr, &cond) {
             (None, None) => "count(*)".to_string(),
             (None, Some(_)) => format!("count({})", wrap("1".into())),
@@ -226,37 +551,62 @@ fn measure_sql(cx: &Ctx<'_>, i: usize) -> String {
         MeasureType::Avg => format!("avg({})", wrap(expr.unwrap_or_default())),
         MeasureType::Min => format!("min({})", wrap(expr.unwrap_or_default())),
         MeasureType::Max => format!("max({})", wrap(expr.unwrap_or_default())),
+        MeasureType::Number if multiplied && is_count_star(m.kind, m.sql.as_deref()) => {
+            let (_, pk, _) = cx.primary_key(c)?;
+            format!("count(distinct {pk})")
+        }
         MeasureType::Number => expr.unwrap_or_default(),
-    }
+    })
 }
 
-fn from_sql(cx: &mut Ctx<'_>, ctx: &SecurityContext, opts: RenderOptions) -> Result<String, QueryError> {
-    let alias = cx.alias();
-    let pieces = match &cx.cube.source {
-        CubeSource::Table(t) => return Ok(format!("{t} AS {alias}")),
-        CubeSource::Sql(p) => p,
-    };
-    let mut sql = String::new();
-    for piece in pieces {
-        match piece {
-            Piece::Text(t) => sql.push_str(t),
-            Piece::Context { path, op } => sql.push_str(&context_sql(cx, ctx, path, op, opts)?),
+/// A cube's relation in FROM: `table AS "alias"` or `(sql) AS "alias"`,
+/// its security-context templates bound. In a join, the rules forced on the
+/// cube go inside, so they restrict this cube's rows wherever it is read
+/// (the tree, a keys subquery, the join back on the primary key).
+fn cube_from(cx: &mut Ctx<'_>, c: usize) -> Result<String, QueryError> {
+    let alias = cx.alias(c);
+    let model = cx.model;
+    let base = match &model.cubes[c].source {
+        CubeSource::Table(t) => format!("{t} AS {alias}"),
+        CubeSource::Sql(pieces) => {
+            let mut sql = String::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Text(t) => sql.push_str(t),
+                    Piece::Context { path, op } => sql.push_str(&context_sql(cx, c, path, op)?),
+                }
+            }
+            format!("({sql}) AS {alias}")
         }
+    };
+    if !cx.joined {
+        return Ok(base);
     }
-    Ok(format!("({sql}) AS {alias}"))
+    let q = cx.q;
+    let mut conditions = Vec::new();
+    for f in q.forced.iter().filter(|f| !references_measure(f) && filter_cube(f) == Some(c)) {
+        conditions.push(filter_sql(cx, f)?);
+    }
+    if conditions.is_empty() {
+        return Ok(base);
+    }
+    Ok(format!("(SELECT * FROM {base} WHERE {}) AS {alias}", conditions.join(" AND ")))
+}
+
+/// The cube a (forced) filter is about.
+fn filter_cube(f: &Filter) -> Option<usize> {
+    match f {
+        Filter::Member { member, .. } => Some(member.cube),
+        Filter::And(l) | Filter::Or(l) => l.first().and_then(filter_cube),
+    }
 }
 
 /// A security-context template: `col = $n`, `col IN (...)`, `1 = 0` for an
 /// empty array; missing or null fails closed unless configured otherwise.
 /// Present values such as 0, false and "" are real values.
-fn context_sql(
-    cx: &mut Ctx<'_>,
-    ctx: &SecurityContext,
-    path: &ContextPath,
-    op: &ContextOp,
-    opts: RenderOptions,
-) -> Result<String, QueryError> {
-    let missing = || QueryError::MissingSecurityContext { path: path.to_string(), cube: cx.cube.name.clone() };
+fn context_sql(cx: &mut Ctx<'_>, cube: usize, path: &ContextPath, op: &ContextOp) -> Result<String, QueryError> {
+    let (ctx, opts) = (cx.sec, cx.opts);
+    let missing = || QueryError::MissingSecurityContext { path: path.to_string(), cube: cx.cube(cube).name.clone() };
     let (column, required) = match op {
         ContextOp::Filter { column } => (column, false),
         ContextOp::RequiredFilter { column } => (column, true),
@@ -321,7 +671,7 @@ fn unsafe_literal(v: &Value, path: &ContextPath) -> Result<String, QueryError> {
 
 fn references_measure(f: &Filter) -> bool {
     match f {
-        Filter::Member { member, .. } => matches!(member, MemberRef::Measure(_)),
+        Filter::Member { member, .. } => matches!(member.member, MemberRef::Measure(_)),
         Filter::And(list) | Filter::Or(list) => list.iter().any(references_measure),
     }
 }
@@ -336,13 +686,12 @@ fn filter_sql(cx: &mut Ctx<'_>, f: &Filter) -> Result<String, QueryError> {
             let parts = list.iter().map(|f| filter_sql(cx, f)).collect::<Result<Vec<_>, _>>()?;
             Ok(format!("({})", parts.join(joiner)))
         }
-        Filter::Member { member, name, operator, values } => {
-            let (expr, kind) = match member {
+        Filter::Member { member, name, operator, values, .. } => {
+            let (expr, kind) = match member.member {
                 MemberRef::Dimension(i) => {
-                    let d = &cx.cube.dimensions[*i];
-                    (cx.member_sql(&d.sql), Some(d.kind))
+                    (cx.dimension_sql(member.cube, i), Some(cx.cube(member.cube).dimensions[i].kind))
                 }
-                MemberRef::Measure(i) => (measure_sql(cx, *i), None),
+                MemberRef::Measure(_) => (measure_sql(cx, *member)?, None),
                 MemberRef::Segment(_) => return Err(QueryError::Invalid(format!("{} is a segment", short(name)))),
             };
             member_filter(cx, &expr, kind, name, *operator, values)

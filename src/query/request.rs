@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::QueryError;
-use super::model::{Cube, DimensionType, Model};
+use super::model::{DimensionType, Model};
 
 /// Cube.js's default row limit.
 pub const DEFAULT_LIMIT: u64 = 10_000;
@@ -133,13 +133,33 @@ impl Operator {
     }
 }
 
+pub use super::join::JoinTree;
+use super::join::{self, Hint};
 use super::model::MemberId;
 pub use super::model::MemberRef;
+pub use super::view::{Ref, ViewRef};
+
+/// A member as the query names it: resolved, with the name the client used
+/// (which answers in the result).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named {
+    pub id: MemberId,
+    pub name: String,
+    /// The view member the client named, if it named one.
+    pub view: Option<ViewRef>,
+}
+
+impl Named {
+    pub fn as_ref(&self) -> Ref {
+        Ref { id: self.id, view: self.view }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct TimeDimension {
-    pub dimension: usize,
+    pub dimension: MemberId,
     pub name: String,
+    pub view: Option<ViewRef>,
     pub granularity: Option<Granularity>,
     /// Already widened to full timestamps.
     pub date_range: Option<(String, String)>,
@@ -147,7 +167,7 @@ pub struct TimeDimension {
 
 #[derive(Debug, Clone)]
 pub enum Filter {
-    Member { member: MemberRef, name: String, operator: Operator, values: Vec<Value> },
+    Member { member: MemberId, name: String, view: Option<ViewRef>, operator: Operator, values: Vec<Value> },
     And(Vec<Filter>),
     Or(Vec<Filter>),
 }
@@ -156,7 +176,7 @@ impl Filter {
     /// Whether the filter names (measures, dimensions), at any depth.
     pub fn references(&self) -> (bool, bool) {
         match self {
-            Filter::Member { member: MemberRef::Measure(_), .. } => (true, false),
+            Filter::Member { member: MemberId { member: MemberRef::Measure(_), .. }, .. } => (true, false),
             Filter::Member { .. } => (false, true),
             Filter::And(list) | Filter::Or(list) => list.iter().fold((false, false), |acc, f| {
                 let (m, d) = f.references();
@@ -164,17 +184,36 @@ impl Filter {
             }),
         }
     }
+
+    /// Every member the filter names, in order.
+    pub fn members(&self, out: &mut Vec<MemberId>) {
+        let mut refs = Vec::new();
+        self.refs(&mut refs);
+        out.extend(refs.iter().map(|r| r.id));
+    }
+
+    /// Every member the filter names, as named (a view's or a cube's).
+    pub fn refs(&self, out: &mut Vec<Ref>) {
+        match self {
+            Filter::Member { member, view, .. } => out.push(Ref { id: *member, view: *view }),
+            Filter::And(l) | Filter::Or(l) => l.iter().for_each(|f| f.refs(out)),
+        }
+    }
 }
 
-/// A checked query over one cube.
+/// A checked query over one join tree of cubes.
 #[derive(Debug, Clone)]
 pub struct Query {
-    pub cube: usize,
-    pub measures: Vec<(usize, String)>,
-    pub dimensions: Vec<(usize, String)>,
+    pub measures: Vec<Named>,
+    pub dimensions: Vec<Named>,
     pub time_dimensions: Vec<TimeDimension>,
     pub filters: Vec<Filter>,
-    pub segments: Vec<usize>,
+    pub segments: Vec<Named>,
+    /// Filters forced in by `[[access.rules]]`, each on a cube of the tree;
+    /// rendered with that cube, never judged by the caller's roles.
+    pub forced: Vec<Filter>,
+    /// The cubes the query reads and how they are joined.
+    pub join: JoinTree,
     /// (member name as in the query, descending)
     pub order: Vec<(String, bool)>,
     pub limit: u64,
@@ -192,7 +231,7 @@ impl Query {
             return Err(QueryError::Invalid("the query must be a JSON object".into()));
         };
         for key in obj.keys() {
-            const KNOWN: [&str; 13] = [
+            const KNOWN: [&str; 14] = [
                 "measures",
                 "dimensions",
                 "timeDimensions",
@@ -206,6 +245,7 @@ impl Query {
                 "ungrouped",
                 "total",
                 "responseFormat",
+                "joinHints",
             ];
             if !KNOWN.contains(&key.as_str()) {
                 return Err(QueryError::Invalid(format!("unknown query property {}", short(key))));
@@ -230,62 +270,52 @@ impl Query {
             return Err(QueryError::Empty);
         }
 
-        // Every member must belong to one cube: joins are not supported.
-        let mut all: Vec<String> = measures.iter().chain(&dimensions).chain(&segments).cloned().collect();
-        for td in &raw_tds {
-            if let Some(d) = td.get("dimension").and_then(Value::as_str) {
-                all.push(d.to_string());
-            }
-        }
-        let mut cube_name: Option<&str> = None;
-        for m in &all {
-            let (c, _) = split_member(m)?;
-            match cube_name {
-                None => cube_name = Some(c),
-                Some(prev) if prev == c => {}
-                Some(prev) => {
-                    return Err(QueryError::Invalid(format!(
-                        "members of cubes {} and {} in one query need a join, which is not supported yet",
-                        short(prev),
-                        short(c)
-                    )));
-                }
-            }
-        }
-        let cube_name = cube_name.unwrap_or_default().to_string();
-        let cube_idx = model
-            .cubes
-            .iter()
-            .position(|c| c.name == cube_name)
-            .ok_or_else(|| QueryError::UnknownMember(all.first().cloned().unwrap_or_default()))?;
-        let cube = &model.cubes[cube_idx];
-
-        let measures_r = resolve_all(model, cube, &measures, "a measure", Use::Column, |r| match r {
-            MemberRef::Measure(i) => Some(i),
-            _ => None,
-        })?;
-        let dimensions_r = resolve_all(model, cube, &dimensions, "a dimension", Use::Column, |r| match r {
-            MemberRef::Dimension(i) => Some(i),
-            _ => None,
-        })?;
-        let segments_r = resolve_all(model, cube, &segments, "a segment", Use::Condition, |r| match r {
-            MemberRef::Segment(i) => Some(i),
-            _ => None,
-        })?
-        .into_iter()
-        .map(|(i, _)| i)
-        .collect();
-        let time_dimensions =
-            raw_tds.iter().map(|td| time_dimension(model, cube, td)).collect::<Result<Vec<_>, _>>()?;
+        let measures_r =
+            resolve_all(model, &measures, "a measure", Use::Column, |r| matches!(r, MemberRef::Measure(_)))?;
+        let dimensions_r =
+            resolve_all(model, &dimensions, "a dimension", Use::Column, |r| matches!(r, MemberRef::Dimension(_)))?;
+        let segments_r =
+            resolve_all(model, &segments, "a segment", Use::Condition, |r| matches!(r, MemberRef::Segment(_)))?;
+        let time_dimensions = raw_tds.iter().map(|td| time_dimension(model, td)).collect::<Result<Vec<_>, _>>()?;
 
         let filters = match obj.get("filters") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => {
                 let mut count = 0;
-                list.iter().map(|f| filter(model, cube, f, 1, &mut count)).collect::<Result<Vec<_>, _>>()?
+                list.iter().map(|f| filter(model, f, 1, &mut count)).collect::<Result<Vec<_>, _>>()?
             }
             Some(_) => return Err(QueryError::Invalid("filters must be an array".into())),
         };
+
+        // Cube.js's order of the cubes to join: the query's joinHints, then
+        // the cubes of measures, dimensions, segments, dimension filters,
+        // measure filters and time dimensions; a view member's cube by its
+        // view's join path.
+        let mut hints: Vec<Hint> = join_hints(model, obj.get("joinHints"))?;
+        let mut refs: Vec<Ref> = Vec::new();
+        refs.extend(measures_r.iter().chain(&dimensions_r).chain(&segments_r).map(Named::as_ref));
+        let (measure_filters, dimension_filters): (Vec<&Filter>, Vec<&Filter>) =
+            filters.iter().partition(|f| f.references().0);
+        for f in dimension_filters.into_iter().chain(measure_filters) {
+            f.refs(&mut refs);
+        }
+        refs.extend(time_dimensions.iter().map(|td| Ref { id: td.dimension, view: td.view }));
+        for r in refs {
+            let hint = model.ref_hint(r);
+            if !hints.contains(&hint) {
+                hints.push(hint);
+            }
+        }
+        let join = join::build(model, &hints)?;
+        // A cube the tree passes through is read as much as a queried one.
+        for c in join.cubes() {
+            if let Some(feature) = &model.cubes[c].unsupported {
+                return Err(QueryError::MemberNotSupported {
+                    member: model.cubes[c].name.clone(),
+                    feature: feature.clone(),
+                });
+            }
+        }
 
         let limit = match obj.get("limit") {
             None | Some(Value::Null) => DEFAULT_LIMIT,
@@ -337,12 +367,13 @@ impl Query {
             "rowLimit": limit,
         });
         Ok(Query {
-            cube: cube_idx,
             measures: measures_r,
             dimensions: dimensions_r,
             time_dimensions,
             filters,
             segments: segments_r,
+            forced: Vec::new(),
+            join,
             order,
             limit,
             offset,
@@ -354,22 +385,47 @@ impl Query {
 
 impl Query {
     /// Every member the query names, in order: measures, dimensions, time
-    /// dimensions, segments, filters (at any depth).
+    /// dimensions, segments, filters (at any depth). Forced filters are
+    /// ours, not the client's, and are not listed.
     pub fn members(&self) -> Vec<MemberId> {
-        let id = |member| MemberId { cube: self.cube, member };
-        let mut out: Vec<MemberId> = self.measures.iter().map(|(i, _)| id(MemberRef::Measure(*i))).collect();
-        out.extend(self.dimensions.iter().map(|(i, _)| id(MemberRef::Dimension(*i))));
-        out.extend(self.time_dimensions.iter().map(|td| id(MemberRef::Dimension(td.dimension))));
-        out.extend(self.segments.iter().map(|i| id(MemberRef::Segment(*i))));
-        fn walk(f: &Filter, id: &dyn Fn(MemberRef) -> MemberId, out: &mut Vec<MemberId>) {
-            match f {
-                Filter::Member { member, .. } => out.push(id(*member)),
-                Filter::And(l) | Filter::Or(l) => l.iter().for_each(|f| walk(f, id, out)),
-            }
-        }
-        self.filters.iter().for_each(|f| walk(f, &id, &mut out));
+        self.refs().into_iter().map(|r| r.id).collect()
+    }
+
+    /// The same, as the client named them: a view member stays the view's.
+    pub fn refs(&self) -> Vec<Ref> {
+        let mut out: Vec<Ref> = self.measures.iter().map(Named::as_ref).collect();
+        out.extend(self.dimensions.iter().map(Named::as_ref));
+        out.extend(self.time_dimensions.iter().map(|td| Ref { id: td.dimension, view: td.view }));
+        out.extend(self.segments.iter().map(Named::as_ref));
+        self.filters.iter().for_each(|f| f.refs(&mut out));
         out
     }
+}
+
+/// `joinHints: [["Orders", "Users"], ...]` (or a cube name): paths of cubes
+/// to join, in that order.
+fn join_hints(model: &Model, raw: Option<&Value>) -> Result<Vec<Hint>, QueryError> {
+    let bad = || QueryError::Invalid("joinHints must be an array of cube names or arrays of them".into());
+    let list = match raw {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) if list.len() <= MAX_MEMBERS => list,
+        Some(_) => return Err(bad()),
+    };
+    let cube = |v: &Value| -> Result<usize, QueryError> {
+        let name = v.as_str().ok_or_else(bad)?;
+        model
+            .cubes
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| QueryError::Invalid(format!("joinHints: no cube named {}", short(name))))
+    };
+    list.iter()
+        .map(|h| match h {
+            Value::Array(path) if !path.is_empty() && path.len() <= MAX_MEMBERS => path.iter().map(cube).collect(),
+            Value::String(_) => Ok(vec![cube(h)?]),
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 fn names(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, QueryError> {
@@ -387,13 +443,6 @@ fn names(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, QueryError>
     }
 }
 
-fn split_member(member: &str) -> Result<(&str, &str), QueryError> {
-    match member.split_once('.') {
-        Some((c, m)) if !c.is_empty() && !m.is_empty() => Ok((c, m)),
-        _ => Err(QueryError::UnknownMember(member.to_string())),
-    }
-}
-
 /// How a query names a member: as a column of the result (a measure, a
 /// dimension, a time dimension with a granularity) or only as a condition
 /// (a filter, a segment, a date range). Cube.js refuses hidden members as
@@ -404,56 +453,51 @@ enum Use {
     Condition,
 }
 
-/// Resolve `Cube.member` within the query's cube. The cube part is checked,
-/// not only the member part: `Other.amount` must never resolve to this
-/// cube's `amount` (a role granting all of `Other` would then read it).
-fn resolve(model: &Model, cube: &Cube, member: &str, usage: Use) -> Result<MemberRef, QueryError> {
-    let id = model.member(member)?;
-    if let Some(feature) = model.unsupported_feature(id) {
+/// Resolve `Cube.member` or `View.member`, refusing what the query may not
+/// name here.
+fn resolve(model: &Model, member: &str, usage: Use) -> Result<Ref, QueryError> {
+    let r = model.resolve(member)?;
+    if let Some(feature) = model.ref_unsupported(r) {
         return Err(QueryError::MemberNotSupported { member: member.to_string(), feature: feature.to_string() });
     }
-    if usage == Use::Column && !model.is_public(id) {
+    if usage == Use::Column && !model.ref_is_public(r) {
         return Err(QueryError::HiddenMember(member.to_string()));
     }
-    if model.cubes[id.cube].name != cube.name {
-        return Err(QueryError::Invalid(format!(
-            "members of cubes {} and {} in one query need a join, which is not supported yet",
-            short(&cube.name),
-            short(&model.cubes[id.cube].name)
-        )));
-    }
-    Ok(id.member)
+    Ok(r)
 }
 
 /// Resolve names that must all be one kind of member (`want` picks it).
 fn resolve_all(
     model: &Model,
-    cube: &Cube,
     names: &[String],
     what: &str,
     usage: Use,
-    want: impl Fn(MemberRef) -> Option<usize>,
-) -> Result<Vec<(usize, String)>, QueryError> {
+    want: impl Fn(MemberRef) -> bool,
+) -> Result<Vec<Named>, QueryError> {
     names
         .iter()
         .map(|m| {
-            want(resolve(model, cube, m, usage)?)
-                .map(|i| (i, m.clone()))
-                .ok_or_else(|| QueryError::Invalid(format!("{} is not {what}", short(m))))
+            let r = resolve(model, m, usage)?;
+            if want(r.id.member) {
+                Ok(Named { id: r.id, name: m.clone(), view: r.view })
+            } else {
+                Err(QueryError::Invalid(format!("{} is not {what}", short(m))))
+            }
         })
         .collect()
 }
 
-fn time_dimension(model: &Model, cube: &Cube, td: &Value) -> Result<TimeDimension, QueryError> {
+fn time_dimension(model: &Model, td: &Value) -> Result<TimeDimension, QueryError> {
     let name = td
         .get("dimension")
         .and_then(Value::as_str)
         .ok_or_else(|| QueryError::Invalid("each time dimension needs a dimension".into()))?;
     let usage = if td.get("granularity").is_some_and(|g| !g.is_null()) { Use::Column } else { Use::Condition };
-    let idx = match resolve(model, cube, name, usage)? {
-        MemberRef::Dimension(i) if cube.dimensions[i].kind == DimensionType::Time => i,
+    let Ref { id, view } = resolve(model, name, usage)?;
+    match id.member {
+        MemberRef::Dimension(i) if model.cubes[id.cube].dimensions[i].kind == DimensionType::Time => {}
         _ => return Err(QueryError::Invalid(format!("{} is not a time dimension", short(name)))),
-    };
+    }
     let granularity = match td.get("granularity") {
         None | Some(Value::Null) => None,
         Some(Value::String(g)) => Some(Granularity::parse(g).ok_or_else(|| {
@@ -478,7 +522,7 @@ fn time_dimension(model: &Model, cube: &Cube, td: &Value) -> Result<TimeDimensio
         }
         Some(_) => return Err(QueryError::Invalid("dateRange must be [from, to]".into())),
     };
-    Ok(TimeDimension { dimension: idx, name: name.to_string(), granularity, date_range })
+    Ok(TimeDimension { dimension: id, name: name.to_string(), view, granularity, date_range })
 }
 
 fn bad_date() -> QueryError {
@@ -523,7 +567,7 @@ pub fn widen_date(s: &str, end: bool) -> Option<String> {
     Some(out)
 }
 
-fn filter(model: &Model, cube: &Cube, f: &Value, depth: usize, count: &mut usize) -> Result<Filter, QueryError> {
+fn filter(model: &Model, f: &Value, depth: usize, count: &mut usize) -> Result<Filter, QueryError> {
     *count += 1;
     if depth > MAX_FILTER_DEPTH || *count > MAX_FILTERS {
         return Err(QueryError::Invalid(format!(
@@ -538,7 +582,7 @@ fn filter(model: &Model, cube: &Cube, f: &Value, depth: usize, count: &mut usize
             if obj.len() != 1 {
                 return Err(QueryError::Invalid(format!("a filter with {key} may hold nothing else")));
             }
-            let list = list.iter().map(|f| filter(model, cube, f, depth + 1, count)).collect::<Result<Vec<_>, _>>()?;
+            let list = list.iter().map(|f| filter(model, f, depth + 1, count)).collect::<Result<Vec<_>, _>>()?;
             // A group is either WHERE (dimensions) or HAVING (measures); a
             // group with both has no SQL (PostgreSQL 42803), as in Cube.js.
             let (measures, dimensions) = list.iter().fold((false, false), |acc, f| {
@@ -556,8 +600,8 @@ fn filter(model: &Model, cube: &Cube, f: &Value, depth: usize, count: &mut usize
         .or_else(|| obj.get("dimension"))
         .and_then(Value::as_str)
         .ok_or_else(|| QueryError::Invalid("each filter needs a member".into()))?;
-    let member = resolve(model, cube, name, Use::Condition)?;
-    if matches!(member, MemberRef::Segment(_)) {
+    let Ref { id: member, view } = resolve(model, name, Use::Condition)?;
+    if matches!(member.member, MemberRef::Segment(_)) {
         return Err(QueryError::Invalid(format!("{} is a segment; use segments", short(name))));
     }
     let op_name = obj.get("operator").and_then(Value::as_str).unwrap_or("");
@@ -599,8 +643,8 @@ fn filter(model: &Model, cube: &Cube, f: &Value, depth: usize, count: &mut usize
         return Err(QueryError::Invalid(format!("a filter value may be {MAX_VALUE_BYTES} bytes at most")));
     }
     if matches!(operator, Operator::Contains | Operator::NotContains | Operator::StartsWith | Operator::EndsWith) {
-        let string_dimension =
-            matches!(member, MemberRef::Dimension(i) if cube.dimensions[i].kind == DimensionType::String);
+        let string_dimension = matches!(member.member,
+            MemberRef::Dimension(i) if model.cubes[member.cube].dimensions[i].kind == DimensionType::String);
         if !string_dimension {
             return Err(QueryError::Invalid(format!(
                 "{op_name} applies to string dimensions only, not to {}",
@@ -611,7 +655,7 @@ fn filter(model: &Model, cube: &Cube, f: &Value, depth: usize, count: &mut usize
             return Err(QueryError::Invalid(format!("{op_name} may hold {MAX_LIKE_VALUES} values at most")));
         }
     }
-    Ok(Filter::Member { member, name: name.to_string(), operator, values })
+    Ok(Filter::Member { member, name: name.to_string(), view, operator, values })
 }
 
 fn order(raw: Option<&Value>, in_query: &[&str]) -> Result<Vec<(String, bool)>, QueryError> {

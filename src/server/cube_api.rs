@@ -3,8 +3,6 @@
 //! Out of scope for now (said so in the README): the WebSocket transport,
 //! "Continue wait" polling, pre-aggregations.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::Engine as _;
 use http::request::Parts;
 use http::{Response, StatusCode};
@@ -14,7 +12,8 @@ use serde_json::{Map, Value, json};
 use super::App;
 use super::response::{ApiError, Body, bytes_response, json_response};
 use crate::auth::Authenticated;
-use crate::db::{Cell, DbError, Rows};
+use crate::cache::{Fetched, Statement, Stored};
+use crate::db::{Cell, DataSource, DbError, Rows};
 use crate::query::render::ColumnKind;
 use crate::query::{Plan, Planned, Query, QueryError, Rendered};
 
@@ -94,10 +93,11 @@ pub async fn handle(
     }
 }
 
-/// Run a plan's queries on the tenant's data source, within the request's
-/// budget, and answer in Cube.js's `/load` shape.
+/// Run a plan's queries on the tenant's data source (through the result
+/// cache when enabled), within the request's budget, and answer in Cube.js's
+/// `/load` shape.
 async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, ApiError> {
-    let Some(data) = app.router.source(plan.tenant.as_deref()) else {
+    let Some((route, data)) = app.router.route(plan.tenant.as_deref()) else {
         return Err(ApiError::Db(DbError::Unavailable("no [database] is configured".into())));
     };
     let limits = app
@@ -109,35 +109,52 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         });
     let mut budget = Budget { cells_left: limits.0, max_cells: limits.0, max_bytes: limits.1, bytes: 0 };
     let mut results: Vec<Vec<u8>> = Vec::with_capacity(plan.queries.len());
-    for p in &plan.queries {
+    for (p, raw) in plan.queries.iter().zip(&req.queries) {
         let (q, r) = (&p.query, &p.rendered);
-        // Rows x columns across the request's queries: this query may read
-        // what the earlier ones left of the budget.
+        // Cube.js's `renewQuery: true`: computed afresh, whatever is cached.
+        let renew = raw.get("renewQuery").and_then(Value::as_bool) == Some(true);
         let columns = r.columns.len().max(1);
-        let by_budget = budget.cells_left / columns;
-        let max_rows = data.max_rows().min(by_budget);
-        let rows = match data.query(&r.sql, &r.params, &p.settings, max_rows).await {
-            Err(DbError::TooManyRows { .. }) if by_budget < data.max_rows() => {
+        // A statement reads at most what one request may hold, the same
+        // for every request, so a result computed for one serves all; each
+        // request then checks it against what its earlier queries left.
+        let cap = data.max_rows().min(budget.max_cells / columns);
+        let keys = column_keys(&r.columns);
+        let mut shape = Vec::with_capacity(64);
+        shape.extend_from_slice(&(cap as u64).to_le_bytes());
+        shape.extend_from_slice(&(budget.max_bytes as u64).to_le_bytes());
+        for (key, also) in &keys {
+            for k in std::iter::once(key).chain(also) {
+                shape.extend_from_slice(&(k.len() as u64).to_le_bytes());
+                shape.extend_from_slice(k);
+            }
+            shape.push(u8::from(also.is_some()));
+        }
+        let stmt = Statement { route, sql: &r.sql, params: &r.params, settings: &p.settings, shape: &shape };
+        let compute = compute_rows(data, &stmt, cap, keys, budget.max_bytes);
+        let fetched = match cached(app, data, &stmt, &p.cube, renew, compute).await {
+            Err(Computed::Db(DbError::TooManyRows { .. })) if cap < data.max_rows() => {
                 return Err(budget.cells_exceeded().into());
             }
-            other => other?,
+            other => other.map_err(|e| e.into_api(&budget))?,
         };
-        budget.cells_left -= rows.rows.len() * columns;
+        let cells = fetched.stored.rows * columns;
+        if cells > budget.cells_left {
+            return Err(budget.cells_exceeded().into());
+        }
+        budget.cells_left -= cells;
         let total = if q.total {
-            let counted = data.query(&r.total_sql, &r.params, &p.settings, 1).await?;
-            counted.rows.first().and_then(|row| row.first()).map_or(Value::Null, cell_json)
+            let stmt = Statement { sql: &r.total_sql, shape: b"total", ..stmt };
+            let compute = compute_total(data, &stmt);
+            let counted = cached(app, data, &stmt, &p.cube, renew, compute).await.map_err(|e| e.into_api(&budget))?;
+            serde_json::from_slice(&counted.stored.bytes).unwrap_or(Value::Null)
         } else {
             Value::Null
         };
-        let envelope = load_envelope(q, r, plan.dialect.name(), total);
-        let columns = r.columns.clone();
-        let max_bytes = budget.max_bytes - budget.bytes;
-        // Serializing up to tens of megabytes is CPU work: off the async
-        // workers, so /livez and other requests keep answering.
-        let written = tokio::task::spawn_blocking(move || write_result(envelope, &columns, &rows, max_bytes))
-            .await
-            .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
-        let bytes = written.ok_or_else(|| budget.bytes_exceeded())?;
+        let envelope = load_envelope(q, r, plan.dialect.name(), total, fetched.stored.computed_at_ms);
+        let bytes = write_result(&envelope, &fetched.stored.bytes);
+        if budget.bytes + bytes.len() > budget.max_bytes {
+            return Err(budget.bytes_exceeded().into());
+        }
         budget.bytes += bytes.len();
         results.push(bytes);
     }
@@ -163,6 +180,73 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         results.into_iter().next().unwrap_or_else(|| b"null".to_vec())
     };
     Ok(bytes_response(StatusCode::OK, body))
+}
+
+/// Why a statement's result could not be had; `Clone`, as every request
+/// waiting on one computation gets its outcome.
+#[derive(Debug, Clone)]
+enum Computed {
+    Db(DbError),
+    /// The serialized rows passed `max_response_bytes`.
+    TooManyBytes,
+}
+
+impl From<DbError> for Computed {
+    fn from(e: DbError) -> Self {
+        Computed::Db(e)
+    }
+}
+
+impl Computed {
+    fn into_api(self, budget: &Budget) -> ApiError {
+        match self {
+            Computed::Db(e) => ApiError::Db(e),
+            Computed::TooManyBytes => budget.bytes_exceeded().into(),
+        }
+    }
+}
+
+/// The statement's result from the cache, or computed when the cache is
+/// off.
+async fn cached(
+    app: &App,
+    data: &DataSource,
+    stmt: &Statement<'_>,
+    cube: &str,
+    renew: bool,
+    compute: impl std::future::Future<Output = Result<Stored, Computed>>,
+) -> Result<Fetched, Computed> {
+    match &app.cache {
+        Some(cache) => cache.get_or_compute(data, stmt, cube, renew, compute).await,
+        None => Ok(Fetched { stored: std::sync::Arc::new(compute.await?), hit: false }),
+    }
+}
+
+/// Run the statement (at most `cap` rows) and write its rows as `data`'s
+/// JSON array.
+async fn compute_rows(
+    data: &DataSource,
+    stmt: &Statement<'_>,
+    cap: usize,
+    keys: Vec<ColumnKey>,
+    max_bytes: usize,
+) -> Result<Stored, Computed> {
+    let rows = data.query(stmt.sql, stmt.params, stmt.settings, cap).await?;
+    let count = rows.rows.len();
+    // Serializing up to tens of megabytes is CPU work: off the async
+    // workers, so /livez and other requests keep answering.
+    let written = tokio::task::spawn_blocking(move || write_rows(&keys, &rows, max_bytes))
+        .await
+        .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
+    let bytes = written.ok_or(Computed::TooManyBytes)?;
+    Ok(Stored::new(bytes, count))
+}
+
+/// Cube.js's `total`: the count statement's one cell, as JSON.
+async fn compute_total(data: &DataSource, stmt: &Statement<'_>) -> Result<Stored, Computed> {
+    let counted = data.query(stmt.sql, stmt.params, stmt.settings, 1).await?;
+    let total = counted.rows.first().and_then(|row| row.first()).map_or(Value::Null, cell_json);
+    Ok(Stored::new(serde_json::to_vec(&total).unwrap_or_else(|_| b"null".to_vec()), 0))
 }
 
 /// What one request may still return: cells (rows x columns) and bytes.
@@ -251,12 +335,13 @@ fn sql_object(p: &Planned) -> Value {
 }
 
 /// A `/load` result without its `data`, which [`write_result`] adds.
-fn load_envelope(q: &Query, r: &Rendered, db_type: &str, total: Value) -> Value {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+/// `lastRefreshTime` is when the rows were computed (a cached result's
+/// time, not the request's).
+fn load_envelope(q: &Query, r: &Rendered, db_type: &str, total: Value, computed_at_ms: i64) -> Value {
     json!({
         "query": q.normalized,
         "annotation": annotation(r),
-        "lastRefreshTime": crate::db::iso_utc_millis(now),
+        "lastRefreshTime": crate::db::iso_utc_millis(computed_at_ms),
         "dataSource": "default",
         "dbType": db_type,
         "extDbType": "cubestore",
@@ -266,25 +351,25 @@ fn load_envelope(q: &Query, r: &Rendered, db_type: &str, total: Value) -> Value 
     })
 }
 
-/// One result as JSON bytes: the envelope's fields, then `data` written
-/// straight from the driver's cells, each key escaped once per column (no
-/// map per row, no name copied per cell). `None` once the bytes would pass
-/// `max_bytes`.
-fn write_result(envelope: Value, columns: &[crate::query::Column], rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
-    let keys: Vec<(Vec<u8>, Option<Vec<u8>>)> = columns
-        .iter()
-        .map(|c| {
-            let key = |name: &str| {
-                let mut k = serde_json::to_vec(name).unwrap_or_default();
-                k.push(b':');
-                k
-            };
-            (key(&c.member), c.also.as_deref().map(key))
-        })
-        .collect();
-    let mut out = Vec::with_capacity(1024);
+/// A column's key in `data`, escaped once (`"Orders.count":`), and the
+/// plain name a granular time dimension also answers to.
+type ColumnKey = (Vec<u8>, Option<Vec<u8>>);
+
+fn column_keys(columns: &[crate::query::Column]) -> Vec<ColumnKey> {
+    let key = |name: &str| {
+        let mut k = serde_json::to_vec(name).unwrap_or_default();
+        k.push(b':');
+        k
+    };
+    columns.iter().map(|c| (key(&c.member), c.also.as_deref().map(key))).collect()
+}
+
+/// One result as JSON bytes: the envelope's fields, then `data`, the rows
+/// [`write_rows`] wrote.
+fn write_result(envelope: &Value, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 1024);
     out.push(b'{');
-    if let Value::Object(fields) = &envelope {
+    if let Value::Object(fields) = envelope {
         for (name, value) in fields {
             write_json(&mut out, &Value::String(name.clone()));
             out.push(b':');
@@ -292,14 +377,25 @@ fn write_result(envelope: Value, columns: &[crate::query::Column], rows: &Rows, 
             out.push(b',');
         }
     }
-    out.extend_from_slice(b"\"data\":[");
+    out.extend_from_slice(b"\"data\":");
+    out.extend_from_slice(data);
+    out.push(b'}');
+    out
+}
+
+/// `data` as a JSON array written straight from the driver's cells, each
+/// key escaped once per column (no map per row, no name copied per cell).
+/// `None` once the bytes would pass `max_bytes`.
+fn write_rows(keys: &[ColumnKey], rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'[');
     for (i, row) in rows.rows.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.push(b'{');
         let mut first = true;
-        for (cell, (key, also)) in row.iter().zip(&keys) {
+        for (cell, (key, also)) in row.iter().zip(keys) {
             for k in also.iter().chain(std::iter::once(key)) {
                 if !first {
                     out.push(b',');
@@ -314,7 +410,7 @@ fn write_result(envelope: Value, columns: &[crate::query::Column], rows: &Rows, 
             return None;
         }
     }
-    out.extend_from_slice(b"]}");
+    out.push(b']');
     (out.len() <= max_bytes).then_some(out)
 }
 

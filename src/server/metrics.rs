@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::cache::Snapshot;
+
 /// Latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
 
@@ -79,11 +81,14 @@ impl Metrics {
         inner.latency_sum += secs;
     }
 
-    /// The text exposition format.
+    /// The text exposition format. `caches` are by name (`result`,
+    /// `verify`): a closed set of ours; `webhooks` and `enrich` by provider
+    /// name and `auth.enrich[<i>]`, from configuration.
     pub fn render(
         &self,
         ready: bool,
         statements_running: usize,
+        caches: &[(&str, Snapshot)],
         webhooks: &[(&str, &crate::auth::WebhookStats)],
         enrich: &[(&str, &crate::auth::WebhookStats)],
     ) -> String {
@@ -127,6 +132,7 @@ impl Metrics {
         );
         out.push_str("# TYPE tenantgate_connections_timed_out_total counter\n");
         let _ = writeln!(out, "tenantgate_connections_timed_out_total {}", c.timed_out.load(Ordering::Relaxed));
+        render_caches(&mut out, caches);
         if !webhooks.is_empty() {
             let label = |p: &str| p.replace('\\', "\\\\").replace('"', "\\\"");
             out.push_str("# HELP tenantgate_webhook_calls_total Calls to auth webhooks, by provider and outcome (allow, deny, error).\n");
@@ -182,6 +188,29 @@ impl Metrics {
     }
 }
 
+/// One cache series: name, type, help, and its value in a snapshot.
+type Series = (&'static str, &'static str, &'static str, fn(&Snapshot) -> u64);
+
+fn render_caches(out: &mut String, caches: &[(&str, Snapshot)]) {
+    if caches.is_empty() {
+        return;
+    }
+    let series: [Series; 5] = [
+        ("hits_total", "counter", "Lookups served from the cache.", |s| s.hits),
+        ("misses_total", "counter", "Lookups computed (a renewQuery counts as one).", |s| s.misses),
+        ("evictions_total", "counter", "Entries dropped to stay under the cache's bound.", |s| s.evictions),
+        ("entries", "gauge", "Entries held now.", |s| s.entries),
+        ("bytes", "gauge", "Weight held now, in bytes (an estimate for tokens).", |s| s.bytes),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP tenantgate_cache_{name} {help}");
+        let _ = writeln!(out, "# TYPE tenantgate_cache_{name} {kind}");
+        for (cache, snap) in caches {
+            let _ = writeln!(out, "tenantgate_cache_{name}{{cache=\"{cache}\"}} {}", value(snap));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +221,7 @@ mod tests {
         m.record(200, None, Some("main"), Duration::from_micros(300));
         m.record(401, Some("token_expired"), Some("main"), Duration::from_millis(2));
         m.record(401, Some("token_expired"), Some("main"), Duration::from_secs(3));
-        let text = m.render(true, 2, &[], &[]);
+        let text = m.render(true, 2, &[], &[], &[]);
         assert!(
             text.contains("tenantgate_requests_total{status=\"401\",code=\"token_expired\",provider=\"main\"} 2"),
             "{text}"
@@ -214,11 +243,28 @@ mod tests {
         m.connections().refused();
         m.connections().timed_out();
         m.connections().timed_out();
-        let text = m.render(true, 0, &[], &[]);
+        let text = m.render(true, 0, &[], &[], &[]);
         assert!(text.contains("tenantgate_connections_open 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_refused_total 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_timed_out_total 2\n"), "{text}");
         drop(second);
-        assert!(m.render(true, 0, &[], &[]).contains("tenantgate_connections_open 0\n"));
+        assert!(m.render(true, 0, &[], &[], &[]).contains("tenantgate_connections_open 0\n"));
+    }
+
+    #[test]
+    fn caches_are_counted_by_name() {
+        let m = Metrics::default();
+        let snap = Snapshot { hits: 3, misses: 2, evictions: 1, entries: 4, bytes: 900 };
+        let text = m.render(true, 0, &[("result", snap)], &[], &[]);
+        for line in [
+            "tenantgate_cache_hits_total{cache=\"result\"} 3\n",
+            "tenantgate_cache_misses_total{cache=\"result\"} 2\n",
+            "tenantgate_cache_evictions_total{cache=\"result\"} 1\n",
+            "tenantgate_cache_entries{cache=\"result\"} 4\n",
+            "tenantgate_cache_bytes{cache=\"result\"} 900\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!m.render(true, 0, &[], &[], &[]).contains("tenantgate_cache_"), "no cache, no series");
     }
 }

@@ -44,6 +44,8 @@ pub struct App {
     policy: crate::query::Policy,
     /// The default and the tenants' data sources, all opened at startup.
     router: crate::db::Router,
+    /// `[cache]`, when enabled.
+    cache: Option<crate::cache::ResultCache>,
     tls: Option<TlsAcceptor>,
     request_seq: AtomicU64,
     request_prefix: u32,
@@ -69,6 +71,7 @@ impl App {
             model: built.model,
             policy: built.policy,
             router: built.router.unwrap_or_else(crate::db::Router::empty),
+            cache: built.cache,
             tls: built.tls,
             request_seq: AtomicU64::new(0),
             request_prefix: u32::from_be_bytes(seed),
@@ -91,6 +94,21 @@ impl App {
     /// Statements running on the default and the tenants' databases.
     fn statements_running(&self) -> usize {
         self.router.running()
+    }
+
+    /// What `/metrics` shows of the caches in use.
+    fn cache_snapshots(&self) -> Vec<(&'static str, crate::cache::Snapshot)> {
+        let verification = self.pipeline.verification_cache_counts().map(|c| {
+            let snapshot = crate::cache::Snapshot {
+                hits: c.hits,
+                misses: c.misses,
+                evictions: c.evictions,
+                entries: c.entries,
+                bytes: c.bytes,
+            };
+            ("verification", snapshot)
+        });
+        self.cache.iter().map(|c| ("result", c.snapshot())).chain(verification).collect()
     }
 
     fn next_request_id(&self) -> String {

@@ -25,7 +25,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 struct Outcome {
     code: Option<&'static str>,
     provider: Option<std::sync::Arc<str>>,
-    kid: Option<String>,
+    kid: Option<std::sync::Arc<str>>,
 }
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
@@ -87,6 +87,7 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
             let mut resp = Response::new(Body::from(app.metrics.render(
                 app.pipeline.not_ready().is_empty(),
                 app.statements_running(),
+                &app.cache_snapshots(),
                 &app.pipeline.webhook_stats(),
                 &app.pipeline.enrich_stats(),
             )));
@@ -189,7 +190,7 @@ async fn authenticate(app: &App, req: &Parts) -> Result<(Authenticated, Outcome)
 }
 
 fn whoami(auth: &Authenticated) -> Response<Body> {
-    json_response(StatusCode::OK, &json!({"securityContext": auth.context, "provider": auth.provider.as_deref()}))
+    json_response(StatusCode::OK, &json!({"securityContext": &*auth.context, "provider": auth.provider.as_deref()}))
 }
 
 fn only_get(app: &App, req: &Parts, ok: impl FnOnce() -> Response<Body>) -> (Response<Body>, Outcome) {

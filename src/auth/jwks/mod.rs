@@ -126,6 +126,12 @@ impl KeyCache {
         }
     }
 
+    /// The key a token with `kid` and `alg` would be verified with now, from
+    /// the set in hand (see [`State::current`]); never fetches.
+    pub fn current(&self, kid: Option<&str>, alg: Algorithm) -> Option<Arc<Key>> {
+        self.lock().state.current(kid, alg, Instant::now())
+    }
+
     /// Start a fetch in its own task (so a cancelled request never cancels
     /// it), or join the one in flight.
     fn start_or_join_fetch(self: &Arc<Self>, inner: &mut Inner) -> watch::Receiver<()> {

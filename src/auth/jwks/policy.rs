@@ -87,6 +87,22 @@ impl State {
         self.last_attempt.is_some_and(|(at, _)| now.saturating_duration_since(at) < self.cfg.refetch_cooldown)
     }
 
+    /// The key a token with `kid` and `alg` would be verified with right
+    /// now, from the set in hand alone: no fetch, no negative entry, no
+    /// state change. The verification cache asks this before serving an
+    /// entry, so a key that left the set (or a set beyond `max_stale`)
+    /// takes its cached tokens with it.
+    pub fn current(&self, kid: Option<&str>, alg: Algorithm, now: Instant) -> Option<Arc<Key>> {
+        let good = self.good.as_ref()?;
+        if now.saturating_duration_since(good.fetched_at) > self.cfg.max_stale {
+            return None;
+        }
+        match select(&good.set, kid, alg) {
+            Selection::Key(k) => Some(k),
+            Selection::Missing | Selection::Refuse(_) => None,
+        }
+    }
+
     /// Decide for a token with `kid` (or none) and `alg`. `allow_fetch` is
     /// false right after this request waited for a fetch.
     pub fn decide(&mut self, kid: Option<&str>, alg: Algorithm, now: Instant, allow_fetch: bool) -> Decision {
@@ -331,6 +347,23 @@ mod tests {
         assert_eq!(code(s.decide(None, RS, t0, true)), "use");
         s.record_success(set(&["a", "b"]), None, t0);
         assert_eq!(code(s.decide(None, RS, t0, true)), "unknown_kid");
+    }
+
+    #[test]
+    fn current_answers_from_the_set_in_hand_only_and_never_beyond_max_stale() {
+        let mut s = State::new(cfg());
+        let t0 = Instant::now();
+        assert!(s.current(Some("a"), Algorithm::RS256, t0).is_none(), "no set yet");
+        s.record_success(set(&["a"]), None, t0);
+        let a = s.current(Some("a"), Algorithm::RS256, t0).expect("a is in the set");
+        assert!(s.current(Some("b"), Algorithm::RS256, t0).is_none());
+        assert!(s.current(Some("a"), Algorithm::ES256, t0).is_none(), "the key cannot verify ES256");
+        // A refetched set replaces the key, even under the same kid.
+        s.record_success(set(&["a"]), None, t0);
+        let again = s.current(Some("a"), Algorithm::RS256, t0).expect("a is in the new set");
+        assert!(!Arc::ptr_eq(&a, &again));
+        let stale = t0 + cfg().max_stale + Duration::from_secs(1);
+        assert!(s.current(Some("a"), Algorithm::RS256, stale).is_none());
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl JwksProvider {
         if let JwksPreset::Cognito { .. } = self.preset {
             verified.cognito_groups = Some(CognitoGroups::from_claims(&verified.claims));
         }
+        verified.jwks_key = Some(key);
         Ok(verified)
     }
 

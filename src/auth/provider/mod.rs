@@ -38,6 +38,7 @@ pub use webhook::WebhookStats;
 
 use super::AuthError;
 use super::claims::{self, TimeRules};
+use super::jwks::keyset::Key;
 use super::token::{Jws, Jwt};
 use crate::config::{ClaimRules, Secret, SecretProviderConfig};
 
@@ -53,13 +54,16 @@ pub(crate) struct VerifiedClaims {
     claims: Map<String, Value>,
     /// Set by a Cognito provider: applied after the context's generic steps.
     cognito_groups: Option<CognitoGroups>,
+    /// Set by a JWKS provider: the key that verified the signature, so the
+    /// verification cache serves the token only while that key is current.
+    jwks_key: Option<Arc<Key>>,
 }
 
 impl VerifiedClaims {
     /// The payload must be a JSON object.
     fn from_payload(payload: Value) -> Result<Self, AuthError> {
         match payload {
-            Value::Object(claims) => Ok(VerifiedClaims { claims, cognito_groups: None }),
+            Value::Object(claims) => Ok(VerifiedClaims { claims, cognito_groups: None, jwks_key: None }),
             other => Err(AuthError::ClaimsNotObject(format!(
                 "the token payload is {}, not a JSON object",
                 super::context::kind(&other)
@@ -74,6 +78,17 @@ impl VerifiedClaims {
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn dangerous_assume_verified(payload: Value) -> Result<Self, AuthError> {
         Self::from_payload(payload)
+    }
+
+    /// A time claim (`exp`, `nbf`), already checked to be a NumericDate.
+    pub(crate) fn time_claim(&self, name: &str) -> Option<f64> {
+        self.claims.get(name).and_then(Value::as_f64)
+    }
+
+    /// The JWKS key that verified the token (none for static keys and
+    /// custom strategies).
+    pub(crate) fn jwks_key(&self) -> Option<&Arc<Key>> {
+        self.jwks_key.as_ref()
     }
 
     /// The claims, and what the provider's preset adds to the context.

@@ -166,7 +166,9 @@ impl WebhookProvider {
 impl Verdict {
     fn result(&self) -> Result<VerifiedClaims, AuthError> {
         match self {
-            Verdict::Allow(claims) => Ok(VerifiedClaims { claims: claims.clone(), cognito_groups: None }),
+            Verdict::Allow(claims) => {
+                Ok(VerifiedClaims { claims: claims.clone(), cognito_groups: None, jwks_key: None })
+            }
             Verdict::Deny => Err(AuthError::WebhookDenied("the auth webhook refused the credential".into())),
         }
     }

@@ -5,7 +5,7 @@ use super::{Cx, Section};
 use crate::config::layers::{Node, Source, Table, Value, get};
 use crate::config::{
     AuthConfig, DEFAULT_DEV_MODE, DEFAULT_FAILURE_STATUS, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_BYTES, DEFAULT_REQUIRE_EXP,
-    ProviderKind, ServerConfig,
+    DEFAULT_VERIFICATION_CACHE_MAX_BYTES, DEFAULT_VERIFICATION_CACHE_TTL, ProviderKind, ServerConfig,
 };
 
 pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthConfig {
@@ -31,6 +31,9 @@ pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthCo
             format!("must be smaller than server.max_header_bytes ({})", server.max_header_bytes),
         );
     }
+    let verification_cache_max_bytes =
+        cx.int(&s, "verification_cache_max_bytes", DEFAULT_VERIFICATION_CACHE_MAX_BYTES as i64, 0, 1 << 40) as usize;
+    let verification_cache_ttl = cx.positive_duration(&s, "verification_cache_ttl", DEFAULT_VERIFICATION_CACHE_TTL);
     let providers = match s.get("providers") {
         None => Vec::new(),
         Some(Node { value: Value::Array(items), .. }) => {
@@ -58,6 +61,8 @@ pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthCo
         claims_namespace,
         failure_status,
         max_token_bytes,
+        verification_cache_max_bytes,
+        verification_cache_ttl,
         providers,
         enrich,
     };

@@ -6,6 +6,7 @@
 
 mod access;
 mod auth;
+mod cache;
 mod database;
 mod enrich;
 mod forward_auth;
@@ -42,10 +43,12 @@ pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
         None => AccessConfig::default(),
     };
     let forward_auth = root.section(&mut cx, "forward_auth").map(|s| forward_auth::forward_auth(&mut cx, s, &access));
+    let section = root.section_or_empty(&mut cx, "cache");
+    let cache = cache::cache(&mut cx, section);
     root.finish(&mut cx);
     policy::policy(&mut cx, env, &server, &auth, tree);
     if cx.errors.is_empty() {
-        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access, forward_auth })
+        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access, forward_auth, cache })
     } else {
         Err(ConfigErrors(cx.errors))
     }
