@@ -52,6 +52,7 @@ fn claims() -> serde_json::Map<String, Value> {
         std::time::Duration::from_secs(3600),
         [
             ("iss".to_string(), json!("https://idp.bench")),
+            ("aud".to_string(), json!("bench")),
             ("sub".to_string(), json!("user-42")),
             ("tenant_id".to_string(), json!("acme")),
             ("roles".to_string(), json!(["analyst", "viewer"])),
@@ -128,7 +129,7 @@ fn jwks(c: &mut Criterion) {
         jwk["kid"] = json!("bench");
         let url = rt.block_on(serve_jwks(json!({ "keys": [jwk.clone()] }).to_string()));
         let toml = format!(
-            "[[auth.providers]]\nname = \"idp\"\ntype = \"jwks\"\nissuer = \"https://idp.bench\"\njwks_url = \"{url}\"\nalgorithms = [\"{alg:?}\"]\n"
+            "[[auth.providers]]\nname = \"idp\"\ntype = \"jwks\"\nissuer = \"https://idp.bench\"\njwks_url = \"{url}\"\naudience = [\"bench\"]\nalgorithms = [\"{alg:?}\"]\n"
         );
         let (pipeline, cached) = {
             let _enter = rt.enter();
