@@ -113,7 +113,21 @@ impl App {
 
     fn next_request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-{:08x}", self.request_prefix, n)
+        // `{:08x}-{:08x}` without the formatting machinery: it showed in a
+        // whoami profile.
+        let mut id = String::with_capacity(25);
+        push_hex(&mut id, u64::from(self.request_prefix));
+        id.push('-');
+        push_hex(&mut id, n);
+        id
+    }
+}
+
+/// Lowercase hex, at least eight digits (`{:08x}`).
+fn push_hex(out: &mut String, v: u64) {
+    let digits = (16 - v.leading_zeros() as usize / 4).max(8);
+    for i in (0..digits).rev() {
+        out.push(char::from_digit(((v >> (4 * i)) & 15) as u32, 16).unwrap_or('0'));
     }
 }
 
@@ -189,4 +203,16 @@ pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Out
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_hex_of_at_least_eight_digits() {
+        for v in [0u64, 1, 0xdead_beef, 0x1_0000_0000, u64::MAX] {
+            let mut s = String::new();
+            super::push_hex(&mut s, v);
+            assert_eq!(s, format!("{v:08x}"));
+        }
+    }
 }
