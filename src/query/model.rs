@@ -869,12 +869,23 @@ pub fn snake_case(s: &str) -> String {
     out
 }
 
-/// `totalAmount` -> `Total Amount` (Cube's default titles).
+/// `totalAmount` -> `Total Amount`, `createdAt` -> `Created at` (Cube.js's
+/// default titles: the `inflection` package's `titleize`, which leaves small
+/// words after the first in lower case).
 fn titleize(s: &str) -> String {
+    const SMALL: [&str; 22] = [
+        "and", "or", "nor", "a", "an", "the", "so", "but", "to", "of", "at", "by", "from", "into", "on", "onto", "off",
+        "out", "in", "over", "with", "for",
+    ];
     snake_case(s)
         .split('_')
         .filter(|w| !w.is_empty())
-        .map(|w| {
+        .enumerate()
+        .map(|(i, w)| {
+            let w = w.to_ascii_lowercase();
+            if i > 0 && SMALL.contains(&w.as_str()) {
+                return w;
+            }
             let mut c = w.chars();
             c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
         })
@@ -1128,5 +1139,13 @@ cubes:
         )
         .expect_err("invalid");
         assert_eq!(errs, ["model/orders.yml: cube Orders: measure count: drill member nope is not in the model"]);
+    }
+
+    #[test]
+    fn default_titles_keep_small_words_lower_case_as_cube_js_does() {
+        assert_eq!(titleize("createdAt"), "Created at");
+        assert_eq!(titleize("totalAmount"), "Total Amount");
+        assert_eq!(titleize("orderOfTheDay"), "Order of the Day");
+        assert_eq!(titleize("at"), "At");
     }
 }
