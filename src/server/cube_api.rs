@@ -12,6 +12,7 @@ use hyper::body::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::App;
+use super::cube_shape as shape;
 use super::response::{ApiError, Body, bytes_response, json_response};
 use crate::auth::Authenticated;
 use crate::db::{Cell, DbError, Rows};
@@ -56,7 +57,9 @@ pub async fn handle(
 ) -> Result<Response<Body>, ApiError> {
     let planned = || -> Result<(Request, Plan), ApiError> {
         let req = parse_request(parts, &body)?;
-        let plan = crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context)?;
+        shape::check_blending(&req.queries)?;
+        let plan =
+            crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context).map_err(|e| cube_error(app, e))?;
         Ok((req, plan))
     };
     match endpoint {
@@ -66,29 +69,37 @@ pub async fn handle(
         }
         Endpoint::DryRun => {
             let (req, plan) = planned()?;
-            let normalized: Vec<Value> = plan.queries.iter().map(|p| p.query.normalized.clone()).collect();
+            let mut normalized = echoes(&req, &plan);
+            let pivot = shape::pivot_query(&req.queries, &normalized);
+            shape::mark_first(&mut normalized);
+            let order =
+                plan.queries.iter().map(|p| shape::order_object(&shape::effective_order(&p.query))).collect::<Vec<_>>();
             Ok(json_response(
                 StatusCode::OK,
                 &json!({
                     "queryType": query_type(&req),
                     "normalizedQueries": normalized,
-                    "queryOrder": plan.queries.iter().map(|p| order_object(&p.query.order)).collect::<Vec<_>>(),
-                    "pivotQuery": normalized.first().cloned().unwrap_or(Value::Null),
+                    "queryOrder": order,
+                    "pivotQuery": pivot,
                 }),
             ))
         }
         Endpoint::Sql => {
-            let (req, plan) = planned()?;
-            let sqls: Vec<Value> = plan.queries.iter().map(sql_object).collect();
-            let body = if req.multi || sqls.len() > 1 {
-                json!({"queryType": query_type(&req), "sql": sqls})
-            } else {
-                json!({"sql": sqls.into_iter().next().unwrap_or(Value::Null)})
-            };
+            let (_, plan) = planned()?;
+            // Cube.js: `{sql}` for one query, `[{sql}, ...]` for a blend,
+            // whatever `queryType` says.
+            let mut sqls: Vec<Value> = plan.queries.iter().map(|p| json!({"sql": sql_object(p)})).collect();
+            let body = if sqls.len() > 1 { Value::Array(sqls) } else { sqls.pop().unwrap_or(Value::Null) };
             Ok(json_response(StatusCode::OK, &body))
         }
         Endpoint::Load => {
             let (req, plan) = planned()?;
+            if !req.multi && req.queries.len() > 1 {
+                return Err(QueryError::Invalid(
+                    "'blendingQuery' query type is not supported by the client.Please update the client.".into(),
+                )
+                .into());
+            }
             load(app, &req, &plan).await
         }
     }
@@ -109,7 +120,13 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         });
     let mut budget = Budget { cells_left: limits.0, max_cells: limits.0, max_bytes: limits.1, bytes: 0 };
     let mut results: Vec<Vec<u8>> = Vec::with_capacity(plan.queries.len());
-    for p in &plan.queries {
+    let mut echoes = echoes(req, plan);
+    let pivot = shape::pivot_query(&req.queries, &echoes);
+    if req.multi {
+        shape::mark_first(&mut echoes);
+    }
+    let blending = plan.queries.len() > 1;
+    for (i, p) in plan.queries.iter().enumerate() {
         let (q, r) = (&p.query, &p.rendered);
         // Rows x columns across the request's queries: this query may read
         // what the earlier ones left of the budget.
@@ -129,14 +146,17 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         } else {
             Value::Null
         };
-        let envelope = load_envelope(q, r, plan.dialect.name(), total);
+        let echo = echoes.get(i).cloned().unwrap_or(Value::Null);
+        let envelope = load_envelope(echo, annotation(app, q, r), plan.dialect.name(), total);
         let columns = r.columns.clone();
+        let blend_key = if blending { req.queries.get(i).and_then(shape::blending_time_key) } else { None };
         let max_bytes = budget.max_bytes - budget.bytes;
         // Serializing up to tens of megabytes is CPU work: off the async
         // workers, so /livez and other requests keep answering.
-        let written = tokio::task::spawn_blocking(move || write_result(envelope, &columns, &rows, max_bytes))
-            .await
-            .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
+        let written =
+            tokio::task::spawn_blocking(move || write_result(envelope, &columns, blend_key.as_ref(), &rows, max_bytes))
+                .await
+                .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
         let bytes = written.ok_or_else(|| budget.bytes_exceeded())?;
         budget.bytes += bytes.len();
         results.push(bytes);
@@ -153,7 +173,7 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
             out.extend_from_slice(r);
         }
         out.extend_from_slice(b"],\"pivotQuery\":");
-        write_json(&mut out, &plan.queries.first().map(|p| pivot(&p.query, req)).unwrap_or(Value::Null));
+        write_json(&mut out, &pivot);
         out.extend_from_slice(b",\"slowQuery\":false}");
         if out.len() > budget.max_bytes {
             return Err(budget.bytes_exceeded().into());
@@ -190,13 +210,25 @@ impl Budget {
 }
 
 fn query_type(req: &Request) -> &'static str {
-    if req.queries.len() > 1 { "blendingQuery" } else { "regularQuery" }
+    shape::query_type(req.queries.len())
 }
 
-fn pivot(q: &Query, req: &Request) -> Value {
-    let mut p = q.normalized.clone();
-    p["queryType"] = json!(query_type(req));
-    p
+/// Each query as Cube.js echoes it back.
+fn echoes(req: &Request, plan: &Plan) -> Vec<Value> {
+    req.queries.iter().zip(&plan.queries).map(|(raw, p)| shape::echo(raw, &p.query)).collect()
+}
+
+/// Cube.js's compiler names the part of a path it could not find: the
+/// member (`'nope' not found for path 'Orders.nope'`) or the cube
+/// (`Cube 'Nope' not found for path 'Nope.count'`).
+fn cube_error(app: &App, e: QueryError) -> ApiError {
+    match e {
+        QueryError::UnknownMember(path) => match path.split_once('.') {
+            Some((cube, _)) if !app.model.cubes.iter().any(|c| c.name == cube) => QueryError::UnknownCube(path).into(),
+            _ => QueryError::UnknownMember(path).into(),
+        },
+        other => other.into(),
+    }
 }
 
 /// The query from `?query=` (GET) or the JSON body's `query` (POST).
@@ -207,8 +239,13 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         let multi = v.get("queryType").and_then(Value::as_str) == Some("multi");
         (v.get("query").cloned().ok_or(QueryError::MissingQuery)?, multi)
     } else {
-        let text =
-            params.iter().find(|(k, _)| k == "query").map(|(_, v)| v.as_str()).ok_or(QueryError::MissingQuery)?;
+        // Cube.js: an empty `query` is no query.
+        let text = params
+            .iter()
+            .find(|(k, _)| k == "query")
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+            .ok_or(QueryError::MissingQuery)?;
         let v: Value = serde_json::from_str(text).map_err(|e| QueryError::BadJson(e.to_string()))?;
         (v, false)
     };
@@ -224,42 +261,42 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         }
         other => vec![other],
     };
+    let queries = queries.iter().map(shape::prepare).collect::<Result<Vec<_>, _>>()?;
     Ok(Request { queries, multi })
-}
-
-fn order_object(order: &[(String, bool)]) -> Value {
-    Value::Object(order.iter().map(|(m, d)| (m.clone(), json!(if *d { "desc" } else { "asc" }))).collect())
 }
 
 fn sql_object(p: &Planned) -> Value {
     let r = &p.rendered;
     let alias_to_member: Map<String, Value> = r.columns.iter().map(|c| (c.alias.clone(), json!(c.member))).collect();
-    json!({
+    let mut sql = json!({
         "sql": [r.sql, r.params.iter().map(crate::query::SqlValue::to_json).collect::<Vec<_>>()],
-        "timeDimensionAlias": Value::Null,
-        "timeDimensionField": Value::Null,
-        "order": p.query.order.iter().map(|(m, d)| json!({"id": m, "desc": d})).collect::<Vec<_>>(),
+        "lambdaQueries": {},
+        "order": shape::order_object(&shape::effective_order(&p.query)),
         "cacheKeyQueries": [],
         "dataSource": "default",
         "aliasNameToMember": alias_to_member,
-        "rollupMatchResults": [],
         "canUseTransformedQuery": {"allowed": false},
         "external": false,
         "preAggregations": [],
-        "cube": p.cube,
-    })
+    });
+    // Cube.js names the first time dimension with a granularity.
+    if let Some(c) = r.columns.iter().find(|c| c.also.is_some()) {
+        sql["timeDimensionAlias"] = json!(c.alias);
+        sql["timeDimensionField"] = json!(c.also);
+    }
+    sql
 }
 
 /// A `/load` result without its `data`, which [`write_result`] adds.
-fn load_envelope(q: &Query, r: &Rendered, db_type: &str, total: Value) -> Value {
+/// No `extDbType`: Cube.js sends it only with an external database.
+fn load_envelope(echo: Value, annotation: Value, db_type: &str, total: Value) -> Value {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     json!({
-        "query": q.normalized,
-        "annotation": annotation(r),
+        "query": echo,
+        "annotation": annotation,
         "lastRefreshTime": crate::db::iso_utc_millis(now),
         "dataSource": "default",
         "dbType": db_type,
-        "extDbType": "cubestore",
         "external": false,
         "slowQuery": false,
         "total": total,
@@ -269,9 +306,16 @@ fn load_envelope(q: &Query, r: &Rendered, db_type: &str, total: Value) -> Value 
 /// One result as JSON bytes: the envelope's fields, then `data` written
 /// straight from the driver's cells, each key escaped once per column (no
 /// map per row, no name copied per cell). `None` once the bytes would pass
-/// `max_bytes`.
-fn write_result(envelope: Value, columns: &[crate::query::Column], rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
-    let keys: Vec<(Vec<u8>, Option<Vec<u8>>)> = columns
+/// `max_bytes`. `blend_key` (a blend's `(member, "time.<granularity>")`)
+/// writes that member's column once more under the blend's key.
+fn write_result(
+    envelope: Value,
+    columns: &[crate::query::Column],
+    blend_key: Option<&(String, String)>,
+    rows: &Rows,
+    max_bytes: usize,
+) -> Option<Vec<u8>> {
+    let keys: Vec<(Vec<u8>, Vec<Vec<u8>>)> = columns
         .iter()
         .map(|c| {
             let key = |name: &str| {
@@ -279,7 +323,13 @@ fn write_result(envelope: Value, columns: &[crate::query::Column], rows: &Rows, 
                 k.push(b':');
                 k
             };
-            (key(&c.member), c.also.as_deref().map(key))
+            let mut also: Vec<Vec<u8>> = c.also.as_deref().map(key).into_iter().collect();
+            if let Some((member, time)) = blend_key
+                && *member == c.member
+            {
+                also.push(key(time));
+            }
+            (key(&c.member), also)
         })
         .collect();
     let mut out = Vec::with_capacity(1024);
@@ -360,7 +410,7 @@ pub fn cell_json(cell: &Cell) -> Value {
     }
 }
 
-fn annotation(r: &Rendered) -> Value {
+fn annotation(app: &App, q: &Query, r: &Rendered) -> Value {
     let mut measures = Map::new();
     let mut dimensions = Map::new();
     let mut time_dimensions = Map::new();
@@ -388,7 +438,16 @@ fn annotation(r: &Rendered) -> Value {
             }
         }
     }
-    json!({"measures": measures, "dimensions": dimensions, "segments": {}, "timeDimensions": time_dimensions})
+    let mut segments = Map::new();
+    if let Some(cube) = app.model.cubes.get(q.cube) {
+        for (i, name) in q.segments.iter().zip(q.normalized["segments"].as_array().into_iter().flatten()) {
+            if let (Some(s), Some(name)) = (cube.segments.get(*i), name.as_str()) {
+                let entry = json!({"title": format!("{} {}", cube.title, s.title), "shortTitle": s.title});
+                segments.insert(name.to_string(), entry);
+            }
+        }
+    }
+    json!({"measures": measures, "dimensions": dimensions, "segments": segments, "timeDimensions": time_dimensions})
 }
 
 #[cfg(test)]
