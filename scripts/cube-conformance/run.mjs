@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import cases from './cases.mjs';
+import cases, { ROW } from './cases.mjs';
 import { clientCalls } from './client.mjs';
 import { compareAnswers } from './lib/compare.mjs';
 import { seedSql } from './seed.mjs';
@@ -294,7 +294,7 @@ function verdictKnown(c, cube, tg, rows) {
   if (tg.status !== k.status) problems.push(`tenantgate status ${tg.status}, the table says ${k.status}`);
   if (k.code && tg.body?.code !== k.code) problems.push(`tenantgate code ${JSON.stringify(tg.body?.code)}, expected ${k.code}`);
   // Refusals keep Cube.js's error strings.
-  if (cube.status >= 400 && tg.status >= 400 && cube.body?.error !== tg.body?.error) {
+  if (!k.ownWords && cube.status >= 400 && tg.status >= 400 && cube.body?.error !== tg.body?.error) {
     problems.push(`error text: cube=${JSON.stringify(cube.body?.error)} tenantgate=${JSON.stringify(tg.body?.error)}`);
   }
   return problems.length ? problems.join('; ') : null;
@@ -374,7 +374,16 @@ async function main() {
       continue;
     }
     const tg = await send(tgBase, c, { retryContinueWait: false });
+    if (c.known?.db && c.known.db !== DB) delete c.known;
     const diffs = compareAnswers(cube, tg);
+    // tenantgate's error bodies add `code` (and sometimes `detail`) beside
+    // Cube.js's `error`: KNOWN, by the README's row, when nothing else differs.
+    const extra = (d) => /^body\.(code|detail): cube=\(absent\)/.test(d);
+    if (diffs.length && diffs.every(extra) && !c.known) {
+      if (!rows.has(ROW.errorCode)) fail(`README.md's deliberate-differences table has no row "${ROW.errorCode}"`);
+      record({ id, verdict: 'KNOWN', row: ROW.errorCode, cube, tg, diffs });
+      continue;
+    }
     if (!diffs.length) {
       record({ id, verdict: 'SAME', cube, tg, diffs, note: c.known ? 'known difference no longer differs' : undefined });
     } else if (c.known) {
@@ -395,7 +404,9 @@ async function main() {
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`cube-conformance on ${DB}: ${results.length} cases in ${secs} s`);
   console.log(`${count.SAME} same, ${count.KNOWN} known, ${count.DIFF} diff`);
-  if (STRICT && count.DIFF) process.exit(1);
+  // Exit explicitly: the servers' child handles would keep the event loop
+  // alive; the exit handler stops them.
+  process.exit(STRICT && count.DIFF ? 1 : 0);
 }
 
 main().catch((e) => {

@@ -64,7 +64,7 @@ impl SqlValue {
 /// client's 400s.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {
-    #[error("Query param is required")]
+    #[error("query param is required")]
     MissingQuery,
     #[error("Unable to decode query param as JSON, error: {0}")]
     BadJson(String),
@@ -72,8 +72,17 @@ pub enum QueryError {
         "Query should contain either measures, dimensions or timeDimensions with granularities in order to be valid"
     )]
     Empty,
-    #[error("'{0}' not found for path '{0}'")]
+    /// Cube.js's words: the part after the cube (`'nope' not found for path
+    /// 'Orders.nope'`).
+    #[error("'{name}' not found for path '{path}'", path = .0, name = .0.split_once('.').map_or(.0.as_str(), |(_, m)| m))]
     UnknownMember(String),
+    /// A name that cannot be a member path (`count`, `A.b; DROP ...`), refused
+    /// by Cube.js's query schema before any lookup; the message is Cube.js's.
+    #[error("{0}")]
+    BadMemberName(String),
+    /// A path whose cube does not exist (Cube.js's words).
+    #[error("Cube '{cube}' not found for path '{path}'", path = .0, cube = .0.split_once('.').map_or(.0.as_str(), |(c, _)| c))]
+    UnknownCube(String),
     /// The member (or its cube) uses a Cube.js feature tenantgate does not
     /// implement; answering without it would be wrong.
     #[error("Member '{member}' uses {feature}, which tenantgate does not support")]
@@ -107,7 +116,9 @@ pub enum QueryError {
 impl QueryError {
     pub fn code(&self) -> &'static str {
         match self {
-            QueryError::UnknownMember(_) => "unknown_member",
+            QueryError::UnknownMember(_) | QueryError::UnknownCube(_) | QueryError::BadMemberName(_) => {
+                "unknown_member"
+            }
             QueryError::MemberNotSupported { .. } => "member_not_supported",
             QueryError::HiddenMember(_) => "hidden_member",
             QueryError::NoJoinPath(_) => "no_join_path",

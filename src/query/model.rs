@@ -1100,12 +1100,23 @@ pub fn snake_case(s: &str) -> String {
     out
 }
 
-/// `totalAmount` -> `Total Amount` (Cube's default titles).
+/// `totalAmount` -> `Total Amount`, `createdAt` -> `Created at` (Cube.js's
+/// default titles: the `inflection` package's `titleize`, which leaves small
+/// words after the first in lower case).
 pub(super) fn titleize(s: &str) -> String {
+    const SMALL: [&str; 22] = [
+        "and", "or", "nor", "a", "an", "the", "so", "but", "to", "of", "at", "by", "from", "into", "on", "onto", "off",
+        "out", "in", "over", "with", "for",
+    ];
     snake_case(s)
         .split('_')
         .filter(|w| !w.is_empty())
-        .map(|w| {
+        .enumerate()
+        .map(|(i, w)| {
+            let w = w.to_ascii_lowercase();
+            if i > 0 && SMALL.contains(&w.as_str()) {
+                return w;
+            }
             let mut c = w.chars();
             c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
         })
@@ -1421,5 +1432,13 @@ cubes:
                 "model/orders.yml: cube Users: primary key for 'Users' is required when join is defined in order to make aggregates work properly",
             ]
         );
+    }
+
+    #[test]
+    fn default_titles_keep_small_words_lower_case_as_cube_js_does() {
+        assert_eq!(titleize("createdAt"), "Created at");
+        assert_eq!(titleize("totalAmount"), "Total Amount");
+        assert_eq!(titleize("orderOfTheDay"), "Order of the Day");
+        assert_eq!(titleize("at"), "At");
     }
 }

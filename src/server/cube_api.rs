@@ -10,6 +10,7 @@ use hyper::body::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::App;
+use super::cube_shape as shape;
 use super::response::{ApiError, Body, bytes_response, json_response};
 use crate::auth::Authenticated;
 use crate::cache::{Fetched, Statement, Stored};
@@ -55,7 +56,9 @@ pub async fn handle(
 ) -> Result<Response<Body>, ApiError> {
     let planned = || -> Result<(Request, Plan), ApiError> {
         let req = parse_request(parts, &body)?;
-        let plan = crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context)?;
+        shape::check_blending(&req.queries)?;
+        let plan =
+            crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context).map_err(|e| cube_error(app, e))?;
         Ok((req, plan))
     };
     match endpoint {
@@ -65,29 +68,37 @@ pub async fn handle(
         }
         Endpoint::DryRun => {
             let (req, plan) = planned()?;
-            let normalized: Vec<Value> = plan.queries.iter().map(|p| p.query.normalized.clone()).collect();
+            let mut normalized = echoes(&req, &plan);
+            let pivot = shape::pivot_query(&req.queries, &normalized);
+            shape::mark_first(&mut normalized);
+            let order =
+                plan.queries.iter().map(|p| shape::order_object(&shape::effective_order(&p.query))).collect::<Vec<_>>();
             Ok(json_response(
                 StatusCode::OK,
                 &json!({
                     "queryType": query_type(&req),
                     "normalizedQueries": normalized,
-                    "queryOrder": plan.queries.iter().map(|p| order_object(&p.query.order)).collect::<Vec<_>>(),
-                    "pivotQuery": normalized.first().cloned().unwrap_or(Value::Null),
+                    "queryOrder": order,
+                    "pivotQuery": pivot,
                 }),
             ))
         }
         Endpoint::Sql => {
-            let (req, plan) = planned()?;
-            let sqls: Vec<Value> = plan.queries.iter().map(sql_object).collect();
-            let body = if req.multi || sqls.len() > 1 {
-                json!({"queryType": query_type(&req), "sql": sqls})
-            } else {
-                json!({"sql": sqls.into_iter().next().unwrap_or(Value::Null)})
-            };
+            let (_, plan) = planned()?;
+            // Cube.js: `{sql}` for one query, `[{sql}, ...]` for a blend,
+            // whatever `queryType` says.
+            let mut sqls: Vec<Value> = plan.queries.iter().map(|p| json!({"sql": sql_object(p)})).collect();
+            let body = if sqls.len() > 1 { Value::Array(sqls) } else { sqls.pop().unwrap_or(Value::Null) };
             Ok(json_response(StatusCode::OK, &body))
         }
         Endpoint::Load => {
             let (req, plan) = planned()?;
+            if !req.multi && req.queries.len() > 1 {
+                return Err(QueryError::Invalid(
+                    "'blendingQuery' query type is not supported by the client.Please update the client.".into(),
+                )
+                .into());
+            }
             load(app, &req, &plan).await
         }
     }
@@ -109,7 +120,13 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         });
     let mut budget = Budget { cells_left: limits.0, max_cells: limits.0, max_bytes: limits.1, bytes: 0 };
     let mut results: Vec<Vec<u8>> = Vec::with_capacity(plan.queries.len());
-    for (p, raw) in plan.queries.iter().zip(&req.queries) {
+    let mut echoes = echoes(req, plan);
+    let pivot = shape::pivot_query(&req.queries, &echoes);
+    if req.multi {
+        shape::mark_first(&mut echoes);
+    }
+    let blending = plan.queries.len() > 1;
+    for (i, (p, raw)) in plan.queries.iter().zip(&req.queries).enumerate() {
         let (q, r) = (&p.query, &p.rendered);
         // Cube.js's `renewQuery: true`: computed afresh, whatever is cached.
         let renew = raw.get("renewQuery").and_then(Value::as_bool) == Some(true);
@@ -118,7 +135,10 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         // for every request, so a result computed for one serves all; each
         // request then checks it against what its earlier queries left.
         let cap = data.max_rows().min(budget.max_cells / columns);
-        let keys = column_keys(&r.columns);
+        // A blend's rows also carry `time.<granularity>` (Cube.js's
+        // blending key); it is part of the written rows, so of the shape.
+        let blend_key = if blending { shape::blending_time_key(raw) } else { None };
+        let keys = column_keys(&r.columns, blend_key.as_ref());
         let mut shape = Vec::with_capacity(64);
         shape.extend_from_slice(&(cap as u64).to_le_bytes());
         shape.extend_from_slice(&(budget.max_bytes as u64).to_le_bytes());
@@ -127,7 +147,7 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
                 shape.extend_from_slice(&(k.len() as u64).to_le_bytes());
                 shape.extend_from_slice(k);
             }
-            shape.push(u8::from(also.is_some()));
+            shape.extend_from_slice(&(also.len() as u64).to_le_bytes());
         }
         let stmt = Statement { route, sql: &r.sql, params: &r.params, settings: &p.settings, shape: &shape };
         let compute = compute_rows(data, &stmt, cap, keys, budget.max_bytes);
@@ -150,9 +170,11 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         } else {
             Value::Null
         };
+        let echo = echoes.get(i).cloned().unwrap_or(Value::Null);
         let bytes = write_result(
-            &q.normalized,
+            &echo,
             r,
+            &segment_annotations(app, q),
             plan.dialect.name(),
             &total,
             fetched.stored.computed_at_ms,
@@ -176,7 +198,7 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
             out.extend_from_slice(r);
         }
         out.extend_from_slice(b"],\"pivotQuery\":");
-        write_json(&mut out, &plan.queries.first().map(|p| pivot(&p.query, req)).unwrap_or(Value::Null));
+        write_json(&mut out, &pivot);
         out.extend_from_slice(b",\"slowQuery\":false}");
         if out.len() > budget.max_bytes {
             return Err(budget.bytes_exceeded().into());
@@ -280,13 +302,25 @@ impl Budget {
 }
 
 fn query_type(req: &Request) -> &'static str {
-    if req.queries.len() > 1 { "blendingQuery" } else { "regularQuery" }
+    shape::query_type(req.queries.len())
 }
 
-fn pivot(q: &Query, req: &Request) -> Value {
-    let mut p = q.normalized.clone();
-    p["queryType"] = json!(query_type(req));
-    p
+/// Each query as Cube.js echoes it back.
+fn echoes(req: &Request, plan: &Plan) -> Vec<Value> {
+    req.queries.iter().zip(&plan.queries).map(|(raw, p)| shape::echo(raw, &p.query)).collect()
+}
+
+/// Cube.js's compiler names the part of a path it could not find: the
+/// member (`'nope' not found for path 'Orders.nope'`) or the cube
+/// (`Cube 'Nope' not found for path 'Nope.count'`).
+fn cube_error(app: &App, e: QueryError) -> ApiError {
+    match e {
+        QueryError::UnknownMember(path) => match path.split_once('.') {
+            Some((cube, _)) if !app.model.cubes.iter().any(|c| c.name == cube) => QueryError::UnknownCube(path).into(),
+            _ => QueryError::UnknownMember(path).into(),
+        },
+        other => other.into(),
+    }
 }
 
 /// The query from `?query=` (GET) or the JSON body's `query` (POST).
@@ -297,8 +331,13 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         let multi = v.get("queryType").and_then(Value::as_str) == Some("multi");
         (v.get("query").cloned().ok_or(QueryError::MissingQuery)?, multi)
     } else {
-        let text =
-            params.iter().find(|(k, _)| k == "query").map(|(_, v)| v.as_str()).ok_or(QueryError::MissingQuery)?;
+        // Cube.js: an empty `query` is no query.
+        let text = params
+            .iter()
+            .find(|(k, _)| k == "query")
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+            .ok_or(QueryError::MissingQuery)?;
         let v: Value = serde_json::from_str(text).map_err(|e| QueryError::BadJson(e.to_string()))?;
         (v, false)
     };
@@ -314,43 +353,57 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         }
         other => vec![other],
     };
+    let queries = queries.iter().map(shape::prepare).collect::<Result<Vec<_>, _>>()?;
     Ok(Request { queries, multi })
-}
-
-fn order_object(order: &[(String, bool)]) -> Value {
-    Value::Object(order.iter().map(|(m, d)| (m.clone(), json!(if *d { "desc" } else { "asc" }))).collect())
 }
 
 fn sql_object(p: &Planned) -> Value {
     let r = &p.rendered;
     let alias_to_member: Map<String, Value> = r.columns.iter().map(|c| (c.alias.clone(), json!(c.member))).collect();
-    json!({
+    let mut sql = json!({
         "sql": [r.sql, r.params.iter().map(crate::query::SqlValue::to_json).collect::<Vec<_>>()],
-        "timeDimensionAlias": Value::Null,
-        "timeDimensionField": Value::Null,
-        "order": p.query.order.iter().map(|(m, d)| json!({"id": m, "desc": d})).collect::<Vec<_>>(),
+        "lambdaQueries": {},
+        "order": shape::order_object(&shape::effective_order(&p.query)),
         "cacheKeyQueries": [],
         "dataSource": "default",
         "aliasNameToMember": alias_to_member,
-        "rollupMatchResults": [],
         "canUseTransformedQuery": {"allowed": false},
         "external": false,
         "preAggregations": [],
-        "cube": p.cube,
-    })
+    });
+    // Cube.js names the first time dimension with a granularity.
+    if let Some(c) = r.columns.iter().find(|c| c.also.is_some()) {
+        sql["timeDimensionAlias"] = json!(c.alias);
+        sql["timeDimensionField"] = json!(c.also);
+    }
+    sql
 }
 
 /// A column's key in `data`, escaped once (`"Orders.count":`), and the
-/// plain name a granular time dimension also answers to.
-type ColumnKey = (Vec<u8>, Option<Vec<u8>>);
+/// other names it also answers to: the plain name of a granular time
+/// dimension, and a blend's `time.<granularity>`.
+type ColumnKey = (Vec<u8>, Vec<Vec<u8>>);
 
-fn column_keys(columns: &[crate::query::Column]) -> Vec<ColumnKey> {
+/// `blend_key` is a blend's `(member, "time.<granularity>")`: that
+/// member's column is written once more under the blend's key.
+fn column_keys(columns: &[crate::query::Column], blend_key: Option<&(String, String)>) -> Vec<ColumnKey> {
     let key = |name: &str| {
         let mut k = serde_json::to_vec(name).unwrap_or_default();
         k.push(b':');
         k
     };
-    columns.iter().map(|c| (key(&c.member), c.also.as_deref().map(key))).collect()
+    columns
+        .iter()
+        .map(|c| {
+            let mut also: Vec<Vec<u8>> = c.also.as_deref().map(key).into_iter().collect();
+            if let Some((member, time)) = blend_key
+                && *member == c.member
+            {
+                also.push(key(time));
+            }
+            (key(&c.member), also)
+        })
+        .collect()
 }
 
 /// One `/load` result as JSON bytes, written straight from the query, the
@@ -362,6 +415,7 @@ fn column_keys(columns: &[crate::query::Column]) -> Vec<ColumnKey> {
 fn write_result(
     query: &Value,
     r: &Rendered,
+    segments: &Value,
     db_type: &str,
     total: &Value,
     computed_at_ms: i64,
@@ -369,10 +423,11 @@ fn write_result(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 1024);
     out.extend_from_slice(b"{\"annotation\":");
-    write_annotation(&mut out, r);
+    write_annotation(&mut out, r, segments);
     out.extend_from_slice(b",\"dataSource\":\"default\",\"dbType\":");
     write_str(&mut out, db_type);
-    out.extend_from_slice(b",\"extDbType\":\"cubestore\",\"external\":false,\"lastRefreshTime\":");
+    // No `extDbType`: Cube.js sends it only with an external database.
+    out.extend_from_slice(b",\"external\":false,\"lastRefreshTime\":");
     write_str(&mut out, &crate::db::iso_utc_millis(computed_at_ms));
     out.extend_from_slice(b",\"query\":");
     write_json(&mut out, query);
@@ -384,10 +439,26 @@ fn write_result(
     out
 }
 
+/// `annotation.segments`: each segment the query names, under that name,
+/// with Cube.js's titles (`Orders Completed`, `Completed`).
+fn segment_annotations(app: &App, q: &Query) -> Value {
+    let mut segments = Map::new();
+    for named in &q.segments {
+        let Some(cube) = app.model.cubes.get(named.id.cube) else { continue };
+        if let crate::query::model::MemberRef::Segment(i) = named.id.member
+            && let Some(s) = cube.segments.get(i)
+        {
+            let entry = json!({"title": format!("{} {}", cube.title, s.title), "shortTitle": s.title});
+            segments.insert(named.name.clone(), entry);
+        }
+    }
+    Value::Object(segments)
+}
+
 /// Cube.js's `annotation`: measures, dimensions and time dimensions (a
 /// granular one under both its names) by member name, sorted and each name
 /// once, as a map would hold them.
-fn write_annotation(out: &mut Vec<u8>, r: &Rendered) {
+fn write_annotation(out: &mut Vec<u8>, r: &Rendered, segments: &Value) {
     let mut measures = Vec::new();
     let mut dimensions = Vec::new();
     let mut time_dimensions = Vec::new();
@@ -437,7 +508,9 @@ fn write_annotation(out: &mut Vec<u8>, r: &Rendered) {
     section(out, &mut dimensions, false);
     out.extend_from_slice(b",\"measures\":");
     section(out, &mut measures, true);
-    out.extend_from_slice(b",\"segments\":{},\"timeDimensions\":");
+    out.extend_from_slice(b",\"segments\":");
+    write_json(out, segments);
+    out.extend_from_slice(b",\"timeDimensions\":");
     section(out, &mut time_dimensions, false);
     out.push(b'}');
 }
@@ -527,14 +600,20 @@ mod tests {
     /// The envelope as it was built before `write_result` wrote it
     /// directly, its keys sorted by the map and `data` added last: the
     /// bytes must be the same.
-    fn reference_envelope(query: &Value, r: &Rendered, db_type: &str, total: Value, computed_at_ms: i64) -> Value {
+    fn reference_envelope(
+        query: &Value,
+        r: &Rendered,
+        segments: &Value,
+        db_type: &str,
+        total: Value,
+        computed_at_ms: i64,
+    ) -> Value {
         json!({
             "query": query,
-            "annotation": annotation(r),
+            "annotation": annotation(r, segments),
             "lastRefreshTime": crate::db::iso_utc_millis(computed_at_ms),
             "dataSource": "default",
             "dbType": db_type,
-            "extDbType": "cubestore",
             "external": false,
             "slowQuery": false,
             "total": total,
@@ -550,7 +629,7 @@ mod tests {
         out
     }
 
-    fn annotation(r: &Rendered) -> Value {
+    fn annotation(r: &Rendered, segments: &Value) -> Value {
         let mut measures = Map::new();
         let mut dimensions = Map::new();
         let mut time_dimensions = Map::new();
@@ -578,7 +657,7 @@ mod tests {
                 }
             }
         }
-        json!({"measures": measures, "dimensions": dimensions, "segments": {}, "timeDimensions": time_dimensions})
+        json!({"measures": measures, "dimensions": dimensions, "segments": segments, "timeDimensions": time_dimensions})
     }
 
     #[test]
@@ -613,13 +692,15 @@ mod tests {
         let query = json!({"measures": ["Orders.count"], "limit": 10});
         let data = br#"[{"Orders.count":1}]"#;
         for total in [Value::Null, json!(42)] {
-            let bytes = write_result(&query, &r, "postgres", &total, 1_709_648_521_123, data);
-            let want = reference_envelope(&query, &r, "postgres", total.clone(), 1_709_648_521_123);
+            let segments = json!({"Orders.done": {"title": "Orders Done", "shortTitle": "Done"}});
+            let bytes = write_result(&query, &r, &segments, "postgres", &total, 1_709_648_521_123, data);
+            let want = reference_envelope(&query, &r, &segments, "postgres", total.clone(), 1_709_648_521_123);
             assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&reference_bytes(&want, data)));
         }
         let empty = Rendered { columns: Vec::new(), ..r };
-        let bytes = write_result(&query, &empty, "sqlite", &Value::Null, 0, b"[]");
-        let want = reference_envelope(&query, &empty, "sqlite", Value::Null, 0);
+        let none = json!({});
+        let bytes = write_result(&query, &empty, &none, "sqlite", &Value::Null, 0, b"[]");
+        let want = reference_envelope(&query, &empty, &none, "sqlite", Value::Null, 0);
         assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&reference_bytes(&want, b"[]")));
     }
 

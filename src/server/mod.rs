@@ -9,6 +9,7 @@
 
 mod connection;
 mod cube_api;
+mod cube_shape;
 mod metrics;
 pub mod response;
 mod routes;

@@ -1,0 +1,262 @@
+//! Cube.js 0.33's response shapes and words, through the real server on real
+//! SQLite: the query echo, annotations, `/sql`, `/dry-run`, blending and the
+//! error strings, each as `scripts/cube-conformance/` found the real Cube.js
+//! answering.
+
+mod common;
+
+use common::*;
+use http::{Method, StatusCode};
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+
+const SEED: &str = r#"
+CREATE TABLE orders (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, amount NUMERIC NOT NULL,
+  status TEXT NOT NULL, created_at TEXT NOT NULL);
+INSERT INTO orders VALUES
+ (1, 'acme', 10.50, 'completed', '2024-01-05T10:00:00.000Z'),
+ (2, 'acme', 20.00, 'shipped', '2024-01-20T10:00:00.000Z'),
+ (3, 'acme', 5.25, 'completed', '2024-02-01T08:30:00.000Z'),
+ (4, 'globex', 100.00, 'completed', '2024-02-02T09:00:00.000Z');
+CREATE TABLE users (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, created_at TEXT NOT NULL);
+INSERT INTO users VALUES (1, 'acme', '2024-01-02T00:00:00.000Z'), (2, 'acme', '2024-02-03T00:00:00.000Z');
+"#;
+
+const MODEL: &str = r#"
+cubes:
+  - name: Orders
+    sql: SELECT * FROM orders WHERE {SECURITY_CONTEXT.tenant_id.filter('tenant_id')}
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: status
+        sql: status
+        type: string
+      - name: createdAt
+        sql: created_at
+        type: time
+    segments:
+      - name: completed
+        sql: "{CUBE}.status = 'completed'"
+  - name: Users
+    sql: SELECT * FROM users WHERE {SECURITY_CONTEXT.tenant_id.filter('tenant_id')}
+    measures:
+      - name: count
+        type: count
+    dimensions:
+      - name: createdAt
+        sql: created_at
+        type: time
+"#;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    server: TestServer,
+    token: String,
+}
+
+async fn start() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    std::fs::write(dir.path().join("model/orders.yml"), MODEL).expect("model");
+    std::fs::write(dir.path().join("seed.sql"), SEED).expect("seed");
+    let cfg = format!(
+        "{}\n[model]\npath = \"{m}\"\n[database]\npath = \"{db}\"\nseed = \"{seed}\"\n",
+        secret_config(""),
+        m = dir.path().join("model").display(),
+        db = dir.path().join("orders.sqlite").display(),
+        seed = dir.path().join("seed.sql").display(),
+    );
+    let server = TestServer::start(&cfg).await;
+    Env { _dir: dir, server, token: hs256(SECRET, &claims(json!({"tenant_id": "acme"}))) }
+}
+
+impl Env {
+    async fn get(&self, endpoint: &str, query: &Value, extra: &str) -> Reply {
+        let path =
+            format!("/cubejs-api/v1/{endpoint}?query={}{extra}", tenantgate::server::url::encode(&query.to_string()));
+        self.server.get(&path, &[("authorization", &self.token)]).await
+    }
+}
+
+fn monthly(cube: &str) -> Value {
+    json!({"measures": [format!("{cube}.count")], "timeDimensions": [{"dimension": format!("{cube}.createdAt"), "granularity": "month", "dateRange": ["2024-01-01", "2024-02-29"]}]})
+}
+
+#[tokio::test]
+async fn the_query_echo_keeps_the_requests_keys_and_widens_date_ranges_as_cube_js_does() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"], "total": true, "renewQuery": true,
+        "filters": [{"dimension": "Orders.status", "operator": "equals", "values": ["completed"]}],
+        "timeDimensions": [{"dimension": "Orders.createdAt", "dateRange": ["2024-01-01", "2024-01-31T12:00:00"]}],
+        "order": {"Orders.count": "desc"}});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let echo = &reply.body["query"];
+    assert_eq!(echo["total"], json!(true));
+    assert_eq!(echo["renewQuery"], json!(true));
+    assert_eq!(echo.get("offset"), None, "offset was not sent");
+    assert_eq!(echo.get("segments"), None, "segments were not sent");
+    assert_eq!(echo["dimensions"], json!([]));
+    assert_eq!(echo["order"], json!([{"id": "Orders.count", "desc": true}]));
+    assert_eq!(echo["filters"], json!([{"member": "Orders.status", "operator": "equals", "values": ["completed"]}]));
+    assert_eq!(echo["timeDimensions"][0]["dateRange"], json!(["2024-01-01T00:00:00.000", "2024-01-31T12:00:00.000"]));
+    assert_eq!((echo["limit"].clone(), echo["rowLimit"].clone()), (json!(10000), json!(10000)));
+    assert_eq!(reply.body.get("extDbType"), None, "Cube.js sends extDbType only with an external database");
+}
+
+#[tokio::test]
+async fn annotations_name_segments_and_titles_keep_small_words_lower_case() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"], "segments": ["Orders.completed"],
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "month"}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let a = &reply.body["annotation"];
+    assert_eq!(a["segments"], json!({"Orders.completed": {"title": "Orders Completed", "shortTitle": "Completed"}}));
+    assert_eq!(
+        a["timeDimensions"]["Orders.createdAt.month"],
+        json!({"title": "Orders Created at", "shortTitle": "Created at", "type": "time"})
+    );
+}
+
+#[tokio::test]
+async fn a_numeric_string_limit_is_the_default_limit_and_a_limit_below_one_is_refused() {
+    let env = start().await;
+    let reply = env
+        .get("load", &json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"], "limit": "1"}), "")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["query"]["limit"], json!(10000));
+    assert_eq!(reply.body["data"].as_array().map(Vec::len), Some(2));
+    let reply = env.get("load", &json!({"measures": ["Orders.count"], "limit": 0}), "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"], "Invalid query format: \"limit\" must be greater than or equal to 1");
+}
+
+#[tokio::test]
+async fn a_one_element_date_range_is_that_day() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"], "timeDimensions": [{"dimension": "Orders.createdAt", "dateRange": ["2024-01-05"]}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 1}]));
+    assert_eq!(
+        reply.body["query"]["timeDimensions"][0]["dateRange"],
+        json!(["2024-01-05T00:00:00.000", "2024-01-05T23:59:59.999"])
+    );
+}
+
+#[tokio::test]
+async fn sql_answers_cube_js_order_object_with_the_default_order_and_the_time_dimension_alias() {
+    let env = start().await;
+    let reply = env.get("sql", &monthly("Orders"), "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let sql = &reply.body["sql"];
+    assert_eq!(sql["order"], json!({"Orders.createdAt": "asc"}));
+    assert_eq!(sql["timeDimensionAlias"], json!("orders__created_at_month"));
+    assert_eq!(sql["timeDimensionField"], json!("Orders.createdAt"));
+    let reply = env.get("sql", &json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"]}), "").await;
+    assert_eq!(reply.body["sql"]["order"], json!({"Orders.count": "desc"}));
+    assert_eq!(reply.body["sql"].get("timeDimensionAlias"), None);
+    // A blend answers a list of `{sql}`, whatever queryType says.
+    let reply = env.get("sql", &json!([monthly("Orders"), monthly("Users")]), "&queryType=multi").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body.as_array().map(|l| l.iter().all(|s| s["sql"]["sql"].is_array())), Some(true));
+}
+
+#[tokio::test]
+async fn dry_run_reports_the_default_order_and_the_query_type_in_its_queries() {
+    let env = start().await;
+    let reply = env.get("dry-run", &json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"]}), "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["queryOrder"], json!([{"Orders.count": "desc"}]));
+    assert_eq!(reply.body["normalizedQueries"][0]["queryType"], json!("regularQuery"));
+    assert_eq!(reply.body["pivotQuery"]["queryType"], json!("regularQuery"));
+}
+
+#[tokio::test]
+async fn a_blend_pivots_on_time_and_its_rows_carry_the_time_key() {
+    let env = start().await;
+    let reply = env.get("load", &json!([monthly("Orders"), monthly("Users")]), "&queryType=multi").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["pivotQuery"],
+        json!({"measures": ["Orders.count", "Users.count"], "dimensions": [],
+            "timeDimensions": [{"dimension": "time", "granularity": "month"}], "queryType": "blendingQuery"})
+    );
+    let row = &reply.body["results"][0]["data"][0];
+    assert_eq!(row["time.month"], row["Orders.createdAt.month"]);
+    assert_eq!(row["time.month"], json!("2024-01-01T00:00:00.000"));
+}
+
+#[tokio::test]
+async fn blending_refusals_use_cube_js_words() {
+    let env = start().await;
+    let cases = [
+        (
+            json!([{"measures": ["Orders.count"]}, {"measures": ["Users.count"]}]),
+            "&queryType=multi",
+            "Data blending query without granularity is not supported",
+        ),
+        (
+            json!([monthly("Orders"), {"measures": ["Users.count"], "timeDimensions": [{"dimension": "Users.createdAt", "granularity": "week"}]}]),
+            "&queryType=multi",
+            "Data blending query granularities must match",
+        ),
+        (
+            json!([monthly("Orders"), monthly("Users")]),
+            "",
+            "'blendingQuery' query type is not supported by the client.Please update the client.",
+        ),
+    ];
+    for (q, extra, message) in cases {
+        let reply = env.get("load", &q, extra).await;
+        assert_eq!((reply.status, reply.body["error"].clone()), (StatusCode::BAD_REQUEST, json!(message)), "{q}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_members_and_cubes_and_a_missing_query_use_cube_js_words() {
+    let env = start().await;
+    let reply = env.get("load", &json!({"measures": ["Orders.nope"]}), "").await;
+    assert_eq!(
+        (reply.status, reply.body.clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"type": "UserError", "error": "'nope' not found for path 'Orders.nope'", "code": "unknown_member"})
+        )
+    );
+    let reply = env.get("load", &json!({"measures": ["Nope.count"]}), "").await;
+    assert_eq!(reply.body["error"], "Cube 'Nope' not found for path 'Nope.count'");
+    for path in ["/cubejs-api/v1/load", "/cubejs-api/v1/load?query="] {
+        let reply = env.server.get(path, &[("authorization", &env.token)]).await;
+        assert_eq!(
+            (reply.status, reply.body["error"].clone()),
+            (StatusCode::BAD_REQUEST, json!("query param is required")),
+            "{path}"
+        );
+    }
+    let reply = env
+        .server
+        .request(
+            Method::POST,
+            "/cubejs-api/v1/load",
+            &[("authorization", &env.token), ("content-type", "application/json")],
+            Bytes::from_static(b"{}"),
+        )
+        .await;
+    assert_eq!(reply.body["error"], "query param is required");
+}
+
+#[tokio::test]
+async fn a_bare_bearer_scheme_is_an_invalid_token_not_a_missing_one() {
+    let env = start().await;
+    let reply = env.server.get("/cubejs-api/v1/meta", &[("authorization", "Bearer")]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        (reply.body["error"].clone(), reply.body["code"].clone()),
+        (json!("Invalid token"), json!("malformed_token"))
+    );
+}
