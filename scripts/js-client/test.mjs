@@ -40,7 +40,7 @@ assert.equal(posted.tablePivot().length, 1, 'the POSTed query returns one row');
 assert.ok(Number(posted.tablePivot()[0]['Orders.count']) > 0, 'the POSTed query counts completed orders');
 
 // Errors reach the application with the server's message.
-await assert.rejects(api.load({ measures: ['Orders.nope'] }), /'Orders.nope' not found/);
+await assert.rejects(api.load({ measures: ['Orders.nope'] }), /'nope' not found for path 'Orders.nope'/);
 
 const meta = await api.meta();
 const orders = meta.cubes.find((c) => c.name === 'Orders');
