@@ -38,6 +38,22 @@ pub(super) enum Value {
     Bool(bool),
 }
 
+impl Value {
+    /// The value as JSON (a table keeps its keys in order).
+    pub(super) fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Table(t) => {
+                serde_json::Value::Object(t.iter().map(|(k, n)| (k.clone(), n.value.to_json())).collect())
+            }
+            Value::Array(items) => serde_json::Value::Array(items.iter().map(|n| n.value.to_json()).collect()),
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Int(i) => (*i).into(),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            Value::Bool(b) => (*b).into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Node {
     pub value: Value,

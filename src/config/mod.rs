@@ -234,6 +234,39 @@ pub struct AccessConfig {
     /// Empty: no role checks. Otherwise a member outside every grant of the
     /// token's roles is refused.
     pub roles: Vec<Role>,
+    /// What a caller gets from a cube or view whose access policies none
+    /// apply: Cube.js's hidden members and empty rows, or 403.
+    pub no_policy: NoPolicy,
+    /// `[[access.tests]]`, run by `check-config`.
+    pub tests: Vec<AccessTest>,
+}
+
+/// `[access] no_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoPolicy {
+    /// `"hide"` (the default, as Cube.js): its members are hidden, its rows
+    /// are `1 = 0`.
+    #[default]
+    Hide,
+    /// `"forbid"`: 403 `no_applicable_policy`.
+    Forbid,
+}
+
+/// `[[access.tests]]`: a security context and a query, and what the
+/// policies must decide for them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessTest {
+    pub name: String,
+    /// The file that defines it.
+    pub source: String,
+    pub security_context: serde_json::Value,
+    /// In Cube.js's query shape; `None`: only visibility is tested.
+    pub query: Option<serde_json::Value>,
+    pub expect_visible: Vec<String>,
+    pub expect_hidden: Vec<String>,
+    pub expect_masked: Vec<String>,
+    /// A refusal code, or `"ok"`.
+    pub expect_code: Option<String>,
 }
 
 /// `[[access.rules]]`: a filter forced into every query on a cube.

@@ -1,25 +1,30 @@
 //! `/meta`: the model in Cube.js's shape, as far as the caller may see it:
 //! public cubes and members only (a hidden one is absent, as in Cube.js's
-//! gateway), and with roles only what the token's roles grant. Pure: model
-//! and grants in, JSON out.
+//! gateway), with roles only what the token's roles grant, and with access
+//! policies only the members visible (or masked) to the caller; a cube or
+//! view whose policies none apply is left out. Pure: model, grants and the
+//! judged policies in, JSON out.
 
 use serde_json::{Map, Value, json};
 
 use super::Model;
 use super::model::{Docs, MemberRef};
+use super::access::{Caller, Entity};
 use super::policy::Grants;
 use super::view::View;
 
 /// `/meta`: every visible cube with its visible members, in Cube.js's shape;
 /// with roles, only what the token's roles grant.
-pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
-    let granted = |member: &str| grants.is_none_or(|g| g.allows(member));
+pub fn meta(model: &Model, grants: Option<&Grants>, caller: &Caller<'_>) -> Value {
+    let granted = |member: &str| grants.is_none_or(|g| g.allows(member)) && caller.shows(member);
     let components = connected_components(model);
     let cubes: Vec<Value> = model
         .cubes
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.public && grants.is_none_or(|g| g.allows_cube(&c.name)))
+        .filter(|(ci, c)| {
+            c.public && grants.is_none_or(|g| g.allows_cube(&c.name)) && caller.opens(Entity::Cube(*ci))
+        })
         .map(|(ci, c)| {
             let shown = |name: &str, public: bool| public && granted(&format!("{}.{name}", c.name));
             let measures: Vec<Value> = c
@@ -113,7 +118,11 @@ pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
         model
             .views
             .iter()
-            .filter(|v| v.public && grants.is_none_or(|g| g.allows_cube(&v.name)))
+            .enumerate()
+            .filter(|(vi, v)| {
+                v.public && grants.is_none_or(|g| g.allows_cube(&v.name)) && caller.opens(Entity::View(*vi))
+            })
+            .map(|(_, v)| v)
             .map(|v| view(model, v, &granted)),
     );
     json!({"cubes": cubes})

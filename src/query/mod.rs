@@ -20,6 +20,7 @@
 //!
 //! [`SecurityContext`]: crate::auth::SecurityContext
 
+pub mod access;
 pub mod dialect;
 pub mod join;
 pub mod meta;
@@ -108,6 +109,14 @@ pub enum QueryError {
     UnknownTenant(String),
     #[error("Member '{0}' is not granted to this token's roles")]
     MemberNotAllowed(String),
+    /// `[access] no_policy = "forbid"`: the cube or view has access
+    /// policies and none applies to the caller (403).
+    #[error("No access policy of {0} applies to this security context")]
+    NoApplicablePolicy(String),
+    /// A member the caller sees masked, used as a condition (a filter, a
+    /// segment, a date range): filtering on the real value would reveal it.
+    #[error("Member '{0}' is masked for this security context; it can be selected but not filtered on")]
+    MaskedMember(String),
     /// A request whose results pass a configured bound (cells or bytes).
     #[error("{0}")]
     ResultTooLarge(String),
@@ -127,6 +136,8 @@ impl QueryError {
             QueryError::InvalidTenant(_) => "invalid_tenant",
             QueryError::UnknownTenant(_) => "unknown_tenant",
             QueryError::MemberNotAllowed(_) => "member_not_allowed",
+            QueryError::NoApplicablePolicy(_) => "no_applicable_policy",
+            QueryError::MaskedMember(_) => "masked_member",
             QueryError::ResultTooLarge(_) => "result_too_large",
             QueryError::MissingQuery | QueryError::BadJson(_) | QueryError::Empty | QueryError::Invalid(_) => {
                 "invalid_query"

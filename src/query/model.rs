@@ -15,6 +15,8 @@ pub struct Model {
     pub cubes: Vec<Cube>,
     /// `views:`, resolved against the cubes (see [`super::view`]).
     pub views: Vec<super::view::View>,
+    /// Every cube's and view's `access_policy`, and members' `mask:`.
+    pub access: super::access::ModelAccess,
 }
 
 #[derive(Debug, Clone)]
@@ -31,7 +33,7 @@ pub struct Cube {
     pub public: bool,
     pub docs: Docs,
     /// A Cube.js feature of the whole cube that tenantgate does not
-    /// implement (`extends`, `access_policy`, ...): every member refuses.
+    /// implement (`extends`, a `data_source` of its own): every member refuses.
     pub unsupported: Option<String>,
     /// The file that defines the cube, for errors found after loading.
     pub file: String,
@@ -186,8 +188,8 @@ pub const CUBE_KEYS: &[(&str, KeyUse)] = &[
     ("sql_alias", Ignored),
     ("rewrite_queries", Ignored),
     ("hierarchies", Ignored),
+    ("access_policy", Supported),
     ("extends", Unsupported),
-    ("access_policy", Unsupported),
 ];
 
 /// Measure keys.
@@ -202,6 +204,7 @@ pub const MEASURE_KEYS: &[(&str, KeyUse)] = &[
     ("format", Supported),
     ("drill_members", Supported),
     ("drill_member_references", Supported),
+    ("mask", Supported),
     ("public", Supported),
     ("shown", Supported),
     ("visible", Supported),
@@ -234,6 +237,7 @@ pub const DIMENSION_KEYS: &[(&str, KeyUse)] = &[
     ("public", Supported),
     ("shown", Supported),
     ("suggest_filter_values", Supported),
+    ("mask", Supported),
     ("aliases", Ignored),
     ("field_type", Ignored),
     ("values_as_segments", Ignored),
@@ -309,7 +313,7 @@ impl Cube {
 
 impl Model {
     pub fn empty() -> Model {
-        Model { cubes: Vec::new(), views: Vec::new() }
+        Model { cubes: Vec::new(), views: Vec::new(), access: Default::default() }
     }
 
     pub fn cube(&self, name: &str) -> Option<&Cube> {
@@ -476,6 +480,7 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
     let mut errors = Vec::new();
     let mut cubes: Vec<Cube> = Vec::new();
     let mut raw_views: Vec<(String, Value)> = Vec::new();
+    let mut raw_cubes: Vec<(String, Value)> = Vec::new();
     for (file, text) in sources {
         let doc: Value = match serde_saphyr::from_str(text) {
             Ok(v) => v,
@@ -502,6 +507,7 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
                 errors.push(format!("{file}: unknown top-level key {key:?} (expected cubes, views)"));
             }
         }
+        raw_cubes.extend(list.iter().map(|c| (file.clone(), c.clone())));
         for (i, raw) in list.iter().enumerate() {
             let mut cx = CubeCx { file, what: "cube", cube: format!("#{i}"), errors: &mut errors };
             if let Some(cube) = cube(&mut cx, raw, opts) {
@@ -513,10 +519,11 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
             }
         }
     }
-    let mut model = Model { cubes, views: Vec::new() };
+    let mut model = Model { cubes, views: Vec::new(), access: Default::default() };
     resolve_drill_members(&mut model, &mut errors);
     resolve_joins(&mut model, &mut errors);
     super::view::resolve_views(&mut model, &raw_views, &mut errors);
+    model.access = super::access::resolve(&model, &raw_cubes, &raw_views, &mut errors);
     if errors.is_empty() { Ok(model) } else { Err(errors) }
 }
 
@@ -686,6 +693,14 @@ pub(super) struct CubeCx<'a> {
 impl<'a> CubeCx<'a> {
     pub(super) fn view(file: &'a str, errors: &'a mut Vec<String>) -> CubeCx<'a> {
         CubeCx { file, what: "view", cube: "?".into(), errors }
+    }
+
+    pub(super) fn new(file: &'a str, what: &'static str, cube: String, errors: &'a mut Vec<String>) -> CubeCx<'a> {
+        CubeCx { file, what, cube, errors }
+    }
+
+    pub(super) fn error_count(&self) -> usize {
+        self.errors.len()
     }
 
     pub(super) fn err(&mut self, msg: impl AsRef<str>) {

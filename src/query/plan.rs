@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use super::access::Applied;
 use super::policy::Policy;
 use super::render::{RenderOptions, Rendered, render};
 use super::request::Query;
@@ -21,6 +22,9 @@ pub struct Plan {
     /// The SQL dialect of the tenant's database, from configuration.
     pub dialect: Dialect,
     pub queries: Vec<Planned>,
+    /// The caller's groups and every access policy judged for them.
+    pub groups: Vec<String>,
+    pub judged: Vec<super::access::Judged>,
 }
 
 /// One query of a plan.
@@ -33,6 +37,8 @@ pub struct Planned {
     pub settings: Vec<(String, String)>,
     /// The root cube of the query's join tree (`/sql`'s `cube`).
     pub cube: String,
+    /// What the access policies did to the query.
+    pub applied: Applied,
 }
 
 /// Plan `queries` (the query JSON of one request) for `ctx`. The tenant
@@ -43,18 +49,20 @@ pub fn plan(model: &Model, policy: &Policy, queries: &[Value], ctx: &SecurityCon
     let tenant = policy.tenant(ctx)?;
     let (dialect, tenant_settings) = policy.route(tenant.as_deref());
     let opts = RenderOptions { missing_filter_allows_all: policy.missing_filter_allows_all() };
+    let caller = policy.caller(model, ctx);
     let mut planned = Vec::with_capacity(queries.len());
     for raw in queries {
         let mut query = Query::parse(raw, model)?;
+        let applied = caller.apply(ctx, &mut query)?;
         policy.check_roles(model, ctx, &query)?;
         policy.apply_rules(ctx, &mut query)?;
         let rendered = render(model, &query, ctx, dialect, opts)?;
         let cube = model.cubes[query.join.root].name.clone();
         let mut settings = tenant_settings.clone();
         settings.extend(policy.session_settings(&cube, ctx)?);
-        planned.push(Planned { query, rendered, settings, cube });
+        planned.push(Planned { query, rendered, settings, cube, applied });
     }
-    Ok(Plan { tenant, dialect, queries: planned })
+    Ok(Plan { tenant, dialect, queries: planned, groups: caller.groups.clone(), judged: caller.judged.clone() })
 }
 
 #[cfg(test)]

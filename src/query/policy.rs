@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use super::access::{Caller, NoPolicy};
 use super::model::{MemberId, Model};
 use super::render::invalid_context;
 use super::request::{Filter, Operator, Query, short};
@@ -27,6 +28,7 @@ pub struct Policy {
     roles: Vec<Role>,
     session: Vec<(String, SessionValue)>,
     missing_filter_allows_all: bool,
+    no_policy: NoPolicy,
 }
 
 /// Where a listed tenant's queries go, as far as SQL is concerned.
@@ -101,6 +103,7 @@ impl Policy {
             roles: config.access.roles.clone(),
             session: config.database.as_ref().map(|d| d.session.clone()).unwrap_or_default(),
             missing_filter_allows_all: config.model.dangerous_missing_filter_allows_all,
+            no_policy: config.access.no_policy,
         })
     }
 
@@ -146,16 +149,27 @@ impl Policy {
         }
     }
 
+    /// The caller's groups (roles), from `[access] groups_key` (or
+    /// `roles_key`): a string or a list of strings; none without the key.
+    pub fn groups(&self, ctx: &SecurityContext) -> Vec<String> {
+        match self.roles_key.as_ref().map(|k| ctx.resolve(k)) {
+            Some(Resolved::Scalar(Value::String(s))) => vec![s.clone()],
+            Some(Resolved::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The model's access policies judged for this caller.
+    pub fn caller<'m>(&self, model: &'m Model, ctx: &SecurityContext) -> Caller<'m> {
+        Caller::new(model, ctx, self.groups(ctx), self.no_policy, self.missing_filter_allows_all)
+    }
+
     /// What the token's roles grant; `None` when no roles are configured.
     pub fn grants(&self, ctx: &SecurityContext) -> Option<Grants> {
         if self.roles.is_empty() {
             return None;
         }
-        let held: Vec<String> = match self.roles_key.as_ref().map(|k| ctx.resolve(k)) {
-            Some(Resolved::Scalar(Value::String(s))) => vec![s.clone()],
-            Some(Resolved::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-            _ => Vec::new(),
-        };
+        let held = self.groups(ctx);
         let mut g = Grants { cubes: Vec::new(), members: Vec::new() };
         for role in self.roles.iter().filter(|r| held.contains(&r.name)) {
             g.cubes.extend(role.cubes.iter().cloned());

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use super::access::Mask;
 use super::join::Edge;
 use super::model::{Cube, CubeSource, DimensionType, JoinPiece, MeasureType, MemberId, Model, snake_case};
 use super::request::{Filter, Granularity, MemberRef, Operator, Query, Ref, short};
@@ -142,7 +143,8 @@ pub fn render(
             title,
             short_title,
         });
-        dims.push(DimSelect { sql: cx.dimension_sql(n.id.cube, i), alias });
+        let sql = mask_sql(&cx, n.id).unwrap_or_else(|| cx.dimension_sql(n.id.cube, i));
+        dims.push(DimSelect { sql, alias });
     }
     for td in &q.time_dimensions {
         let (Some(g), MemberRef::Dimension(i)) = (td.granularity, td.dimension.member) else { continue };
@@ -155,7 +157,9 @@ pub fn render(
             title,
             short_title,
         });
-        dims.push(DimSelect { sql: dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i)), alias });
+        let sql = mask_sql(&cx, td.dimension)
+            .unwrap_or_else(|| dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i)));
+        dims.push(DimSelect { sql, alias });
     }
     for n in &q.measures {
         let MemberRef::Measure(i) = n.id.member else { continue };
@@ -443,8 +447,13 @@ fn where_parts(cx: &mut Ctx<'_>) -> Result<Vec<String>, QueryError> {
         }
     }
     let forced: &[Filter] = if cx.joined { &[] } else { &q.forced };
-    for f in q.filters.iter().chain(forced).filter(|f| !references_measure(f)) {
+    for f in q.filters.iter().chain(forced).chain(&q.forced_where).filter(|f| !references_measure(f)) {
         parts.push(filter_sql(cx, f)?);
+    }
+    // A cube whose access policies none apply to the caller: no rows, as
+    // Cube.js answers (`rlsAccessDenied`).
+    if q.deny {
+        parts.push("1 = 0".to_string());
     }
     Ok(parts)
 }
@@ -515,12 +524,29 @@ pub fn member_alias(cube: &Cube, member: &str, g: Option<Granularity>) -> String
     a
 }
 
+/// A masked member's SQL (access policies' `member_masking`): its `mask:`
+/// as an SQL literal or its `{sql: ...}`, else NULL. The literal comes
+/// from the model, never from a client or a token.
+fn mask_sql(cx: &Ctx<'_>, id: MemberId) -> Option<String> {
+    let (_, mask) = cx.q.masks.iter().find(|(m, _)| *m == id)?;
+    Some(match mask {
+        Mask::Sql(sql) => cx.member_sql(id.cube, sql),
+        Mask::Literal(Value::Bool(b)) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Mask::Literal(Value::Number(n)) => n.to_string(),
+        Mask::Literal(Value::String(s)) => format!("'{}'", s.replace('\'', "''")),
+        Mask::Literal(_) => "NULL".to_string(),
+    })
+}
+
 fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
     let MemberRef::Measure(i) = id.member else {
         return Err(QueryError::Invalid("not a measure".into()));
     };
     if let Some((_, alias)) = cx.measure_refs.as_ref().and_then(|refs| refs.iter().find(|(m, _)| *m == id)) {
         return Ok(alias.clone());
+    }
+    if let Some(mask) = mask_sql(cx, id) {
+        return Ok(mask);
     }
     let c = id.cube;
     let m = &cx.cube(c).measures[i];

@@ -212,6 +212,14 @@ pub struct Query {
     /// Filters forced in by `[[access.rules]]`, each on a cube of the tree;
     /// rendered with that cube, never judged by the caller's roles.
     pub forced: Vec<Filter>,
+    /// Filters forced over the whole join tree: a view's access policies,
+    /// on the view's members.
+    pub forced_where: Vec<Filter>,
+    /// A cube the query reads has access policies and none applies to the
+    /// caller: the query answers no rows (`1 = 0`).
+    pub deny: bool,
+    /// Members answered as their mask (access policies' `member_masking`).
+    pub masks: Vec<(MemberId, super::access::Mask)>,
     /// The cubes the query reads and how they are joined.
     pub join: JoinTree,
     /// (member name as in the query, descending)
@@ -373,6 +381,9 @@ impl Query {
             filters,
             segments: segments_r,
             forced: Vec::new(),
+            forced_where: Vec::new(),
+            deny: false,
+            masks: Vec::new(),
             join,
             order,
             limit,
@@ -565,6 +576,12 @@ pub fn widen_date(s: &str, end: bool) -> Option<String> {
         out.push_str(&format!("{:0<4}", &s[19..23.min(s.len())]));
     }
     Some(out)
+}
+
+/// One filter in the query's REST format, checked as a query's would be
+/// (access policies' row-level filters, once their values are resolved).
+pub fn parse_filter(model: &Model, f: &Value) -> Result<Filter, QueryError> {
+    filter(model, f, 1, &mut 0)
 }
 
 fn filter(model: &Model, f: &Value, depth: usize, count: &mut usize) -> Result<Filter, QueryError> {

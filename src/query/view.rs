@@ -35,8 +35,8 @@ pub const VIEW_KEYS: &[(&str, KeyUse)] = &[
     ("folders", Ignored),
     ("hierarchies", Ignored),
     ("pre_aggregations", Ignored),
+    ("access_policy", Supported),
     ("extends", Unsupported),
-    ("access_policy", Unsupported),
     ("includes", Unsupported),
     ("excludes", Unsupported),
 ];

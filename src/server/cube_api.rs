@@ -64,7 +64,8 @@ pub async fn handle(
     match endpoint {
         Endpoint::Meta => {
             let grants = app.policy.grants(&auth.context);
-            Ok(json_response(StatusCode::OK, &crate::query::meta::meta(&app.model, grants.as_ref())))
+            let caller = app.policy.caller(&app.model, &auth.context);
+            Ok(json_response(StatusCode::OK, &crate::query::meta::meta(&app.model, grants.as_ref(), &caller)))
         }
         Endpoint::DryRun => {
             let (req, plan) = planned()?;

@@ -131,7 +131,8 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             e @ (QueryError::MissingSecurityContext { .. }
             | QueryError::InvalidTenant(_)
             | QueryError::UnknownTenant(_)
-            | QueryError::MemberNotAllowed(_)),
+            | QueryError::MemberNotAllowed(_)
+            | QueryError::NoApplicablePolicy(_)),
         ) => json_response(StatusCode::FORBIDDEN, &json!({"error": e.to_string(), "code": e.code()})),
         // Cube.js's schema compiler raises these as `UserError`, and its
         // answer says so in `type`.
