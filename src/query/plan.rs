@@ -85,12 +85,18 @@ mod golden {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
     }
 
-    fn outcome(case: &Value) -> Value {
+    /// The configuration, model and policy of a case: `config` (a TOML
+    /// snippet, plus `extra`) over the model in `tests/golden/<model>`.
+    fn load_case(
+        case: &Value,
+        model: &str,
+        extra: &str,
+    ) -> Result<(std::sync::Arc<Model>, Policy, SecurityContext), Value> {
         let dir = tempfile::tempdir().expect("tempdir");
         let toml = format!(
             "[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"golden-plan-secret-0123456789abcdef0123\"]\n\
-             [model]\npath = \"{}\"\n{}",
-            root().join("render/model").display(),
+             [model]\npath = \"{}\"\n{}\n{extra}",
+            root().join(model).display(),
             case["config"].as_str().unwrap_or("")
         );
         std::fs::write(dir.path().join("test.toml"), toml).expect("write");
@@ -100,23 +106,24 @@ mod golden {
             dotenv: None,
             vars: BTreeMap::new(),
         };
-        let config = match load(&opts) {
-            Ok(c) => c,
-            Err(e) => return json!({"config_error": e.to_string()}),
-        };
+        let config = load(&opts).map_err(|e| json!({"config_error": e.to_string()}))?;
         let options =
             crate::query::model::ModelOptions { allow_unsafe_value: config.model.dangerous_allow_unsafe_value };
-        let model = match crate::query::model::load_dir(&config.model.path, options) {
-            Ok(m) => std::sync::Arc::new(m),
-            Err(e) => return json!({"model_error": e}),
-        };
-        let policy = match Policy::build(&config, &model) {
-            Ok(p) => p,
-            Err(e) => return json!({"policy_error": e}),
-        };
+        let model = crate::query::model::load_dir(&config.model.path, options)
+            .map(std::sync::Arc::new)
+            .map_err(|e| json!({"model_error": e}))?;
+        let policy = Policy::build(&config, &model).map_err(|e| json!({"policy_error": e}))?;
         let claims = crate::auth::provider::VerifiedClaims::dangerous_assume_verified(case["context"].clone())
             .expect("context is an object");
         let ctx = SecurityContext::from_verified(claims, None, &[]).expect("context");
+        Ok((model, policy, ctx))
+    }
+
+    fn outcome(case: &Value) -> Value {
+        let (model, policy, ctx) = match load_case(case, "render/model", "") {
+            Ok(loaded) => loaded,
+            Err(e) => return e,
+        };
         let queries = case["queries"].as_array().cloned().unwrap_or_default();
         match plan(&model, &policy, &queries, &ctx) {
             Ok(p) => json!({
@@ -134,15 +141,86 @@ mod golden {
         }
     }
 
-    #[test]
-    fn plans_match_the_golden_files() {
-        let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-        let mut files: Vec<_> = std::fs::read_dir(root().join("plan"))
-            .expect("golden plan dir")
+    /// `tests/golden/policy/*.json`: the access-policy cases, over
+    /// `tests/golden/policy/model`, on both dialects: the groups, every
+    /// policy judged, the members each cube or view hides from the caller,
+    /// and per query the SQL, its parameters and what the policies applied.
+    fn policy_outcome(case: &Value, extra: &str) -> Value {
+        let (model, policy, ctx) = match load_case(case, "policy/model", extra) {
+            Ok(loaded) => loaded,
+            Err(e) => return e,
+        };
+        let caller = policy.caller(&model, &ctx);
+        let mut hidden = serde_json::Map::new();
+        for (i, c) in model.cubes.iter().enumerate() {
+            let h = caller.hidden_members(crate::query::access::Entity::Cube(i));
+            if !h.is_empty() {
+                hidden.insert(c.name.clone(), json!(h));
+            }
+        }
+        for (i, v) in model.views.iter().enumerate() {
+            let h = caller.hidden_members(crate::query::access::Entity::View(i));
+            if !h.is_empty() {
+                hidden.insert(v.name.clone(), json!(h));
+            }
+        }
+        let judged: Vec<Value> = caller
+            .judged
+            .iter()
+            .map(|j| json!({"on": j.entity.name(&model), "policy": j.index, "applies": j.applies, "reason": j.reason}))
+            .collect();
+        let queries = case["queries"].as_array().cloned().unwrap_or_default();
+        let planned = match plan(&model, &policy, &queries, &ctx) {
+            Ok(p) => json!(p.queries.iter().map(|q| json!({
+                "sql": q.rendered.sql,
+                "params": q.rendered.params.iter().map(SqlValue::to_json).collect::<Vec<_>>(),
+                "filters": q.applied.filters.iter().map(|(on, f)| json!({"on": on, "filter": f})).collect::<Vec<_>>(),
+                "denied": q.applied.denied,
+                "masked": q.applied.masked,
+                "policies": q.applied.policies,
+            })).collect::<Vec<_>>()),
+            Err(e) => json!({"error": {"code": e.code(), "message": e.to_string()}}),
+        };
+        json!({"groups": caller.groups, "judged": judged, "hidden": hidden, "queries": planned})
+    }
+
+    fn golden_files(dir: &str) -> Vec<PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(root().join(dir))
+            .expect("golden dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         files.sort();
+        files
+    }
+
+    #[test]
+    fn access_policy_plans_match_the_golden_files_on_both_dialects() {
+        let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+        let files = golden_files("policy");
+        assert!(files.len() >= 12, "golden policy cases missing");
+        let mut failures = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read");
+            let mut case: Value = serde_json::from_str(&text).expect("golden JSON");
+            let got = json!({
+                "sqlite": policy_outcome(&case, ""),
+                "postgres": policy_outcome(&case, "[database]\ntype = \"postgres\"\nurl = \"postgres://golden@127.0.0.1:1/none\"\n"),
+            });
+            if update {
+                case["outcome"] = got;
+                std::fs::write(&file, serde_json::to_string_pretty(&case).expect("json") + "\n").expect("write");
+            } else if case["outcome"] != got {
+                failures.push(format!("{}\n  want {}\n  got  {}", file.display(), case["outcome"], got));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn plans_match_the_golden_files() {
+        let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+        let files = golden_files("plan");
         assert!(files.len() >= 8, "golden plan cases missing");
         let mut failures = Vec::new();
         for file in files {
