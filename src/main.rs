@@ -114,6 +114,25 @@ fn check_config(args: &ConfigArgs) -> ExitCode {
             for warning in tenantgate::query::join::ambiguous(&built.model) {
                 println!("warning: {warning}");
             }
+            // Cube.js's default: a cube or view without access_policy is
+            // open to every caller, once any has policies.
+            for open in built.model.access.open(&built.model) {
+                println!("open (no access_policy; every caller reads it): {open}");
+            }
+            let tests = &cfg.access.tests;
+            let failures = tenantgate::query::access::check::run(&built.model, &built.policy, tests);
+            for f in &failures {
+                eprintln!("access test {:?} ({}) failed:", f.test, f.source);
+                for p in &f.problems {
+                    eprintln!("  {p}");
+                }
+            }
+            if !tests.is_empty() {
+                println!("access tests: {} passed, {} failed", tests.len() - failures.len(), failures.len());
+            }
+            if !failures.is_empty() {
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -23,6 +23,13 @@ use crate::context_path::ContextPath;
 pub struct SecurityContext(Map<String, Value>);
 
 impl SecurityContext {
+    /// A context the operator wrote in `[[access.tests]]`, for `check-config`
+    /// to run the access policies against. Never built from a request: no
+    /// token is involved, and the server's request path has no way here.
+    pub(crate) fn for_policy_test(context: Map<String, Value>) -> Self {
+        SecurityContext(context)
+    }
+
     /// The context of an anonymous request in dev mode.
     pub(super) fn empty() -> Self {
         SecurityContext(Map::new())

@@ -8,8 +8,8 @@
 use serde_json::{Map, Value, json};
 
 use super::Model;
-use super::model::{Docs, MemberRef};
 use super::access::{Caller, Entity};
+use super::model::{Docs, MemberRef};
 use super::policy::Grants;
 use super::view::View;
 
@@ -22,9 +22,7 @@ pub fn meta(model: &Model, grants: Option<&Grants>, caller: &Caller<'_>) -> Valu
         .cubes
         .iter()
         .enumerate()
-        .filter(|(ci, c)| {
-            c.public && grants.is_none_or(|g| g.allows_cube(&c.name)) && caller.opens(Entity::Cube(*ci))
-        })
+        .filter(|(ci, c)| c.public && grants.is_none_or(|g| g.allows_cube(&c.name)) && caller.opens(Entity::Cube(*ci)))
         .map(|(ci, c)| {
             let shown = |name: &str, public: bool| public && granted(&format!("{}.{name}", c.name));
             let measures: Vec<Value> = c

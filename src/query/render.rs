@@ -157,8 +157,8 @@ pub fn render(
             title,
             short_title,
         });
-        let sql = mask_sql(&cx, td.dimension)
-            .unwrap_or_else(|| dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i)));
+        let sql =
+            mask_sql(&cx, td.dimension).unwrap_or_else(|| dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i)));
         dims.push(DimSelect { sql, alias });
     }
     for n in &q.measures {

@@ -24,10 +24,16 @@ pub enum Endpoint {
     Sql,
     DryRun,
     Meta,
+    /// `/tenantgate/v1/explain`: what the policies decide for a query, and
+    /// its SQL, without running it.
+    Explain,
 }
 
 impl Endpoint {
     pub fn from_path(path: &str) -> Option<Endpoint> {
+        if path == "/tenantgate/v1/explain" {
+            return Some(Endpoint::Explain);
+        }
         Some(match path.strip_prefix("/cubejs-api/v1/")? {
             "load" => Endpoint::Load,
             "sql" => Endpoint::Sql,
@@ -84,6 +90,10 @@ pub async fn handle(
                 }),
             ))
         }
+        Endpoint::Explain => {
+            let (_, plan) = planned()?;
+            Ok(json_response(StatusCode::OK, &explain(app, &plan, &auth.context)))
+        }
         Endpoint::Sql => {
             let (_, plan) = planned()?;
             // Cube.js: `{sql}` for one query, `[{sql}, ...]` for a blend,
@@ -103,6 +113,79 @@ pub async fn handle(
             load(app, &req, &plan).await
         }
     }
+}
+
+/// `explain`: the caller's groups, every access policy judged for them (on
+/// the cubes and views the queries read), the members those hide or mask,
+/// the row filters injected, the tenant and its data source, and the SQL
+/// with its parameters: everything `/load` would decide, nothing run.
+fn explain(app: &App, plan: &Plan, ctx: &crate::auth::SecurityContext) -> Value {
+    use crate::query::access::Entity;
+    let model = &app.model;
+    let mut entities: Vec<Entity> = Vec::new();
+    for p in &plan.queries {
+        entities.extend(p.query.join.cubes().into_iter().map(Entity::Cube));
+        entities.extend(p.query.refs().iter().filter_map(|r| r.view.map(|v| Entity::View(v.view))));
+    }
+    let mut seen = Vec::new();
+    entities.retain(|e| {
+        let fresh = !seen.contains(e);
+        seen.push(*e);
+        fresh
+    });
+    let policies: Vec<Value> = plan
+        .judged
+        .iter()
+        .filter(|j| entities.contains(&j.entity))
+        .map(|j| {
+            json!({
+                "on": j.entity.name(model),
+                "type": match j.entity { Entity::Cube(_) => "cube", Entity::View(_) => "view" },
+                "policy": j.index,
+                "groups": j.groups,
+                "matched": j.applies,
+                "reason": j.reason,
+            })
+        })
+        .collect();
+    let caller = app.policy.caller(model, ctx);
+    let hidden: Vec<String> = entities.iter().flat_map(|e| caller.hidden_members(*e)).collect();
+    let mut masked = Vec::new();
+    let mut filters = Vec::new();
+    let mut denied = Vec::new();
+    for p in &plan.queries {
+        masked.extend(p.applied.masked.iter().cloned());
+        filters.extend(p.applied.filters.iter().map(|(on, f)| json!({"on": on, "filter": f})));
+        denied.extend(p.applied.denied.iter().cloned());
+    }
+    let data_source = match app.router.route(plan.tenant.as_deref()) {
+        Some((crate::db::Route::Tenant(id), _)) => json!(format!("tenant:{id}")),
+        Some((crate::db::Route::Default, _)) => json!("default"),
+        None => Value::Null,
+    };
+    let mut sqls: Vec<Value> = plan
+        .queries
+        .iter()
+        .map(|p| {
+            json!({
+                "sql": p.rendered.sql,
+                "params": p.rendered.params.iter().map(crate::query::SqlValue::to_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let sql = if sqls.len() > 1 { Value::Array(sqls) } else { sqls.pop().unwrap_or(Value::Null) };
+    json!({
+        "groups": plan.groups,
+        "policies": policies,
+        "hidden": hidden,
+        "masked": masked,
+        "filters": filters,
+        "denied": denied,
+        "tenant": plan.tenant,
+        "data_source": data_source,
+        "dialect": plan.dialect.name(),
+        "sql": sql,
+    })
 }
 
 /// Run a plan's queries on the tenant's data source (through the result

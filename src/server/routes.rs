@@ -196,8 +196,14 @@ fn whoami(auth: &Authenticated) -> Response<Body> {
         #[serde(rename = "securityContext")]
         security_context: &'a crate::auth::SecurityContext,
         provider: Option<&'a str>,
+        /// Where to ask what the access policies decide for this token.
+        explain: &'static str,
     }
-    let body = WhoAmI { security_context: &auth.context, provider: auth.provider.as_deref() };
+    let body = WhoAmI {
+        security_context: &auth.context,
+        provider: auth.provider.as_deref(),
+        explain: "/tenantgate/v1/explain",
+    };
     // A map of JSON values with string keys always serializes.
     bytes_response(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default())
 }

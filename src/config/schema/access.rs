@@ -109,7 +109,11 @@ fn tests(cx: &mut Cx, t: &Section<'_>) -> Vec<AccessTest> {
             continue;
         }
         if expect_visible.is_empty() && expect_hidden.is_empty() && expect_masked.is_empty() && expect_code.is_none() {
-            cx.invalid(&node.source, &path, "expects nothing: set expect_visible, expect_hidden, expect_masked or expect_code");
+            cx.invalid(
+                &node.source,
+                &path,
+                "expects nothing: set expect_visible, expect_hidden, expect_masked or expect_code",
+            );
             continue;
         }
         out.push(AccessTest {

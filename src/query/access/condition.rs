@@ -77,14 +77,10 @@ impl Condition {
     /// Parse `{ expr }`, `${ expr }` or a bare `expr`.
     pub fn parse(text: &str) -> Result<Condition, String> {
         let t = text.trim();
-        let inner = t
-            .strip_prefix("${")
-            .or_else(|| t.strip_prefix('{'))
-            .and_then(|r| r.strip_suffix('}'))
-            .unwrap_or(t);
-        let tokens = lex(inner)?;
+        let inner = t.strip_prefix("${").or_else(|| t.strip_prefix('{')).and_then(|r| r.strip_suffix('}')).unwrap_or(t);
+        let tokens = lex(inner).map_err(|e| format!("{e} in condition {text:?}"))?;
         let mut p = Parser { tokens, pos: 0 };
-        let expr = p.or()?;
+        let expr = p.or().map_err(|e| format!("{e} in condition {text:?}"))?;
         if let Some(tok) = p.tokens.get(p.pos) {
             return Err(format!("unexpected {tok} in condition {text:?}"));
         }
@@ -321,7 +317,8 @@ impl Parser {
                                 _ => return Err(format!("expected a name after {w}.")),
                             }
                             self.pos += 1;
-                        } else if let (true, Some(Tok::Str(s))) = (self.op("["), self.tokens.get(self.pos + 1).cloned()) {
+                        } else if let (true, Some(Tok::Str(s))) = (self.op("["), self.tokens.get(self.pos + 1).cloned())
+                        {
                             self.pos += 2;
                             self.expect_op("]")?;
                             segments.push(s);
@@ -334,9 +331,7 @@ impl Parser {
                     }
                     ContextPath::parse(&segments.join(".")).map(Expr::Context)
                 }
-                other => Err(format!(
-                    "unknown name {other:?}; a condition reads securityContext.<path> and literals"
-                )),
+                other => Err(format!("unknown name {other:?}; a condition reads securityContext.<path> and literals")),
             },
             Tok::Op(o) => Err(format!("unexpected {o:?}")),
         }
@@ -572,7 +567,10 @@ mod tests {
             ("{ 'c' not in securityContext.groups }", Outcome::True),
             ("{ security_context.org.id == 7 }", Outcome::True),
             ("${ securityContext['country'] == \"DE\" }", Outcome::True),
-            ("{ (securityContext.level == 1 or securityContext.level == 3) && securityContext.is_full_time }", Outcome::True),
+            (
+                "{ (securityContext.level == 1 or securityContext.level == 3) && securityContext.is_full_time }",
+                Outcome::True,
+            ),
         ] {
             assert_eq!(eval(cond, c.clone()), want, "{cond}");
         }

@@ -25,6 +25,7 @@
 //!   each cube's own policies admit. Here each cube's policies decide that
 //!   cube's rows, and the cubes are ANDed.
 
+pub mod check;
 pub mod condition;
 
 use std::collections::HashMap;
@@ -96,13 +97,41 @@ pub enum Mask {
     Sql(String),
 }
 
+impl ModelAccess {
+    /// Once any cube or view has policies: those without any (open to
+    /// every caller, as in Cube.js), for `check-config` to list.
+    pub fn open(&self, model: &Model) -> Vec<String> {
+        if self.cubes.iter().chain(&self.views).all(Option::is_none) {
+            return Vec::new();
+        }
+        let cubes = self
+            .cubes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_none())
+            .map(|(i, _)| format!("cube {}", model.cubes[i].name));
+        let views = self
+            .views
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_none())
+            .map(|(i, _)| format!("view {}", model.views[i].name));
+        cubes.chain(views).collect()
+    }
+}
+
 const POLICY_KEYS: [&str; 6] = ["group", "groups", "role", "conditions", "member_level", "row_level"];
 
 /// Read every cube's and view's `access_policy` and members' `mask:` from
 /// the raw model (`cubes`: (file, raw cube); `views`: (file, raw view)),
 /// once the cubes and views are resolved. Every problem is reported with
 /// its file and cube or view.
-pub(super) fn resolve(model: &Model, cubes: &[(String, Value)], views: &[(String, Value)], errors: &mut Vec<String>) -> ModelAccess {
+pub(super) fn resolve(
+    model: &Model,
+    cubes: &[(String, Value)],
+    views: &[(String, Value)],
+    errors: &mut Vec<String>,
+) -> ModelAccess {
     let mut access = ModelAccess {
         cubes: vec![None; model.cubes.len()],
         views: vec![None; model.views.len()],
@@ -110,7 +139,8 @@ pub(super) fn resolve(model: &Model, cubes: &[(String, Value)], views: &[(String
     };
     for (file, raw) in cubes {
         let Some(obj) = raw.as_object() else { continue };
-        let Some(ci) = obj.get("name").and_then(Value::as_str).and_then(|n| model.cubes.iter().position(|c| c.name == n))
+        let Some(ci) =
+            obj.get("name").and_then(Value::as_str).and_then(|n| model.cubes.iter().position(|c| c.name == n))
         else {
             continue;
         };
@@ -125,7 +155,8 @@ pub(super) fn resolve(model: &Model, cubes: &[(String, Value)], views: &[(String
     }
     for (file, raw) in views {
         let Some(obj) = raw.as_object() else { continue };
-        let Some(vi) = obj.get("name").and_then(Value::as_str).and_then(|n| model.views.iter().position(|v| v.name == n))
+        let Some(vi) =
+            obj.get("name").and_then(Value::as_str).and_then(|n| model.views.iter().position(|v| v.name == n))
         else {
             continue;
         };
@@ -231,10 +262,15 @@ fn policy(model: &Model, on: Entity, index: usize, raw: &Value, cx: &mut CubeCx<
         match get(obj, key) {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if !s.is_empty() => groups.push(s.clone()),
-            Some(Value::Array(items)) if key == "groups" && items.iter().all(|v| v.as_str().is_some_and(|s| !s.is_empty())) => {
+            Some(Value::Array(items))
+                if key == "groups" && items.iter().all(|v| v.as_str().is_some_and(|s| !s.is_empty())) =>
+            {
                 groups.extend(items.iter().filter_map(Value::as_str).map(str::to_owned));
             }
-            Some(_) => cx.err(format!("{at}.{key}: expected a group name{}", if key == "groups" { " or a list of them" } else { "" })),
+            Some(_) => cx.err(format!(
+                "{at}.{key}: expected a group name{}",
+                if key == "groups" { " or a list of them" } else { "" }
+            )),
         }
     }
     if groups.is_empty() && cx.error_count() == before {
@@ -261,7 +297,8 @@ fn policy(model: &Model, on: Entity, index: usize, raw: &Value, cx: &mut CubeCx<
     }
     let members = on.members(model);
     let member_level = member_set(get(obj, "member_level"), &format!("{at}.member_level"), &members, on, model, cx);
-    let member_masking = member_set(get(obj, "member_masking"), &format!("{at}.member_masking"), &members, on, model, cx);
+    let member_masking =
+        member_set(get(obj, "member_masking"), &format!("{at}.member_masking"), &members, on, model, cx);
     if let Some(m) = &member_masking {
         for name in members.iter().map(|(n, _)| n).filter(|n| m.contains(n)) {
             if matches!(members.iter().find(|(x, _)| x == name), Some((_, MemberRef::Segment(_)))) {
@@ -474,7 +511,9 @@ pub enum Standing {
     Masked,
     /// `no_policy`: hidden because none of its cube's or view's policies
     /// apply (rather than by a member level).
-    Hidden { no_policy: bool },
+    Hidden {
+        no_policy: bool,
+    },
 }
 
 /// The access policies decided for one caller: which apply to each cube
@@ -530,7 +569,13 @@ impl<'m> Caller<'m> {
                 if reason.is_none() {
                     applicable.push(pos);
                 }
-                judged.push(Judged { entity, index: p.index, groups: p.groups.clone(), applies: reason.is_none(), reason });
+                judged.push(Judged {
+                    entity,
+                    index: p.index,
+                    groups: p.groups.clone(),
+                    applies: reason.is_none(),
+                    reason,
+                });
             }
             Some(applicable)
         };
@@ -614,10 +659,20 @@ impl<'m> Caller<'m> {
             .iter()
             .chain(&q.dimensions)
             .map(|n| n.as_ref())
-            .chain(q.time_dimensions.iter().filter(|td| td.date_range.is_none()).map(|td| Ref { id: td.dimension, view: td.view }))
+            .chain(
+                q.time_dimensions
+                    .iter()
+                    .filter(|td| td.date_range.is_none())
+                    .map(|td| Ref { id: td.dimension, view: td.view }),
+            )
             .collect();
         let mut conditions: Vec<Ref> = q.segments.iter().map(|n| n.as_ref()).collect();
-        conditions.extend(q.time_dimensions.iter().filter(|td| td.date_range.is_some()).map(|td| Ref { id: td.dimension, view: td.view }));
+        conditions.extend(
+            q.time_dimensions
+                .iter()
+                .filter(|td| td.date_range.is_some())
+                .map(|td| Ref { id: td.dimension, view: td.view }),
+        );
         q.filters.iter().for_each(|f| f.refs(&mut conditions));
         for (r, condition) in columns.iter().map(|r| (*r, false)).chain(conditions.iter().map(|r| (*r, true))) {
             match self.standing_of(r) {
@@ -715,7 +770,10 @@ impl<'m> Caller<'m> {
                     Resolved::List(items) => out.extend(items.iter().cloned()),
                     Resolved::Missing if self.missing_filter_allows_all => return Ok(None),
                     Resolved::Missing => {
-                        return Err(QueryError::MissingSecurityContext { path: path.to_string(), cube: on.to_string() });
+                        return Err(QueryError::MissingSecurityContext {
+                            path: path.to_string(),
+                            cube: on.to_string(),
+                        });
                     }
                     Resolved::Invalid(_) => return Err(super::render::invalid_context(&path)),
                 },
@@ -741,5 +799,78 @@ impl<'m> Caller<'m> {
             .filter(|(m, _)| matches!(self.standing(e, m), Standing::Hidden { .. }))
             .map(|(m, _)| format!("{prefix}.{m}"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::query::model::{ModelOptions, load_sources};
+
+    fn errors(policy: &str, mask: &str) -> Vec<String> {
+        let yaml = format!(
+            "cubes:\n  - name: Orders\n    sql_table: orders\n    dimensions:\n      - {{name: id, sql: id, type: number, primary_key: true}}\n      - {{name: status, sql: status, type: string}}\n      - {{name: amount, sql: amount, type: number, mask: {mask}}}\n    measures:\n      - {{name: count, type: count}}\n    access_policy:\n{policy}"
+        );
+        match load_sources(&[("model/orders.yml".into(), yaml)], ModelOptions::default()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn every_broken_policy_is_a_model_error_naming_file_cube_and_policy() {
+        let got = errors(
+            r#"      - group: a
+        conditions:
+          - if: "{ securityContext.x = 1 }"
+          - if: "{ 'a' == 1 }"
+      - group: b
+        member_level:
+          includes: [status, nope]
+        row_level:
+          filters:
+            - {member: count, operator: gt, values: [1]}
+            - {member: Users.city, operator: equals, values: ["x"]}
+            - {member: status, operator: equals, values: ["{ user.x }"]}
+            - {member: status, operator: nope, values: ["x"]}
+      - conditions: []
+      - group: c
+        row_level: {}
+        colour: red
+"#,
+            "[1]",
+        );
+        let want = [
+            "model/orders.yml: cube Orders: dimension amount: mask must be a string, number, boolean or {sql: ...}",
+            "model/orders.yml: cube Orders: access_policy[0].conditions[0]: unexpected character '=' in condition \"{ securityContext.x = 1 }\"",
+            "model/orders.yml: cube Orders: access_policy[0].conditions[1]: a string compared with a number (==) in condition \"{ 'a' == 1 }\"",
+            "model/orders.yml: cube Orders: access_policy[1].member_level.includes: cube has no member nope",
+            "model/orders.yml: cube Orders: access_policy[1].row_level.filters[0]: Orders.count is not a dimension; row-level filters name dimensions",
+            "model/orders.yml: cube Orders: access_policy[1].row_level.filters[1]: Users.city is not a member of cube Orders; a policy filters its own members",
+            "model/orders.yml: cube Orders: access_policy[1].row_level.filters[2]: \"{ user.x }\": expected { securityContext.<path> }",
+            "model/orders.yml: cube Orders: access_policy[1].row_level.filters[3]: unknown operator \"nope\" in the filter on \"Orders.status\"",
+            "model/orders.yml: cube Orders: access_policy[2]: needs group, groups or role (\"*\" for anyone)",
+            "model/orders.yml: cube Orders: access_policy[3]: unknown key \"colour\"",
+            "model/orders.yml: cube Orders: access_policy[3].row_level: needs filters or allow_all: true",
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_sound_policy_loads() {
+        let got = errors(
+            r#"      - groups: [a, b]
+        conditions:
+          - if: "{ securityContext.level >= 2 && securityContext.region in ['eu'] }"
+        member_level: {includes: "*", excludes: [amount]}
+        member_masking: {includes: [amount]}
+        row_level:
+          filters:
+            - or:
+                - {member: status, operator: equals, values: ["{ securityContext.status }"]}
+                - {member: Orders.amount, operator: gt, values: [10]}
+"#,
+            "{sql: \"0\"}",
+        );
+        assert_eq!(got, Vec::<String>::new());
     }
 }
