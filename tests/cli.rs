@@ -423,6 +423,103 @@ fn check_config_lists_the_members_the_model_declares_but_tenantgate_does_not_ser
     assert!(listed[0].contains("Orders.runningTotal") && listed[0].contains("rolling_window"), "{stdout}");
 }
 
+const POLICY_MODEL: &str = r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    dimensions:
+      - {name: id, sql: id, type: number, primary_key: true}
+      - {name: region, sql: region, type: string}
+      - {name: margin, sql: margin, type: number}
+    measures:
+      - {name: count, type: count}
+    access_policy:
+      - group: "*"
+        member_level: {includes: [region, count]}
+        row_level:
+          filters:
+            - {member: region, operator: equals, values: ["{ securityContext.region }"]}
+      - group: finance
+        conditions:
+          - if: "{ securityContext.level >= 2 }"
+  - name: Regions
+    sql_table: regions
+    dimensions:
+      - {name: code, sql: code, type: string, primary_key: true, public: true}
+"#;
+
+#[test]
+fn check_config_runs_the_access_tests_and_names_what_decided_a_failure() {
+    let dir = config_dir(&[]);
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    std::fs::write(dir.path().join("model/orders.yml"), POLICY_MODEL).expect("model");
+    let tests = r#"
+[[access.tests]]
+name = "an analyst sees regions, not margins"
+security_context = { region = "eu", groups = ["analyst"] }
+query = { measures = ["Orders.count"], dimensions = ["Orders.margin"] }
+expect_visible = ["Orders.region", "Orders.count", "Regions.code"]
+expect_hidden = ["Orders.margin"]
+expect_code = "hidden_member"
+
+[[access.tests]]
+name = "senior finance sees margins"
+security_context = { region = "eu", groups = ["finance"], level = 2 }
+expect_visible = ["Orders.margin"]
+"#;
+    let write = |extra: &str| {
+        let toml = format!(
+            "{}\n[model]\npath = \"{}\"\n[access]\ngroups_key = \"groups\"\n{tests}{extra}",
+            secret_config(""),
+            dir.path().join("model").display()
+        );
+        std::fs::write(dir.path().join("test.toml"), toml).expect("config");
+    };
+    write("");
+    let out = tenantgate(&["check-config", "--env", "test"], dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("open (no access_policy; every caller reads it): cube Regions"), "{stdout}");
+    assert!(stdout.contains("access tests: 2 passed, 0 failed"), "{stdout}");
+
+    write(
+        r#"
+[[access.tests]]
+name = "junior finance sees margins"
+security_context = { region = "eu", groups = ["finance"], level = 1 }
+expect_visible = ["Orders.margin"]
+query = { measures = ["Orders.count"] }
+expect_code = "ok"
+"#,
+    );
+    let out = tenantgate(&["check-config", "--env", "test"], dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("access test \"junior finance sees margins\" (")
+            && lines[0].ends_with("test.toml) failed:"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[1],
+        "  Orders.margin: expected visible, but it is hidden: decided by Orders.access_policy[0] (group *)"
+    );
+    assert_eq!(lines.len(), 2, "the query itself passes: {stderr}");
+
+    // A condition that does not parse is the model's error, with file and
+    // cube, before any test runs.
+    std::fs::write(dir.path().join("model/orders.yml"), POLICY_MODEL.replace(">= 2", "=> 2")).expect("model");
+    let out = tenantgate(&["check-config", "--env", "test"], dir.path(), &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("orders.yml: cube Orders: access_policy[1].conditions[0]: unexpected character '=' in condition"),
+        "{stderr}"
+    );
+}
+
 /// Orders filters on the tenant; Countries, joined to it, filters on
 /// nothing; Products is joined to nothing.
 const SHARED_MODEL: &str = r#"
