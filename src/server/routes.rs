@@ -196,16 +196,14 @@ fn whoami(auth: &Authenticated) -> Response<Body> {
         #[serde(rename = "securityContext")]
         security_context: &'a crate::auth::SecurityContext,
         provider: Option<&'a str>,
-        /// Where to ask what the access policies decide for this token.
-        explain: &'static str,
     }
-    let body = WhoAmI {
-        security_context: &auth.context,
-        provider: auth.provider.as_deref(),
-        explain: "/tenantgate/v1/explain",
-    };
+    let body = WhoAmI { security_context: &auth.context, provider: auth.provider.as_deref() };
     // A map of JSON values with string keys always serializes.
-    bytes_response(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default())
+    let mut resp = bytes_response(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default());
+    // Where to ask what the access policies decide for this token.
+    resp.headers_mut()
+        .insert(http::header::LINK, HeaderValue::from_static("</tenantgate/v1/explain>; rel=\"explain\""));
+    resp
 }
 
 fn only_get(app: &App, req: &Parts, ok: impl FnOnce() -> Response<Body>) -> (Response<Body>, Outcome) {
