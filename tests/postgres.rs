@@ -362,6 +362,56 @@ async fn tenants_are_routed_to_their_schema_or_their_own_database() {
     own.drop_now().await;
 }
 
+/// One connection (`max_concurrent_queries = 1`), so every statement reuses
+/// what that connection prepared: the same query text for two tenant
+/// schemas whose tables differ in a column's type and in their rows. Each
+/// tenant gets its own rows and types, every time, whichever went first.
+#[tokio::test]
+async fn a_statement_prepared_once_per_connection_is_never_reused_under_another_schema() {
+    let Some(admin) = admin_url("a_statement_prepared_once_per_connection_is_never_reused_under_another_schema") else {
+        return;
+    };
+    let db = TestDb::create(&admin, "prepared").await;
+    db.execute(
+        "CREATE SCHEMA acme_p; CREATE SCHEMA globex_p;
+         CREATE TABLE acme_p.orders (id int4, code int4); INSERT INTO acme_p.orders VALUES (1, 7), (2, 7);
+         CREATE TABLE globex_p.orders (id int4, code text); INSERT INTO globex_p.orders VALUES (3, 'x');",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("dir");
+    std::fs::write(
+        dir.path().join("model/orders.yml"),
+        "cubes:\n  - name: Orders\n    sql_table: orders\n    measures:\n      - {name: count, type: count}\n    dimensions:\n      - {name: code, sql: code, type: string}\n",
+    )
+    .expect("model");
+    let cfg = format!(
+        "{}\n[model]\npath = \"{}\"\n[database]\ntype = \"postgres\"\nurl = \"{}\"\nmax_concurrent_queries = 1\n\
+         [tenancy]\ntenant_key = \"org.id\"\n[tenants.acme]\nschema = \"acme_p\"\n[tenants.globex]\nschema = \"globex_p\"\n",
+        secret_config(""),
+        dir.path().join("model").display(),
+        db.url(None),
+    );
+    let server = TestServer::start(&cfg).await;
+    let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.code"]});
+    for round in 0..4 {
+        for tenant in if round % 2 == 0 { ["acme", "globex"] } else { ["globex", "acme"] } {
+            let reply = load(&server, json!({"org": {"id": tenant}}), q.clone()).await;
+            assert_eq!(reply.status, StatusCode::OK, "{tenant}, round {round}: {:?}", reply.body);
+            let data = &reply.body["data"];
+            let rows = data.as_array().expect("rows");
+            assert_eq!(rows.len(), 1, "{tenant}: {data}");
+            let code = &rows[0]["Orders.code"];
+            match tenant {
+                "acme" => assert_eq!(code, &json!(7), "acme's int4 column, round {round}"),
+                _ => assert_eq!(code, &json!("x"), "globex's text column, round {round}"),
+            }
+        }
+    }
+    server.stop().await;
+    db.drop_now().await;
+}
+
 /// Terminates PostgreSQL's TLS with the fixture certificate (127.0.0.1,
 /// signed by `fixtures/tls/ca.pem`) and forwards in plain text, so the
 /// server's verified TLS path is exercised against a real database.

@@ -4,7 +4,8 @@
 //! it has its own schema, and every `[database.session]` entry (the values
 //! row-level-security policies read with `current_setting`).
 //!
-//! Statements are prepared, and each bound value is converted to the type
+//! Statements are prepared once per connection (keyed by text and
+//! search_path), and each bound value is converted to the type
 //! PostgreSQL inferred for its parameter (an i64 does not bind to an int4).
 //! NUMERIC and int8 results keep their precision (exact text), time values
 //! are ISO-8601 in UTC.
@@ -110,6 +111,9 @@ impl PostgresSource {
     }
 }
 
+/// Prepared statements kept per connection before the cache is cleared.
+const MAX_CACHED_STATEMENTS: usize = 256;
+
 /// One statement in a read-only transaction, reading at most `max_rows`
 /// rows through a portal (the rest is never sent).
 async fn run(
@@ -121,6 +125,23 @@ async fn run(
     max_rows: usize,
 ) -> Result<Rows, DbError> {
     let classify = |e| classify(e, statement_timeout);
+    // Prepared once per connection, keyed by the statement's text under
+    // the search_path it runs with (a comment naming the schema, which is
+    // an identifier from configuration): a tenant schema's statement is
+    // never reused under another schema, whose tables and column types may
+    // differ. Bounded, since query texts are as many as clients make them.
+    if client.statement_cache.size() >= MAX_CACHED_STATEMENTS {
+        client.statement_cache.clear();
+    }
+    let keyed;
+    let sql = match settings.iter().find(|(name, _)| name == "search_path") {
+        Some((_, schema)) => {
+            keyed = format!("/* search_path={schema} */ {sql}");
+            keyed.as_str()
+        }
+        None => sql,
+    };
+    let cache = client.statement_cache.clone();
     let tx = client.build_transaction().read_only(true).start().await.map_err(classify)?;
     // Every setting in one statement, cached per connection (its text
     // depends only on how many settings there are): one round trip.
@@ -135,10 +156,21 @@ async fn run(
     }
     let set_stmt = tx.prepare_cached(&set_sql).await.map_err(classify)?;
     tx.execute(&set_stmt, &values).await.map_err(classify)?;
-    let stmt = tx.prepare(sql).await.map_err(classify)?;
+    let stmt = tx.prepare_cached(sql).await.map_err(classify)?;
     let bound = stmt.params().iter().zip(params).map(|(ty, v)| convert(v, ty)).collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
-    let portal = tx.bind(&stmt, &refs).await.map_err(classify)?;
+    let portal = match tx.bind(&stmt, &refs).await {
+        Ok(p) => p,
+        Err(e) => {
+            // A table changed under a cached statement ("cached plan must
+            // not change result type"): forget this connection's
+            // statements, so the next query prepares afresh.
+            if e.code() == Some(&SqlState::FEATURE_NOT_SUPPORTED) {
+                cache.clear();
+            }
+            return Err(classify(e));
+        }
+    };
     let fetch = i32::try_from(max_rows.saturating_add(1)).unwrap_or(i32::MAX);
     let rows = tx.query_portal(&portal, fetch).await.map_err(classify)?;
     if rows.len() > max_rows {
