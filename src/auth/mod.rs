@@ -30,6 +30,7 @@ pub mod extract;
 pub mod forward;
 pub mod jwks;
 pub mod provider;
+pub mod scope;
 pub mod token;
 
 use std::collections::HashMap;

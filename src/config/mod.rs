@@ -67,6 +67,7 @@ pub struct Config {
     pub tenancy: TenancyConfig,
     pub access: AccessConfig,
     pub cache: CacheConfig,
+    pub audit: AuditConfig,
     /// `[forward_auth]`: `/tenantgate/v1/authorize` for gateways (nginx
     /// `auth_request`, Caddy `forward_auth`). `None` when the section is
     /// absent: the endpoint then answers 404.
@@ -234,7 +235,76 @@ pub struct AccessConfig {
     /// Empty: no role checks. Otherwise a member outside every grant of the
     /// token's roles is refused.
     pub roles: Vec<Role>,
+    /// `[access] scopes_key` and `[access.group_scopes]`: which API scopes
+    /// a token holds (Cube.js's `contextToApiScopes`).
+    pub scopes: ScopesConfig,
 }
+
+/// An API scope: which group of endpoints a token may call (Cube.js's
+/// `meta`, `data`, `sql`, plus our `explain`). A closed set: a name outside
+/// it in configuration is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ApiScope {
+    /// `/meta`.
+    Meta,
+    /// `/load`, `/subscribe`, `/dry-run`.
+    Data,
+    /// `/sql`.
+    Sql,
+    /// `POST /tenantgate/v1/explain`.
+    Explain,
+}
+
+impl ApiScope {
+    /// Every scope, in the order the README lists them.
+    pub const ALL: [ApiScope; 4] = [ApiScope::Meta, ApiScope::Data, ApiScope::Sql, ApiScope::Explain];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiScope::Meta => "meta",
+            ApiScope::Data => "data",
+            ApiScope::Sql => "sql",
+            ApiScope::Explain => "explain",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ApiScope> {
+        ApiScope::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Where a token's API scopes come from. Neither set (the default): every
+/// scope is granted, as Cube.js without `contextToApiScopes`.
+#[derive(Debug, Clone, Default)]
+pub struct ScopesConfig {
+    /// `[access] scopes_key`: the context path of the token's scopes (a
+    /// list of strings, or an OAuth space-separated string). Defaults to
+    /// none.
+    pub scopes_key: Option<ContextPath>,
+    /// `[access.group_scopes]`: the scopes each group grants (`"*"`: every
+    /// caller), groups read from `groups_key`. Defaults to none.
+    pub group_scopes: Vec<(String, Vec<ApiScope>)>,
+    /// `[access] roles_key`, parsed: where the groups are.
+    pub groups_key: Option<ContextPath>,
+}
+
+/// `[audit]`: the audit log, one JSON line per data request on the
+/// tracing target `tenantgate::audit`.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Defaults to [`DEFAULT_AUDIT_ENABLED`].
+    pub enabled: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { enabled: DEFAULT_AUDIT_ENABLED }
+    }
+}
+
+/// `[audit] enabled`. Defaults to `true`: who read what is recorded unless
+/// turned off.
+pub const DEFAULT_AUDIT_ENABLED: bool = true;
 
 /// `[[access.rules]]`: a filter forced into every query on a cube.
 #[derive(Debug, Clone)]

@@ -202,6 +202,14 @@ impl DataSource {
         }
     }
 
+    /// `sqlite` or `postgres`, for the audit log.
+    pub fn kind(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite(_) => "sqlite",
+            Kind::Postgres(_) => "postgres",
+        }
+    }
+
     /// `[database] max_rows`: the most rows one statement may return.
     pub fn max_rows(&self) -> usize {
         self.max_rows

@@ -54,8 +54,9 @@ pub(super) fn access(cx: &mut Cx, t: Section<'_>) -> AccessConfig {
     if !roles.is_empty() && roles_key.is_none() {
         cx.invalid(&cx.env_file.clone(), "access.roles_key", "required when roles are defined (e.g. \"groups\")");
     }
+    let scopes = super::scopes::scopes(cx, &t, roles_key.as_deref());
     t.finish(cx);
-    AccessConfig { rules, roles_key, roles }
+    AccessConfig { rules, roles_key, roles, scopes }
 }
 
 fn list_of_tables<'t>(cx: &mut Cx, t: &Section<'t>, key: &str) -> Vec<(usize, &'t Node)> {
