@@ -560,9 +560,8 @@ pub struct AuthConfig {
 pub struct EnrichConfig {
     /// The context path whose value the lookup is keyed by (`key = "sub"`).
     pub key: ContextPath,
-    /// `url`, holding `{<key>}` exactly once: replaced by the value,
-    /// percent-encoded. Split around it.
-    pub url: (String, String),
+    /// Where the claims come from: `url` or `sql`.
+    pub source: EnrichSource,
     /// Merge under this context key; `None`: at the root.
     pub into: Option<String>,
     /// `override`: fetched values replace verified ones. Defaults to
@@ -578,11 +577,29 @@ pub struct EnrichConfig {
     pub timeout: Duration,
     /// Defaults to [`EnrichOnError::Fail`] (`on_error = "fail"`).
     pub on_error: EnrichOnError,
-    /// Defaults to [`DEFAULT_WEBHOOK_MAX_BODY_BYTES`].
+    /// `url` form only. Defaults to [`DEFAULT_WEBHOOK_MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
+    /// `url` form only.
     pub ca_file: Option<PathBuf>,
-    /// Defaults to [`DEFAULT_DANGEROUS_ALLOW_HTTP`].
+    /// `url` form only. Defaults to [`DEFAULT_DANGEROUS_ALLOW_HTTP`].
     pub dangerous_allow_http: bool,
+}
+
+/// `[[auth.enrich]]`: `url` or `sql`, exactly one.
+#[derive(Debug, Clone)]
+pub enum EnrichSource {
+    /// `url`, holding `{<key>}` exactly once: replaced by the value,
+    /// percent-encoded. Split around it.
+    Url(String, String),
+    /// `sql`: one statement on the default `[database]`, the key's value
+    /// bound as its one parameter `$1`; it must return at most one row,
+    /// whose columns are the claims.
+    Sql {
+        sql: String,
+        /// `json_columns`: columns whose text is a JSON value (a list of
+        /// groups), parsed. Defaults to none: every column as it comes.
+        json_columns: Vec<String>,
+    },
 }
 
 /// `[[auth.enrich]] on_error`.

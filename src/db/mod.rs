@@ -82,6 +82,8 @@ pub enum Cell {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rows {
+    /// The result's column names, as the database names them.
+    pub columns: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
 }
 

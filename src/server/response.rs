@@ -90,6 +90,12 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
             resp
         }
+        // The token verified, but the caller's entitlements were not found:
+        // 403 whatever failure_status says (retrying will not help).
+        ApiError::Auth(e @ AuthError::EnrichmentNotFound(_)) => json_response(
+            StatusCode::FORBIDDEN,
+            &json!({"error": "Forbidden", "code": e.code(), "detail": e.to_string()}),
+        ),
         ApiError::Auth(e) => {
             let detail = e.to_string();
             let mut resp = json_response(

@@ -31,8 +31,10 @@ pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
     let root = Section::new(&mut cx, &tree.root, "");
     let section = root.section_or_empty(&mut cx, "server");
     let server = server::server(&mut cx, section);
+    // `[[auth.enrich]]`'s sql form needs a database, read after `[auth]`.
+    let has_database = root.table().iter().any(|(k, _)| k == "database");
     let section = root.section_or_empty(&mut cx, "auth");
-    let auth = auth::auth(&mut cx, section, &server);
+    let auth = auth::auth(&mut cx, section, &server, has_database);
     let section = root.section_or_empty(&mut cx, "model");
     let model = model::model(&mut cx, section);
     let database = match root.section(&mut cx, "database") {
