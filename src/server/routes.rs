@@ -169,28 +169,23 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
                 if let Some(r) = record.as_deref_mut() {
                     r.caller(app, &auth);
                 }
+                outcome.audit = record;
                 // Then the scope, as Cube.js's handlers assert it first.
                 if let Err(e) = crate::auth::scope::check(&app.config.access.scopes, &auth.context, endpoint.scope()) {
-                    outcome.audit = record;
                     return fail(app, e.into(), outcome);
                 }
                 let bytes = if req.method == Method::POST {
                     match Limited::new(body, limit).collect().await {
                         Ok(c) => c.to_bytes(),
                         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                            outcome.audit = record;
                             return fail(app, ApiError::PayloadTooLarge { limit }, outcome);
                         }
-                        Err(e) => {
-                            outcome.audit = record;
-                            return fail(app, ApiError::BadBody(e.to_string()), outcome);
-                        }
+                        Err(e) => return fail(app, ApiError::BadBody(e.to_string()), outcome),
                     }
                 } else {
                     Bytes::new()
                 };
-                let result = cube_api::handle(app, endpoint, req, bytes, &auth, record.as_deref_mut()).await;
-                outcome.audit = record;
+                let result = cube_api::handle(app, endpoint, req, bytes, &auth, outcome.audit.as_deref_mut()).await;
                 match result {
                     Ok(resp) => (resp, outcome),
                     Err(e) => fail(app, e, outcome),
