@@ -195,6 +195,7 @@ fn each_data_request_writes_one_json_audit_line_without_the_token_or_the_claims(
         (Some(403), Some("refused"), Some("member_not_allowed"))
     );
     assert_eq!((audit[2]["subject"].as_str(), audit[2]["groups"].clone()), (Some("user-8"), json!(["viewer"])));
+    assert_eq!(audit[2]["members"], json!(["Orders.status"]), "the refused member is named");
     assert_eq!(
         (audit[3]["code"].as_str(), audit[3]["provider"].as_str(), audit[3]["subject"].as_str()),
         (Some("invalid_signature"), Some("main"), None),

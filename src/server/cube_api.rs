@@ -84,11 +84,17 @@ pub async fn handle(
     let mut planned = || -> Result<(Request, Plan), ApiError> {
         let req = parse_request(parts, &body)?;
         shape::check_blending(&req.queries)?;
-        let plan =
-            crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context).map_err(|e| cube_error(app, e))?;
+        let planned = crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context);
         if let Some(a) = audit.as_deref_mut() {
-            a.plan(app, &auth.context, &plan);
+            match &planned {
+                Ok(plan) => a.plan(app, &auth.context, plan),
+                // Who tried to read what they may not is the point of an
+                // audit line: the refused member is named.
+                Err(QueryError::MemberNotAllowed(member)) => a.members.push(member.clone()),
+                Err(_) => {}
+            }
         }
+        let plan = planned.map_err(|e| cube_error(app, e))?;
         Ok((req, plan))
     };
     match endpoint {
