@@ -9,7 +9,9 @@
 //!
 //! Which endpoint needs which scope is the caller's to say
 //! (`server::cube_api::Endpoint::scope`), mirroring Cube.js's
-//! `assertApiScope` calls; this module only judges a context.
+//! `assertApiScope` calls; this module only judges a context. The explain
+//! endpoint calls `check(&config.access.scopes, ctx, ApiScope::Explain)`
+//! right after authentication, as `routes` does for the Cube.js ones.
 //!
 //! **Invariant:** with a source configured, a context without the claim (or
 //! with it malformed) holds no scope: fail closed.
