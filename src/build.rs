@@ -13,9 +13,12 @@ use std::sync::Arc;
 
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth::{Pipeline, Strategies};
+use serde_json::{Map, Value};
+
+use crate::auth::{BoxFuture, ClaimLookup, LookupError, Pipeline, Strategies};
 use crate::config::{Config, ModelConfig};
-use crate::db::Router;
+use crate::db::{Cell, DataSource, DbError, Router};
+use crate::query::SqlValue;
 use crate::query::{Model, Policy};
 
 /// What a build is for.
@@ -72,7 +75,6 @@ pub fn build(config: Config, strategies: Strategies, mode: Mode) -> Result<Built
     if let Ok(model) = &model {
         errors.extend(shared_cubes(&config, model));
     }
-    let pipeline = Pipeline::new(&config.auth, strategies).map_err(|e| errors.push(format!("auth: {e}")));
     let tls = match &config.server.tls {
         None => Ok(None),
         Some(t) => crate::tls::acceptor(t).map(Some).map_err(|e| errors.push(format!("tls: {e}"))),
@@ -92,6 +94,14 @@ pub fn build(config: Config, strategies: Strategies, mode: Mode) -> Result<Built
             Ok(None)
         }
     };
+    // After the data sources: `[[auth.enrich]]`'s sql form runs on the
+    // default one (checking builds it over none; it never runs then).
+    let lookup: Arc<dyn ClaimLookup> = match &router {
+        Ok(Some(r)) => Arc::new(DbLookup(r.source(None).cloned())),
+        _ => Arc::new(DbLookup(None)),
+    };
+    let pipeline =
+        Pipeline::with_lookup(&config.auth, strategies, Some(lookup)).map_err(|e| errors.push(format!("auth: {e}")));
     let cache = match config.cache.enabled {
         false => Ok(None),
         true => crate::cache::ResultCache::new(&config)
@@ -194,4 +204,58 @@ fn tenant_predicate(config: &Config, cube: &crate::query::model::Cube) -> bool {
 pub fn load_model(cfg: &ModelConfig) -> Result<Model, Vec<String>> {
     let options = crate::query::model::ModelOptions { allow_unsafe_value: cfg.dangerous_allow_unsafe_value };
     crate::query::model::load_dir(&cfg.path, options)
+}
+
+/// `[[auth.enrich]]`'s `sql` form on the default data source: the claim
+/// value bound as the statement's one parameter (a string as text, a number
+/// as a number), never formatted into it; each row as column -> value.
+/// `None` (checking, or no `[database]`, which configuration refuses for
+/// the sql form): every lookup fails, closed.
+struct DbLookup(Option<Arc<DataSource>>);
+
+impl ClaimLookup for DbLookup {
+    fn lookup<'a>(
+        &'a self,
+        sql: &'a str,
+        value: &'a Value,
+        max_rows: usize,
+    ) -> BoxFuture<'a, Result<Vec<Map<String, Value>>, LookupError>> {
+        Box::pin(async move {
+            let source = self.0.as_ref().ok_or_else(|| LookupError::Failed("no data source is open".into()))?;
+            let param = match value {
+                Value::String(s) => SqlValue::Text(s.clone()),
+                Value::Number(n) => match n.as_i64() {
+                    Some(i) => SqlValue::Int(i),
+                    None => SqlValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+                },
+                _ => return Err(LookupError::Failed("the key's value is neither a string nor a number".into())),
+            };
+            let rows = source.query(sql, &[param], &[], max_rows).await.map_err(|e| match e {
+                // A value the parameter's type cannot hold (and the driver's
+                // text, which can quote it, is not kept).
+                DbError::Refused { .. } | DbError::BadValue(_) => LookupError::ValueRefused,
+                DbError::TooManyRows { .. } => {
+                    LookupError::Failed(format!("the statement returned more than {max_rows} row(s)"))
+                }
+                other => LookupError::Failed(other.to_string()),
+            })?;
+            Ok(rows
+                .rows
+                .into_iter()
+                .map(|cells| rows.columns.iter().cloned().zip(cells.into_iter().map(cell_json)).collect())
+                .collect())
+        })
+    }
+}
+
+fn cell_json(cell: Cell) -> Value {
+    match cell {
+        Cell::Null => Value::Null,
+        Cell::Int(i) => i.into(),
+        Cell::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        Cell::Bool(b) => b.into(),
+        Cell::Text(t) => t.into(),
+        // Claims are JSON: bytes have no faithful form there.
+        Cell::Bytes(_) => Value::Null,
+    }
 }

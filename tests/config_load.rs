@@ -961,3 +961,62 @@ fn cache_settings_are_read_per_backend_and_a_redis_url_is_never_shown() {
         )]
     );
 }
+
+#[test]
+fn api_scopes_are_a_closed_set_and_each_source_is_checked() {
+    let d = Dir::new(&[(
+        "test.toml",
+        r#"
+[access]
+roles_key = "groups"
+[access.group_scopes]
+analyst = ["meta", "dta", "graphql"]
+dev = "sql"
+ops = ["explain", "explain"]
+"#,
+    )]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!(
+                "{t}: access.group_scopes.analyst: unknown scope \"dta\"; the scopes are meta, data, sql and explain"
+            ),
+            format!(
+                "{t}: access.group_scopes.analyst: unknown scope \"graphql\"; the scopes are meta, data, sql and explain"
+            ),
+            format!("{t}: access.group_scopes.dev: expected an array of scope names, such as [\"meta\", \"data\"]"),
+        ]
+    );
+
+    let d =
+        Dir::new(&[("test.toml", "[access]\nscopes_key = \"scopes\"\n[access.group_scopes]\nanalyst = [\"meta\"]\n")]);
+    let t = d.name("test.toml");
+    assert_eq!(
+        d.errors("test", &[]),
+        vec![
+            format!("{t}: access.group_scopes: needs [access] roles_key, the context path holding the groups"),
+            format!("{t}: access.scopes_key: set scopes_key or [access.group_scopes], not both"),
+        ]
+    );
+
+    let d = Dir::new(&[("test.toml", "[access]\nscopes_key = \"a..b\"\n")]);
+    assert_eq!(d.errors("test", &[]).len(), 1, "a bad context path is refused");
+
+    use tenantgate::config::ApiScope;
+    let d = Dir::new(&[(
+        "test.toml",
+        "[access]\nroles_key = \"groups\"\n[access.group_scopes]\nanalyst = [\"meta\", \"data\"]\n\"*\" = []\n",
+    )]);
+    let scopes = d.load("test", &[]).expect("valid").access.scopes;
+    assert_eq!(
+        scopes.group_scopes,
+        vec![("analyst".to_string(), vec![ApiScope::Meta, ApiScope::Data]), ("*".to_string(), vec![])]
+    );
+    let d = Dir::new(&[("test.toml", "")]);
+    let cfg = d.load("test", &[]).expect("valid");
+    assert!(cfg.access.scopes.scopes_key.is_none() && cfg.access.scopes.group_scopes.is_empty());
+    assert!(cfg.audit.enabled, "the audit log is on by default");
+    let d = Dir::new(&[("test.toml", "[audit]\nenabled = false\nformat = \"json\"\n")]);
+    assert_eq!(d.errors("test", &[]), vec![format!("{}: audit.format: unknown key", d.name("test.toml"))]);
+}

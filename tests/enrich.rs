@@ -167,8 +167,7 @@ sql = "SELECT 1"
             "auth.enrich[0].providers: no provider is named \"nope\"",
             "auth.enrich[0].on_error: expected \"fail\" or \"continue\"",
             "auth.enrich[1].key: required: the verified claim to look up by, such as \"sub\"",
-            "auth.enrich[1].sql: the sql form is not supported yet; use url",
-            "auth.enrich[1].url: required: such as \"https://users.internal/entitlements/{sub}\"",
+            "auth.enrich[1].sql: must use the key's value as its one parameter, $1 (bound, never formatted into the text), and no other",
         ]
     );
 }

@@ -145,6 +145,7 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("enrich.max_body_bytes", "DEFAULT_WEBHOOK_MAX_BODY_BYTES", int(config::DEFAULT_WEBHOOK_MAX_BODY_BYTES)),
         ("enrich.dangerous_allow_http", "DEFAULT_DANGEROUS_ALLOW_HTTP", Bool(config::DEFAULT_DANGEROUS_ALLOW_HTTP)),
         ("enrich.into", "(none)", Absent),
+        ("audit.enabled", "DEFAULT_AUDIT_ENABLED", Bool(config::DEFAULT_AUDIT_ENABLED)),
         ("enrich.providers", "(none)", Absent),
         ("enrich.ca_file", "(none)", Absent),
         ("internal_token.ttl", "DEFAULT_INTERNAL_TOKEN_TTL", Dur(config::DEFAULT_INTERNAL_TOKEN_TTL)),
@@ -265,6 +266,7 @@ fn the_readme_configuration_blocks_show_the_default_constants() {
         &mut failures,
     );
     check_table(doc, "cache", sub(with("cache"), "cache"), &[], true, &mut failures);
+    check_table(doc, "audit", sub(with("audit"), "audit"), &[], true, &mut failures);
     check_table(doc, "model", sub(with("model"), "model"), &[], false, &mut failures);
     let forward = sub(
         blocks

@@ -59,6 +59,10 @@ pub enum AuthError {
     /// An `[[auth.enrich]]` lookup failed and `on_error` is `"fail"` (503).
     #[error("{0}")]
     EnrichmentUnavailable(String),
+    /// An `[[auth.enrich]]` `sql` statement found no row for the token and
+    /// `on_error` is `"fail"`: the caller is not entitled (403).
+    #[error("{0}")]
+    EnrichmentNotFound(String),
 }
 
 impl AuthError {
@@ -88,6 +92,7 @@ impl AuthError {
             AuthError::WebhookDenied(_) => "webhook_denied",
             AuthError::AuthUpstreamUnavailable(_) => "auth_upstream_unavailable",
             AuthError::EnrichmentUnavailable(_) => "enrichment_unavailable",
+            AuthError::EnrichmentNotFound(_) => "enrichment_not_found",
         }
     }
 }

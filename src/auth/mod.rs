@@ -30,6 +30,7 @@ pub mod extract;
 pub mod forward;
 pub mod jwks;
 pub mod provider;
+pub mod scope;
 pub mod token;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ use http::HeaderMap;
 
 pub use cache::CacheCounts;
 pub use context::{Resolved, SecurityContext};
+pub use enrich::{ClaimLookup, LookupError};
 pub use error::AuthError;
 pub use provider::{BoxFuture, CheckAuth, Family};
 pub use provider::{verify_jws_with_jwk, verify_jws_with_secret};
@@ -137,7 +139,18 @@ impl Pipeline {
     /// have a strategy in `strategies` under their name. With JWKS
     /// providers this spawns their refresh tasks, so it must run inside a
     /// Tokio runtime.
-    pub fn new(cfg: &AuthConfig, mut strategies: Strategies) -> Result<Self, PipelineError> {
+    pub fn new(cfg: &AuthConfig, strategies: Strategies) -> Result<Self, PipelineError> {
+        Self::with_lookup(cfg, strategies, None)
+    }
+
+    /// [`Pipeline::new`], with `lookup` running `[[auth.enrich]]`'s `sql`
+    /// form (the build step makes it over the default data source; auth
+    /// never imports `db`). Without it a `sql` entry is an error.
+    pub fn with_lookup(
+        cfg: &AuthConfig,
+        mut strategies: Strategies,
+        lookup: Option<Arc<dyn ClaimLookup>>,
+    ) -> Result<Self, PipelineError> {
         let mut providers = Vec::with_capacity(cfg.providers.len());
         let mut custom = Vec::new();
         let mut webhooks = Vec::new();
@@ -210,7 +223,7 @@ impl Pipeline {
                 .enrich
                 .iter()
                 .enumerate()
-                .map(|(i, e)| enrich::Enrichment::new(i, e))
+                .map(|(i, e)| enrich::Enrichment::new(i, e, lookup.as_ref()))
                 .collect::<Result<_, _>>()
                 .map_err(PipelineError)?,
             caches,

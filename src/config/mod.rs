@@ -67,6 +67,7 @@ pub struct Config {
     pub tenancy: TenancyConfig,
     pub access: AccessConfig,
     pub cache: CacheConfig,
+    pub audit: AuditConfig,
     /// `[forward_auth]`: `/tenantgate/v1/authorize` for gateways (nginx
     /// `auth_request`, Caddy `forward_auth`). `None` when the section is
     /// absent: the endpoint then answers 404.
@@ -234,6 +235,9 @@ pub struct AccessConfig {
     /// Empty: no role checks. Otherwise a member outside every grant of the
     /// token's roles is refused.
     pub roles: Vec<Role>,
+    /// `[access] scopes_key` and `[access.group_scopes]`: which API scopes
+    /// a token holds (Cube.js's `contextToApiScopes`).
+    pub scopes: ScopesConfig,
     /// What a caller gets from a cube or view whose access policies none
     /// apply: Cube.js's hidden members and empty rows, or 403.
     pub no_policy: NoPolicy,
@@ -268,6 +272,72 @@ pub struct AccessTest {
     /// A refusal code, or `"ok"`.
     pub expect_code: Option<String>,
 }
+
+/// An API scope: which group of endpoints a token may call (Cube.js's
+/// `meta`, `data`, `sql`, plus our `explain`). A closed set: a name outside
+/// it in configuration is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ApiScope {
+    /// `/meta`.
+    Meta,
+    /// `/load`, `/subscribe`, `/dry-run`.
+    Data,
+    /// `/sql`.
+    Sql,
+    /// `POST /tenantgate/v1/explain`.
+    Explain,
+}
+
+impl ApiScope {
+    /// Every scope, in the order the README lists them.
+    pub const ALL: [ApiScope; 4] = [ApiScope::Meta, ApiScope::Data, ApiScope::Sql, ApiScope::Explain];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiScope::Meta => "meta",
+            ApiScope::Data => "data",
+            ApiScope::Sql => "sql",
+            ApiScope::Explain => "explain",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ApiScope> {
+        ApiScope::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Where a token's API scopes come from. Neither set (the default): every
+/// scope is granted, as Cube.js without `contextToApiScopes`.
+#[derive(Debug, Clone, Default)]
+pub struct ScopesConfig {
+    /// `[access] scopes_key`: the context path of the token's scopes (a
+    /// list of strings, or an OAuth space-separated string). Defaults to
+    /// none.
+    pub scopes_key: Option<ContextPath>,
+    /// `[access.group_scopes]`: the scopes each group grants (`"*"`: every
+    /// caller), groups read from `groups_key`. Defaults to none.
+    pub group_scopes: Vec<(String, Vec<ApiScope>)>,
+    /// `[access] roles_key`, parsed: where the groups are.
+    pub groups_key: Option<ContextPath>,
+}
+
+/// `[audit]`: the audit log, one JSON line per data request on the
+/// tracing target `tenantgate::audit`.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Defaults to [`DEFAULT_AUDIT_ENABLED`].
+    pub enabled: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { enabled: DEFAULT_AUDIT_ENABLED }
+    }
+}
+
+/// `[audit] enabled`. Defaults to `true`: who read what is recorded unless
+/// turned off.
+pub const DEFAULT_AUDIT_ENABLED: bool = true;
 
 /// `[[access.rules]]`: a filter forced into every query on a cube.
 #[derive(Debug, Clone)]
@@ -523,9 +593,8 @@ pub struct AuthConfig {
 pub struct EnrichConfig {
     /// The context path whose value the lookup is keyed by (`key = "sub"`).
     pub key: ContextPath,
-    /// `url`, holding `{<key>}` exactly once: replaced by the value,
-    /// percent-encoded. Split around it.
-    pub url: (String, String),
+    /// Where the claims come from: `url` or `sql`.
+    pub source: EnrichSource,
     /// Merge under this context key; `None`: at the root.
     pub into: Option<String>,
     /// `override`: fetched values replace verified ones. Defaults to
@@ -541,11 +610,29 @@ pub struct EnrichConfig {
     pub timeout: Duration,
     /// Defaults to [`EnrichOnError::Fail`] (`on_error = "fail"`).
     pub on_error: EnrichOnError,
-    /// Defaults to [`DEFAULT_WEBHOOK_MAX_BODY_BYTES`].
+    /// `url` form only. Defaults to [`DEFAULT_WEBHOOK_MAX_BODY_BYTES`].
     pub max_body_bytes: usize,
+    /// `url` form only.
     pub ca_file: Option<PathBuf>,
-    /// Defaults to [`DEFAULT_DANGEROUS_ALLOW_HTTP`].
+    /// `url` form only. Defaults to [`DEFAULT_DANGEROUS_ALLOW_HTTP`].
     pub dangerous_allow_http: bool,
+}
+
+/// `[[auth.enrich]]`: `url` or `sql`, exactly one.
+#[derive(Debug, Clone)]
+pub enum EnrichSource {
+    /// `url`, holding `{<key>}` exactly once: replaced by the value,
+    /// percent-encoded. Split around it.
+    Url(String, String),
+    /// `sql`: one statement on the default `[database]`, the key's value
+    /// bound as its one parameter `$1`; it must return at most one row,
+    /// whose columns are the claims.
+    Sql {
+        sql: String,
+        /// `json_columns`: columns whose text is a JSON value (a list of
+        /// groups), parsed. Defaults to none: every column as it comes.
+        json_columns: Vec<String>,
+    },
 }
 
 /// `[[auth.enrich]] on_error`.

@@ -82,6 +82,8 @@ pub enum Cell {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rows {
+    /// The result's column names, as the database names them.
+    pub columns: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
 }
 
@@ -199,6 +201,14 @@ impl DataSource {
                 .map(drop)
                 .map_err(|e| DbError::Unavailable(format!("cannot read seed {}: {e}", seed.display()))),
             _ => DataSource::open(cfg).map(drop),
+        }
+    }
+
+    /// `sqlite` or `postgres`, for the audit log.
+    pub fn kind(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite(_) => "sqlite",
+            Kind::Postgres(_) => "postgres",
         }
     }
 

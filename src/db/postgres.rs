@@ -177,10 +177,11 @@ async fn run(
         return Err(DbError::TooManyRows { max: max_rows });
     }
     let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+    let columns = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
     let out = rows.iter().map(|r| decode_row(r, &types)).collect::<Result<Vec<_>, _>>()?;
     // Read-only: nothing to commit; ending the transaction is enough.
     tx.rollback().await.map_err(classify)?;
-    Ok(Rows { rows: out })
+    Ok(Rows { columns, rows: out })
 }
 
 /// Who caused it: a client's value (SQLSTATE class 22) is a 400, a timeout

@@ -152,6 +152,7 @@ fn run(
     conn.progress_handler(10_000, Some(move || abandoned.load(Ordering::Relaxed) || Instant::now() > deadline));
     let mut stmt = conn.prepare_cached(sql).map_err(|e| classify(e, timeout))?;
     let width = stmt.column_count();
+    let columns = stmt.column_names().into_iter().map(str::to_owned).collect();
     let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
     let mut rows = stmt.query(rusqlite::params_from_iter(bound.iter())).map_err(|e| classify(e, timeout))?;
     let mut out = Vec::new();
@@ -173,7 +174,7 @@ fn run(
         }
         out.push(cells);
     }
-    Ok(Rows { rows: out })
+    Ok(Rows { columns, rows: out })
 }
 
 fn classify(e: rusqlite::Error, timeout: Duration) -> DbError {

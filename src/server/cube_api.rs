@@ -10,10 +10,12 @@ use hyper::body::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::App;
+use super::audit;
 use super::cube_shape as shape;
 use super::response::{ApiError, Body, bytes_response, json_response};
 use crate::auth::Authenticated;
 use crate::cache::{Fetched, Statement, Stored};
+use crate::config::ApiScope;
 use crate::db::{Cell, DataSource, DbError, Rows};
 use crate::query::render::ColumnKind;
 use crate::query::{Plan, Planned, Query, QueryError, Rendered};
@@ -35,12 +37,39 @@ impl Endpoint {
             return Some(Endpoint::Explain);
         }
         Some(match path.strip_prefix("/cubejs-api/v1/")? {
-            "load" => Endpoint::Load,
+            // Cube.js's HTTP `/subscribe` is `/load` (gateway.ts routes both
+            // to `load`); its WebSocket transport is out of scope.
+            "load" | "subscribe" => Endpoint::Load,
             "sql" => Endpoint::Sql,
             "dry-run" => Endpoint::DryRun,
             "meta" => Endpoint::Meta,
             _ => return None,
         })
+    }
+
+    /// The API scope the endpoint needs, as Cube.js's api-gateway asserts
+    /// it (`assertApiScope` in `load`, `sql`, `dryRun`, `meta`): `/load`,
+    /// `/subscribe` and `/dry-run` need `data`, `/sql` `sql`, `/meta` `meta`.
+    pub fn scope(self) -> ApiScope {
+        match self {
+            Endpoint::Load | Endpoint::DryRun => ApiScope::Data,
+            Endpoint::Sql => ApiScope::Sql,
+            Endpoint::Meta => ApiScope::Meta,
+            Endpoint::Explain => ApiScope::Explain,
+        }
+    }
+
+    /// The name the audit log gives it; `None`: not a data request.
+    pub fn audited(self) -> Option<&'static str> {
+        match self {
+            Endpoint::Load => Some("load"),
+            Endpoint::Sql => Some("sql"),
+            Endpoint::DryRun => Some("dry-run"),
+            // It shows the SQL and what the policies decide: who asked is
+            // worth a line.
+            Endpoint::Explain => Some("explain"),
+            Endpoint::Meta => None,
+        }
     }
 }
 
@@ -59,12 +88,23 @@ pub async fn handle(
     parts: &Parts,
     body: Bytes,
     auth: &Authenticated,
+    audit: Option<&mut audit::Record>,
 ) -> Result<Response<Body>, ApiError> {
-    let planned = || -> Result<(Request, Plan), ApiError> {
+    let mut audit = audit;
+    let mut planned = || -> Result<(Request, Plan), ApiError> {
         let req = parse_request(parts, &body)?;
         shape::check_blending(&req.queries)?;
-        let plan =
-            crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context).map_err(|e| cube_error(app, e))?;
+        let planned = crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context);
+        if let Some(a) = audit.as_deref_mut() {
+            match &planned {
+                Ok(plan) => a.plan(app, &auth.context, plan),
+                // Who tried to read what they may not is the point of an
+                // audit line: the refused member is named.
+                Err(QueryError::MemberNotAllowed(member)) => a.members.push(member.clone()),
+                Err(_) => {}
+            }
+        }
+        let plan = planned.map_err(|e| cube_error(app, e))?;
         Ok((req, plan))
     };
     match endpoint {
@@ -110,7 +150,7 @@ pub async fn handle(
                 )
                 .into());
             }
-            load(app, &req, &plan).await
+            load(app, &req, &plan, audit).await
         }
     }
 }
@@ -191,7 +231,12 @@ fn explain(app: &App, plan: &Plan, ctx: &crate::auth::SecurityContext) -> Value 
 /// Run a plan's queries on the tenant's data source (through the result
 /// cache when enabled), within the request's budget, and answer in Cube.js's
 /// `/load` shape.
-async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, ApiError> {
+async fn load(
+    app: &App,
+    req: &Request,
+    plan: &Plan,
+    mut audit: Option<&mut audit::Record>,
+) -> Result<Response<Body>, ApiError> {
     let Some((route, data)) = app.router.route(plan.tenant.as_deref()) else {
         return Err(ApiError::Db(DbError::Unavailable("no [database] is configured".into())));
     };
@@ -241,6 +286,9 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
             }
             other => other.map_err(|e| e.into_api(&budget))?,
         };
+        if let Some(a) = audit.as_deref_mut() {
+            a.add_rows(fetched.stored.rows);
+        }
         let cells = fetched.stored.rows * columns;
         if cells > budget.cells_left {
             return Err(budget.cells_exceeded().into());

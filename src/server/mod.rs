@@ -7,6 +7,7 @@
 //! request means; [`response::error_response`] is the only place an error
 //! becomes a status code.
 
+mod audit;
 mod connection;
 mod cube_api;
 mod cube_shape;

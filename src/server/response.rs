@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::auth::AuthError;
 use crate::auth::forward::ForwardError;
+use crate::auth::scope::ScopeMissing;
 use crate::db::DbError;
 use crate::query::QueryError;
 
@@ -25,6 +26,8 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Forward(#[from] ForwardError),
+    #[error(transparent)]
+    Scope(#[from] ScopeMissing),
     #[error("no such endpoint")]
     NotFound,
     #[error("method not allowed")]
@@ -44,6 +47,7 @@ impl ApiError {
         match self {
             ApiError::Auth(e) => e.code(),
             ApiError::Forward(e) => e.code(),
+            ApiError::Scope(e) => e.code(),
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -86,6 +90,12 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
             resp
         }
+        // The token verified, but the caller's entitlements were not found:
+        // 403 whatever failure_status says (retrying will not help).
+        ApiError::Auth(e @ AuthError::EnrichmentNotFound(_)) => json_response(
+            StatusCode::FORBIDDEN,
+            &json!({"error": "Forbidden", "code": e.code(), "detail": e.to_string()}),
+        ),
         ApiError::Auth(e) => {
             let detail = e.to_string();
             let mut resp = json_response(
@@ -113,6 +123,9 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             StatusCode::FORBIDDEN,
             &json!({"error": "Forbidden", "code": e.code(), "detail": e.to_string()}),
         ),
+        // Authenticated, but the token's scopes do not cover the endpoint:
+        // Cube.js's 403 and words, whatever failure_status says.
+        ApiError::Scope(e) => json_response(StatusCode::FORBIDDEN, &json!({"error": e.to_string(), "code": e.code()})),
         ApiError::NotFound => json_response(StatusCode::NOT_FOUND, &json!({"error": "Not found", "code": err.code()})),
         ApiError::MethodNotAllowed => {
             json_response(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "Method not allowed", "code": err.code()}))

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Bytes, Incoming};
 
 use super::response::{ApiError, Body, bytes_response, error_response, json_response};
-use super::{App, cube_api};
+use super::{App, audit, cube_api};
 use crate::auth::Authenticated;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -26,13 +26,15 @@ struct Outcome {
     code: Option<&'static str>,
     provider: Option<std::sync::Arc<str>>,
     kid: Option<std::sync::Arc<str>>,
+    /// A data request's audit record, written with the access line.
+    audit: Option<Box<audit::Record>>,
 }
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
     let request_id = incoming_request_id(&req).unwrap_or_else(|| app.next_request_id());
     let (parts, body) = req.into_parts();
-    let (mut resp, outcome) = route(app, &parts, body).await;
+    let (mut resp, mut outcome) = route(app, &parts, body).await;
 
     let headers = resp.headers_mut();
     headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -43,6 +45,10 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     // Upstream faults (the key endpoint) are warnings; the rest is routine.
     if resp.status() == StatusCode::SERVICE_UNAVAILABLE && outcome.code.is_some() {
         tracing::warn!(request_id = %request_id, code = outcome.code.unwrap_or("-"), provider = outcome.provider.as_deref().unwrap_or("-"), "request refused: upstream unavailable");
+    }
+    if let Some(record) = outcome.audit.take() {
+        let (provider, kid) = (outcome.provider.as_deref(), outcome.kid.as_deref());
+        record.emit(&request_id, resp.status().as_u16(), outcome.code, provider, kid);
     }
     let latency = started.elapsed();
     app.metrics.record(resp.status().as_u16(), outcome.code, outcome.provider.as_ref(), latency);
@@ -148,11 +154,26 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
                 if !allowed {
                     return fail(app, ApiError::MethodNotAllowed, Outcome::default());
                 }
+                let mut record = endpoint
+                    .audited()
+                    .filter(|_| app.config.audit.enabled)
+                    .map(|name| Box::new(audit::Record::new(name)));
                 // Authentication before anything else is read or parsed.
-                let (auth, outcome) = match authenticate(app, req).await {
+                let (auth, mut outcome) = match authenticate(app, req).await {
                     Ok(ok) => ok,
-                    Err(failed) => return failed,
+                    Err((resp, mut outcome)) => {
+                        outcome.audit = record;
+                        return (resp, outcome);
+                    }
                 };
+                if let Some(r) = record.as_deref_mut() {
+                    r.caller(app, &auth);
+                }
+                outcome.audit = record;
+                // Then the scope, as Cube.js's handlers assert it first.
+                if let Err(e) = crate::auth::scope::check(&app.config.access.scopes, &auth.context, endpoint.scope()) {
+                    return fail(app, e.into(), outcome);
+                }
                 let bytes = if req.method == Method::POST {
                     match Limited::new(body, limit).collect().await {
                         Ok(c) => c.to_bytes(),
@@ -164,7 +185,8 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
                 } else {
                     Bytes::new()
                 };
-                match cube_api::handle(app, endpoint, req, bytes, &auth).await {
+                let result = cube_api::handle(app, endpoint, req, bytes, &auth, outcome.audit.as_deref_mut()).await;
+                match result {
                     Ok(resp) => (resp, outcome),
                     Err(e) => fail(app, e, outcome),
                 }
@@ -178,12 +200,16 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
 async fn authenticate(app: &App, req: &Parts) -> Result<(Authenticated, Outcome), (Response<Body>, Outcome)> {
     match app.pipeline.authenticate(&req.headers).await {
         Ok(auth) => {
-            let outcome = Outcome { code: None, provider: auth.provider.clone(), kid: auth.kid.clone() };
+            let outcome = Outcome { code: None, provider: auth.provider.clone(), kid: auth.kid.clone(), audit: None };
             Ok((auth, outcome))
         }
         Err(rejection) => {
-            let outcome =
-                Outcome { code: Some(rejection.error.code()), provider: rejection.provider, kid: rejection.kid };
+            let outcome = Outcome {
+                code: Some(rejection.error.code()),
+                provider: rejection.provider,
+                kid: rejection.kid,
+                audit: None,
+            };
             Err(fail(app, ApiError::Auth(rejection.error), outcome))
         }
     }

@@ -72,9 +72,10 @@ pub(super) fn access(cx: &mut Cx, t: Section<'_>) -> AccessConfig {
     if !roles.is_empty() && roles_key.is_none() {
         cx.invalid(&cx.env_file.clone(), "access.roles_key", "required when roles are defined (e.g. \"groups\")");
     }
+    let scopes = super::scopes::scopes(cx, &t, roles_key.as_deref());
     let tests = tests(cx, &t);
     t.finish(cx);
-    AccessConfig { rules, roles_key, roles, no_policy, tests }
+    AccessConfig { rules, roles_key, roles, no_policy, tests, scopes }
 }
 
 /// `[[access.tests]]`.

@@ -8,7 +8,7 @@ use crate::config::{
     DEFAULT_VERIFICATION_CACHE_MAX_BYTES, DEFAULT_VERIFICATION_CACHE_TTL, ProviderKind, ServerConfig,
 };
 
-pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthConfig {
+pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig, has_database: bool) -> AuthConfig {
     let dev_mode = cx.bool(&s, "dev_mode", DEFAULT_DEV_MODE);
     let require_exp = cx.bool(&s, "require_exp", DEFAULT_REQUIRE_EXP);
     let leeway = cx.duration(&s, "leeway", DEFAULT_LEEWAY);
@@ -46,9 +46,11 @@ pub(super) fn auth(cx: &mut Cx, s: Section<'_>, server: &ServerConfig) -> AuthCo
     };
     let enrich = match s.get("enrich") {
         None => Vec::new(),
-        Some(Node { value: Value::Array(items), .. }) => {
-            items.iter().enumerate().filter_map(|(i, node)| super::enrich::enrich(cx, i, node, &providers)).collect()
-        }
+        Some(Node { value: Value::Array(items), .. }) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, node)| super::enrich::enrich(cx, i, node, &providers, has_database))
+            .collect(),
         Some(node) => {
             cx.invalid(&node.source, "auth.enrich", "expected an array of tables ([[auth.enrich]])");
             Vec::new()

@@ -5,6 +5,7 @@
 //! and the typed getters every section uses.
 
 mod access;
+mod audit;
 mod auth;
 mod cache;
 mod database;
@@ -13,6 +14,7 @@ mod forward_auth;
 mod model;
 mod policy;
 mod provider;
+mod scopes;
 mod server;
 mod tenancy;
 
@@ -29,8 +31,10 @@ pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
     let root = Section::new(&mut cx, &tree.root, "");
     let section = root.section_or_empty(&mut cx, "server");
     let server = server::server(&mut cx, section);
+    // `[[auth.enrich]]`'s sql form needs a database, read after `[auth]`.
+    let has_database = root.table().iter().any(|(k, _)| k == "database");
     let section = root.section_or_empty(&mut cx, "auth");
-    let auth = auth::auth(&mut cx, section, &server);
+    let auth = auth::auth(&mut cx, section, &server, has_database);
     let section = root.section_or_empty(&mut cx, "model");
     let model = model::model(&mut cx, section);
     let database = match root.section(&mut cx, "database") {
@@ -44,11 +48,24 @@ pub(super) fn build(env: &str, tree: &Tree) -> Result<Config, ConfigErrors> {
     };
     let section = root.section_or_empty(&mut cx, "cache");
     let cache = cache::cache(&mut cx, section);
+    let section = root.section_or_empty(&mut cx, "audit");
+    let audit = audit::audit(&mut cx, section);
     let forward_auth = root.section(&mut cx, "forward_auth").map(|s| forward_auth::forward_auth(&mut cx, s, &access));
     root.finish(&mut cx);
     policy::policy(&mut cx, env, &server, &auth, tree);
     if cx.errors.is_empty() {
-        Ok(Config { environment: env.to_string(), server, auth, model, database, tenancy, access, cache, forward_auth })
+        Ok(Config {
+            environment: env.to_string(),
+            server,
+            auth,
+            model,
+            database,
+            tenancy,
+            access,
+            cache,
+            audit,
+            forward_auth,
+        })
     } else {
         Err(ConfigErrors(cx.errors))
     }
