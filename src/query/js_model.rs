@@ -335,6 +335,18 @@ views:
     }
 
     #[test]
+    fn the_readme_states_these_limits() {
+        let readme = include_str!("../../README.md");
+        for row in [
+            format!("| time (the file and its definitions' functions) | {} s ", TIME_LIMIT.as_secs()),
+            format!("| memory | {} MiB ", MEMORY_LIMIT >> 20),
+            format!("| native stack | {} KiB ", STACK_LIMIT >> 10),
+        ] {
+            assert!(readme.contains(&row), "README.md lacks {row:?}");
+        }
+    }
+
+    #[test]
     fn a_dynamic_import_loads_nothing_and_does_not_abort() {
         // Without a module loader the import's job fails; QuickJS leaks its
         // objects, which with assertions on would abort the process here.
