@@ -292,6 +292,14 @@ views:
     }
 
     #[test]
+    fn a_strict_mode_file_and_top_level_declarations_work() {
+        let d = doc("'use strict';\nlet n = 0;\nvar t = 'orders';\nfunction next() { n += 1; return n; }\n\
+             cube(`A${next()}`, { sql: `SELECT * FROM ${t} WHERE ${CUBE}.x = 1` });\n\
+             console.log('ignored');");
+        assert_eq!(d["cubes"][0], json!({"name": "A1", "sql": "SELECT * FROM orders WHERE {CUBE}.x = 1"}));
+    }
+
+    #[test]
     fn sandbox_refusals_are_clear_errors() {
         for (js, needle) in [
             ("cube(`A`, { sql: `x` ", "JavaScript: SyntaxError"),
@@ -328,6 +336,8 @@ views:
             ("const o = {}; o.o = o; cube(`A`, { meta: o })", "nested too deeply"),
             ("cube(`A`, { name: `B` })", "the name is the first argument"),
             ("cube(`A`, { sql: `x`, ...undefinedHelper })", "it has no keys"),
+            ("cube(`A`, { sqlTable: `a` }); veiw(`V`, { cubes: [] })", "ReferenceError: veiw is not defined (line 1"),
+            ("undeclared = 1; cube(`A`, { sqlTable: `a` })", "ReferenceError: undeclared is not defined"),
         ] {
             let err = refused(js);
             assert!(err.contains(needle), "{js}\n  want {needle:?}\n  got  {err}");

@@ -25,9 +25,9 @@
 
   const text = (s) => () => s;
 
-  // A reference to a cube, a view, a member or a join path. Callable, so a
-  // Cube.js helper such as FILTER_PARAMS.Orders.status.filter('x') still
-  // yields text that the loader refuses with its own message.
+  // A reference to a cube, a view, a member or a join path. A path is
+  // callable, so a Cube.js helper such as FILTER_PARAMS.Orders.status.filter('x')
+  // still yields text that the loader refuses with its own message.
   function reference(path) {
     const braced = `{${path}}`;
     return new Proxy(() => undefined, {
@@ -38,6 +38,9 @@
         return reference(`${path}.${key}`);
       },
       apply(_, __, args) {
+        // A bare name is never a function in a model (`cueb(...)` for
+        // `cube(...)` must not drop a cube without a word).
+        if (!path.includes('.')) throw new ReferenceError(`${path} is not defined`);
         return reference(`${path}(${args.map(argText).join(', ')})`);
       },
       set() {
