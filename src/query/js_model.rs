@@ -113,9 +113,8 @@ pub fn document_with(source: &str, limits: Limits) -> Result<Value, String> {
             .map_err(explain)?;
         ctx.eval::<Option<String>, _>("__tenantgate_finish()").catch(&ctx).map_err(explain)
     });
-    // A job left queued (`import()`, an `await`) holds objects until it
-    // runs: run each out, interrupted at its first check, and never use what
-    // it does.
+    // A job left queued (an `import()`'s) holds objects until it runs: run
+    // each out, interrupted at its first check, and never use what it does.
     finished.store(true, Ordering::Relaxed);
     for _ in 0..MAX_JOBS {
         if let Ok(false) = runtime.execute_pending_job() {
@@ -303,6 +302,10 @@ views:
     fn sandbox_refusals_are_clear_errors() {
         for (js, needle) in [
             ("cube(`A`, { sql: `x` ", "JavaScript: SyntaxError"),
+            (
+                "cube(`A`, {\n  sql: `x`,\n  oops oops\n});",
+                "SyntaxError: Unexpected identifier 'oops' (line 3, column 8)",
+            ),
             ("\n\nthrow new Error('boom');", "JavaScript: Error: boom (line 3, column"),
             ("throw 'boom'", "JavaScript: threw boom"),
             ("while (true) {}", "time limit"),
