@@ -328,6 +328,10 @@ views:
             ),
             ("new Date()", "Date is not available"),
             ("Math.random()", "Math.random is not available"),
+            (
+                "cube(`A`, { sqlTable: `${COMPILE_CONTEXT.securityContext.tenant}.orders` })",
+                "COMPILE_CONTEXT is not available in a model file: tenantgate compiles one model for every tenant",
+            ),
             ("setTimeout(() => {}, 1)", "setTimeout is not available"),
             ("import('x')", "defines no cube or view"),
             ("import('x').then(() => {})", "JavaScript: TypeError"),

@@ -124,6 +124,11 @@
   for (const name of ['process', 'fetch', 'XMLHttpRequest', 'WebSocket', 'Buffer', 'asyncModule']) {
     refuse(name, 'the model is evaluated once, in a sandbox without file system, network or environment');
   }
+  refuse(
+    'COMPILE_CONTEXT',
+    'tenantgate compiles one model for every tenant; reach tenant values through SECURITY_CONTEXT ' +
+      "filters (SECURITY_CONTEXT.tenant_id.filter('tenant_id')) or [tenancy] routing",
+  );
   for (const name of ['Date', 'performance', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask']) {
     refuse(name, 'the model is evaluated once, in a sandbox without a clock or timers');
   }
