@@ -277,6 +277,8 @@ views:
             ("function () { return `x` + 1 }", "x1"),
             ("`${FILTER_PARAMS.Orders.status.filter('s')}`", "{FILTER_PARAMS.Orders.status.filter('s')}"),
             ("'plain ' + 'text'", "plain text"),
+            // Cubes named like what Node.js offers are references, until called.
+            ("`${process}.id = ${Date.day} AND ${module.id}`", "{process}.id = {Date.day} AND {module.id}"),
         ] {
             assert_eq!(cube_sql(expr), json!(want), "{expr}");
         }
@@ -333,6 +335,9 @@ views:
                 "COMPILE_CONTEXT is not available in a model file: tenantgate compiles one model for every tenant",
             ),
             ("setTimeout(() => {}, 1)", "setTimeout is not available"),
+            ("module.exports = { a: 1 }", "module is not available in a model file"),
+            ("new XMLHttpRequest()", "XMLHttpRequest is not available"),
+            ("performance.now()", "performance is not available"),
             ("import('x')", "defines no cube or view"),
             ("import('x').then(() => {})", "JavaScript: TypeError"),
             ("(async () => { await 0; while (true) {} })()", "JavaScript: TypeError"),

@@ -110,28 +110,55 @@
     },
   });
 
-  function refuse(name, why) {
-    defineProperty(g, name, {
-      get() {
-        throw new Error(`${name} is not available in a model file: ${why}`);
+  // Names Node.js or a browser gives a meaning are refused when used as that
+  // (called, constructed, assigned to, `process.env`), and are otherwise a
+  // reference like any other name: a cube may be called `process` or `Date`.
+  function guarded(root, why, path) {
+    const refusal = () => new Error(`${root} is not available in a model file: ${why}`);
+    return new Proxy(function () {}, {
+      get(_, key) {
+        if (key === REF) return path;
+        if (key === Symbol.toPrimitive || key === 'toString' || key === 'valueOf') return text(`{${path}}`);
+        if (typeof key === 'symbol' || key === 'then') return undefined;
+        if (path === 'process' && key === 'env') throw refusal();
+        return guarded(root, why, `${path}.${key}`);
       },
-      configurable: false,
+      apply() {
+        throw refusal();
+      },
+      construct() {
+        throw refusal();
+      },
+      set() {
+        throw refusal();
+      },
     });
   }
-  for (const name of ['require', 'module', 'exports', 'import']) {
-    refuse(name, 'a model file is evaluated alone, without modules or other files');
+  const fixed = (name, value) => defineProperty(g, name, { value, writable: false, configurable: false });
+  const REFUSED = [
+    [['require', 'module', 'exports'], 'a model file is evaluated alone, without modules or other files'],
+    [
+      ['process', 'fetch', 'XMLHttpRequest', 'WebSocket', 'Buffer', 'asyncModule'],
+      'the model is evaluated once, in a sandbox without file system, network or environment',
+    ],
+    [
+      ['Date', 'performance', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask'],
+      'the model is evaluated once, in a sandbox without a clock or timers',
+    ],
+  ];
+  for (const [names, why] of REFUSED) {
+    for (const name of names) fixed(name, guarded(name, why, name));
   }
-  for (const name of ['process', 'fetch', 'XMLHttpRequest', 'WebSocket', 'Buffer', 'asyncModule']) {
-    refuse(name, 'the model is evaluated once, in a sandbox without file system, network or environment');
-  }
-  refuse(
-    'COMPILE_CONTEXT',
-    'tenantgate compiles one model for every tenant; reach tenant values through SECURITY_CONTEXT ' +
-      "filters (SECURITY_CONTEXT.tenant_id.filter('tenant_id')) or [tenancy] routing",
-  );
-  for (const name of ['Date', 'performance', 'setTimeout', 'setInterval', 'setImmediate', 'queueMicrotask']) {
-    refuse(name, 'the model is evaluated once, in a sandbox without a clock or timers');
-  }
+  defineProperty(g, 'COMPILE_CONTEXT', {
+    get() {
+      throw new Error(
+        'COMPILE_CONTEXT is not available in a model file: tenantgate compiles one model for every tenant; ' +
+          "reach tenant values through SECURITY_CONTEXT filters (SECURITY_CONTEXT.tenant_id.filter('tenant_id')) " +
+          'or [tenancy] routing',
+      );
+    },
+    configurable: false,
+  });
   defineProperty(Math, 'random', {
     value() {
       throw new Error('Math.random is not available in a model file: the model must not change between loads');
@@ -245,7 +272,6 @@
     return out;
   }
 
-  const fixed = (name, value) => defineProperty(g, name, { value, writable: false, configurable: false });
   fixed('cube', define('cube', cubes));
   fixed('view', define('view', views));
   fixed('__tenantgate_scope', scope);
