@@ -113,15 +113,23 @@ pub fn document_with(source: &str, limits: Limits) -> Result<Value, String> {
             .map_err(explain)?;
         ctx.eval::<Option<String>, _>("__tenantgate_finish()").catch(&ctx).map_err(explain)
     });
-    // A job left queued (an `import()`'s) holds objects until it runs: run
-    // each out, interrupted at its first check, and never use what it does.
+    // A job left queued holds objects until it runs: run each out,
+    // interrupted at its first check, and never use what it does. Without
+    // Promise, only `import()` queues one.
     finished.store(true, Ordering::Relaxed);
+    let mut queued = false;
     for _ in 0..MAX_JOBS {
-        if let Ok(false) = runtime.execute_pending_job() {
-            break;
+        match runtime.execute_pending_job() {
+            Ok(false) => break,
+            Ok(true) | Err(_) => queued = true,
         }
     }
     let out = out?;
+    if queued {
+        return Err("JavaScript: import() is not available in a model file: \
+                    a model file is evaluated alone, without modules or other files"
+            .into());
+    }
     let Some(json) = out else {
         return Err("defines no cube or view (expected cube(`Name`, {...}) or view(`Name`, {...}))".into());
     };
@@ -338,7 +346,7 @@ views:
             ("module.exports = { a: 1 }", "module is not available in a model file"),
             ("new XMLHttpRequest()", "XMLHttpRequest is not available"),
             ("performance.now()", "performance is not available"),
-            ("import('x')", "defines no cube or view"),
+            ("import('x')", "import() is not available in a model file"),
             ("import('x').then(() => {})", "JavaScript: TypeError"),
             ("(async () => { await 0; while (true) {} })()", "JavaScript: TypeError"),
             ("const x = 1;", "defines no cube or view"),
@@ -369,11 +377,14 @@ views:
     }
 
     #[test]
-    fn a_dynamic_import_loads_nothing_and_does_not_abort() {
+    fn a_dynamic_import_is_refused_and_does_not_abort() {
         // Without a module loader the import's job fails; QuickJS leaks its
         // objects, which with assertions on would abort the process here.
-        let d = document("import('./other.js'); cube(`A`, { sqlTable: `a` })").expect("loads");
-        assert_eq!(d, json!({"cubes": [{"name": "A", "sqlTable": "a"}], "views": []}));
+        let err = document("import('./other.js'); cube(`A`, { sqlTable: `a` })").expect_err("refused");
+        assert_eq!(
+            err,
+            "JavaScript: import() is not available in a model file: a model file is evaluated alone, without modules or other files"
+        );
     }
 
     #[test]
