@@ -296,5 +296,19 @@ add('model features', [
   { name: 'joins: measures of both cubes', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count', 'UsersJoined.count'], dimensions: ['UsersJoined.city'] } },
 ]);
 
+// ---------------------------------------------------------------- JS model files (model-ext/js_model.js)
+// The same file on both sides: Cube.js evaluates it, tenantgate evaluates it
+// in its sandbox.
+const J = { target: 'ext', file: 'js_model.js', tgModelError: /js_model\.js/ };
+add('JS model files', [
+  { name: 'measures by a dimension', ...J, query: { measures: ['OrdersJs.count', 'OrdersJs.totalAmount'], dimensions: ['OrdersJs.status'] } },
+  { name: 'a filtered measure and a segment', ...J, query: { measures: ['OrdersJs.completedAmount', 'OrdersJs.count'], segments: ['OrdersJs.completed'] } },
+  { name: 'a join to another JS cube', ...J, query: { measures: ['OrdersJs.count'], dimensions: ['UsersJs.city'] } },
+  { name: 'a time dimension', ...J, query: { measures: ['OrdersJs.count'], timeDimensions: [{ dimension: 'OrdersJs.createdAt', granularity: 'month', dateRange: ['2024-01-01', '2024-03-31'] }] } },
+  { name: 'through the view', ...J, query: { measures: ['SalesJs.count', 'SalesJs.totalAmount'], dimensions: ['SalesJs.UsersJs_city'] } },
+  { name: 'another tenant', ...J, token: 'globex', query: { measures: ['OrdersJs.count'], dimensions: ['UsersJs.city'] } },
+  { name: 'an unknown member', ...J, query: { measures: ['OrdersJs.nope'] } },
+]);
+
 export default cases;
 export { ROW };

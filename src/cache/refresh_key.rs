@@ -34,7 +34,7 @@ pub struct ModelFiles {
     pub refresh_keys: HashMap<String, RefreshKey>,
 }
 
-/// Read `dir` as the model loader does (`*.yml`/`*.yaml`, recursively; a
+/// Read `dir` as the model loader does (`*.yml`/`*.yaml`/`*.js`, recursively; a
 /// missing folder is an empty model). Every refresh-key error is reported,
 /// each with its file and cube.
 pub fn read_model(dir: &Path, default_check: Duration) -> Result<ModelFiles, Vec<String>> {
@@ -59,10 +59,17 @@ pub fn read_model(dir: &Path, default_check: Duration) -> Result<ModelFiles, Vec
             version.update(&(part.len() as u64).to_le_bytes());
             version.update(part);
         }
-        // The loader reports YAML errors; a file it refuses never serves.
-        let Ok(doc) = serde_saphyr::from_str::<Value>(&text) else { continue };
+        // The loader reports YAML and JavaScript errors; a file it refuses
+        // never serves.
+        let doc = if crate::query::js_model::is_js(&f.to_string_lossy()) {
+            crate::query::js_model::document(&text).ok()
+        } else {
+            serde_saphyr::from_str::<Value>(&text).ok()
+        };
+        let Some(doc) = doc else { continue };
         for cube in doc.get("cubes").and_then(Value::as_array).into_iter().flatten() {
-            let (Some(name), Some(raw)) = (cube.get("name").and_then(Value::as_str), cube.get("refresh_key")) else {
+            let raw = cube.get("refresh_key").or_else(|| cube.get("refreshKey"));
+            let (Some(name), Some(raw)) = (cube.get("name").and_then(Value::as_str), raw) else {
                 continue;
             };
             match parse(raw, default_check) {
@@ -83,7 +90,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             collect(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "js")) {
             out.push(path);
         }
     }
@@ -175,5 +182,18 @@ mod tests {
         let errors = read_model(dir.path(), CHECK).expect_err("refused");
         assert_eq!(errors.len(), 1);
         assert!(errors[0].contains("a.yml: cube A: refresh_key: every: invalid duration"), "{errors:?}");
+    }
+
+    #[test]
+    fn a_js_model_file_is_part_of_the_version_and_gives_its_refresh_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.js");
+        std::fs::write(&file, "cube(`A`, { sqlTable: `a`, refreshKey: { every: `1 minute` } });").expect("w");
+        let one = read_model(dir.path(), CHECK).expect("reads");
+        assert_eq!(one.refresh_keys["A"], RefreshKey::Every(Duration::from_secs(60)));
+        std::fs::write(&file, "cube(`A`, { sqlTable: `b` });").expect("w");
+        let two = read_model(dir.path(), CHECK).expect("reads");
+        assert_ne!(two.version, one.version, "a changed JS file changes every result key");
+        assert!(two.refresh_keys.is_empty());
     }
 }

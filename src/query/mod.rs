@@ -1,7 +1,8 @@
 //! The query engine: a Cube.js query and a security context in, SQL text and
 //! bound parameters out.
 //!
-//! - [`model`]: the YAML data model, loaded and checked at startup.
+//! - [`model`]: the data model (YAML files, and JavaScript files through
+//!   [`js_model`]), loaded and checked at startup.
 //! - [`template`]: `{SECURITY_CONTEXT.x.filter('col')}` in a cube's `sql`.
 //! - [`request`]: the query JSON, checked against the model.
 //! - [`join`]: the join tree of a query's cubes (Cube.js's join graph).
@@ -23,6 +24,7 @@
 pub mod access;
 pub mod dialect;
 pub mod join;
+pub mod js_model;
 pub mod meta;
 pub mod model;
 pub mod plan;

@@ -1,7 +1,8 @@
 //! The data model: Cube.js's YAML shape (`cubes:` with measures, dimensions,
 //! segments and joins; `views:`, resolved in [`super::view`]), loaded and
-//! checked once at startup. Every problem in every file is reported
-//! together, each with its file and cube or view.
+//! checked once at startup. A JavaScript file becomes the same document
+//! through [`super::js_model`] first. Every problem in every file is
+//! reported together, each with its file and cube or view.
 
 use std::path::Path;
 
@@ -437,7 +438,7 @@ pub struct MemberId {
     pub member: MemberRef,
 }
 
-/// Load every `.yml`/`.yaml` file under `dir` (sorted, so errors come in a
+/// Load every `.yml`/`.yaml`/`.js` file under `dir` (sorted, so errors come in a
 /// stable order). A missing folder is an empty model.
 pub fn load_dir(dir: &Path, opts: ModelOptions) -> Result<Model, Vec<String>> {
     let mut files = Vec::new();
@@ -468,24 +469,31 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()>
         let path = entry?.path();
         if path.is_dir() {
             collect(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "js")) {
             out.push(path);
         }
     }
     Ok(())
 }
 
-/// Load from `(file name, YAML text)` pairs.
+/// Load from `(file name, text)` pairs: YAML, or JavaScript for a `.js` name.
 pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<Model, Vec<String>> {
     let mut errors = Vec::new();
     let mut cubes: Vec<Cube> = Vec::new();
     let mut raw_views: Vec<(String, Value)> = Vec::new();
     let mut raw_cubes: Vec<(String, Value)> = Vec::new();
     for (file, text) in sources {
-        let doc: Value = match serde_saphyr::from_str(text) {
+        // A JavaScript file becomes the document its YAML form parses to.
+        let parsed = if super::js_model::is_js(file) {
+            super::js_model::document(text)
+        } else {
+            serde_saphyr::from_str(text)
+                .map_err(|e| format!("invalid YAML: {}", e.to_string().lines().next().unwrap_or_default()))
+        };
+        let doc: Value = match parsed {
             Ok(v) => v,
             Err(e) => {
-                errors.push(format!("{file}: invalid YAML: {}", e.to_string().lines().next().unwrap_or_default()));
+                errors.push(format!("{file}: {e}"));
                 continue;
             }
         };
