@@ -107,6 +107,38 @@ async fn the_query_echo_keeps_the_requests_keys_and_widens_date_ranges_as_cube_j
 }
 
 #[tokio::test]
+async fn an_order_object_applies_its_keys_in_the_clients_order_not_alphabetically() {
+    let env = start().await;
+    // Sent as text, so the key order is exactly the client's: status first,
+    // then createdAt (alphabetically the other way round).
+    let q = r#"{"dimensions":["Orders.status","Orders.createdAt"],"order":{"Orders.status":"asc","Orders.createdAt":"desc"}}"#;
+    let path = format!("/cubejs-api/v1/load?query={}", tenantgate::server::url::encode(q));
+    let reply = env.server.get(&path, &[("authorization", &env.token)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let rows: Vec<(&str, &str)> = reply.body["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r["Orders.status"].as_str().unwrap_or(""), r["Orders.createdAt"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("completed", "2024-02-01T08:30:00.000Z"),
+            ("completed", "2024-01-05T10:00:00.000Z"),
+            ("shipped", "2024-01-20T10:00:00.000Z")
+        ]
+    );
+    assert_eq!(
+        reply.body["query"]["order"],
+        json!([{"id": "Orders.status", "desc": false}, {"id": "Orders.createdAt", "desc": true}])
+    );
+    let reply = env.server.get(&path.replace("/load", "/sql"), &[("authorization", &env.token)]).await;
+    let keys: Vec<&String> = reply.body["sql"]["order"].as_object().expect("order object").keys().collect();
+    assert_eq!(keys, ["Orders.status", "Orders.createdAt"]);
+}
+
+#[tokio::test]
 async fn annotations_name_segments_and_titles_keep_small_words_lower_case() {
     let env = start().await;
     let q = json!({"measures": ["Orders.count"], "segments": ["Orders.completed"],

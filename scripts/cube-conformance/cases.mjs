@@ -166,6 +166,7 @@ add('order and limit', [
   { name: 'default order with time dimension', query: { measures: [O('count')], dimensions: [O('status')], timeDimensions: [td('year')] } },
   { name: 'order object', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('status')]: 'asc' } } },
   { name: 'order object two keys', query: { measures: [O('count')], dimensions: [O('status'), O('coupon')], order: { [O('count')]: 'desc', [O('status')]: 'asc', [O('coupon')]: 'asc' } } },
+  { name: 'order object keys apply in the client\'s order', query: { measures: [O('count')], dimensions: [O('status'), O('coupon')], order: { [O('status')]: 'desc', [O('coupon')]: 'asc' } } },
   { name: 'order array of pairs', query: { measures: [O('count')], dimensions: [O('status')], order: [[O('count'), 'asc'], [O('status'), 'desc']] } },
   { name: 'order by time dimension', query: { measures: [O('count')], timeDimensions: [td('month', ['2024-01-01', '2024-12-31'])], order: { [O('createdAt')]: 'desc' } } },
   { name: 'order by a member not selected', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('totalAmount')]: 'desc' } } },

@@ -897,7 +897,7 @@ mod golden {
         let ctx = SecurityContext::from_verified(claims, None, &[]).expect("context");
         let result = Query::parse(&case["query"], model).and_then(|q| render(model, &q, &ctx, dialect, opts));
         match result {
-            Ok(r) => json!({"sql": r.sql, "params": r.params.iter().map(SqlValue::to_json).collect::<Vec<_>>()}),
+            Ok(r) => json!({"params": r.params.iter().map(SqlValue::to_json).collect::<Vec<_>>(), "sql": r.sql}),
             Err(e) => json!({"error": {"code": e.code(), "message": e.to_string()}}),
         }
     }

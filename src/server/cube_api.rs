@@ -608,16 +608,29 @@ mod tests {
         total: Value,
         computed_at_ms: i64,
     ) -> Value {
+        // In the order a sorted map held them (objects keep insertion
+        // order: serde_json's `preserve_order`).
         json!({
-            "query": query,
-            "annotation": annotation(r, segments),
-            "lastRefreshTime": crate::db::iso_utc_millis(computed_at_ms),
+            "annotation": sorted(annotation(r, segments)),
             "dataSource": "default",
             "dbType": db_type,
             "external": false,
+            "lastRefreshTime": crate::db::iso_utc_millis(computed_at_ms),
+            "query": query,
             "slowQuery": false,
             "total": total,
         })
+    }
+
+    fn sorted(v: Value) -> Value {
+        match v {
+            Value::Object(map) => {
+                let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            }
+            other => other,
+        }
     }
 
     fn reference_bytes(envelope: &Value, data: &[u8]) -> Vec<u8> {
@@ -692,7 +705,7 @@ mod tests {
         let query = json!({"measures": ["Orders.count"], "limit": 10});
         let data = br#"[{"Orders.count":1}]"#;
         for total in [Value::Null, json!(42)] {
-            let segments = json!({"Orders.done": {"title": "Orders Done", "shortTitle": "Done"}});
+            let segments = json!({"Orders.done": {"shortTitle": "Done", "title": "Orders Done"}});
             let bytes = write_result(&query, &r, &segments, "postgres", &total, 1_709_648_521_123, data);
             let want = reference_envelope(&query, &r, &segments, "postgres", total.clone(), 1_709_648_521_123);
             assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&reference_bytes(&want, data)));
