@@ -139,6 +139,39 @@ async fn an_order_object_applies_its_keys_in_the_clients_order_not_alphabeticall
 }
 
 #[tokio::test]
+async fn date_operators_bound_at_the_start_of_their_day_and_null_is_is_null_as_in_cube_js() {
+    let env = start().await;
+    let count = |filter: Value| {
+        let env = &env;
+        async move {
+            let reply = env.get("load", &json!({"measures": ["Orders.count"], "filters": [filter]}), "").await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.body["data"][0]["Orders.count"].clone()
+        }
+    };
+    let f = |op: &str, values: Value| json!({"member": "Orders.createdAt", "operator": op, "values": values});
+    // acme's orders: 2024-01-05 10:00, 2024-01-20 10:00, 2024-02-01 08:30.
+    assert_eq!(count(f("afterDate", json!(["2024-02-01"]))).await, json!(1), "after 2024-02-01T00:00:00.000");
+    assert_eq!(count(f("afterOrOnDate", json!(["2024-01-20"]))).await, json!(2));
+    assert_eq!(count(f("beforeDate", json!(["2024-01-20"]))).await, json!(1));
+    assert_eq!(count(f("beforeOrOnDate", json!(["2024-01-20"]))).await, json!(1), "on or before its first instant");
+    assert_eq!(count(f("beforeOrOnDate", json!(["2024-01-20T10:00:00"]))).await, json!(1));
+    assert_eq!(count(f("inDateRange", json!(["2024-01-05", "2024-01-20T10:00:00"]))).await, json!(1));
+    let s = |op: &str, values: Value| json!({"member": "Orders.status", "operator": op, "values": values});
+    assert_eq!(count(s("equals", json!([null]))).await, json!(0));
+    assert_eq!(count(s("notEquals", json!([null]))).await, json!(3));
+    assert_eq!(count(s("equals", json!(["shipped", null]))).await, json!(1));
+    assert_eq!(count(s("notStartsWith", json!(["c"]))).await, json!(1));
+    assert_eq!(count(s("notEndsWith", json!(["ped"]))).await, json!(2));
+    let reply = env
+        .get("load", &json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.count", "operator": "measureFilter"}]}), "")
+        .await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+    let reply = env.get("load", &json!({"measures": ["Orders.count"], "filters": [s("gt", json!([null]))]}), "").await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_query"));
+}
+
+#[tokio::test]
 async fn annotations_name_segments_and_titles_keep_small_words_lower_case() {
     let env = start().await;
     let q = json!({"measures": ["Orders.count"], "segments": ["Orders.completed"],

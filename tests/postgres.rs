@@ -169,6 +169,40 @@ async fn results_keep_their_types_and_precision_on_postgres() {
 }
 
 #[tokio::test]
+async fn date_operators_bound_at_the_start_of_their_day_and_null_is_is_null_on_postgres() {
+    let Some(admin) = admin_url("date_operators_bound_at_the_start_of_their_day_and_null_is_is_null_on_postgres")
+    else {
+        return;
+    };
+    let db = TestDb::create(&admin, "dateops").await;
+    db.execute(SEED).await;
+    let env = start(&db.url(None), "").await;
+    let count = |filter: Value| {
+        let server = &env.server;
+        async move {
+            let reply =
+                load(server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"], "filters": [filter]}))
+                    .await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.body["data"][0]["Orders.count"].to_string().trim_matches('"').to_string()
+        }
+    };
+    let f = |op: &str, values: Value| json!({"member": "Orders.createdAt", "operator": op, "values": values});
+    // acme's orders: 2024-01-05 10:00, 2024-01-20 10:00, 2024-02-01 08:30 (UTC).
+    assert_eq!(count(f("afterDate", json!(["2024-02-01"]))).await, "1", "after 2024-02-01T00:00:00.000");
+    assert_eq!(count(f("afterOrOnDate", json!(["2024-01-20"]))).await, "2");
+    assert_eq!(count(f("beforeDate", json!(["2024-01-20"]))).await, "1");
+    assert_eq!(count(f("beforeOrOnDate", json!(["2024-01-20T10:00:00"]))).await, "2");
+    let s = |op: &str, values: Value| json!({"member": "Orders.status", "operator": op, "values": values});
+    assert_eq!(count(s("equals", json!([null]))).await, "0");
+    assert_eq!(count(s("notEquals", json!(["shipped", null]))).await, "2");
+    assert_eq!(count(s("notStartsWith", json!(["c"]))).await, "1");
+    assert_eq!(count(s("notEndsWith", json!(["ped"]))).await, "2");
+    env.server.stop().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
 async fn row_level_security_holds_even_when_the_model_forgets_its_filter() {
     let Some(admin) = admin_url("row_level_security_holds_even_when_the_model_forgets_its_filter") else { return };
     let db = TestDb::create(&admin, "rls").await;

@@ -671,6 +671,7 @@ fn unsafe_literal(v: &Value, path: &ContextPath) -> Result<String, QueryError> {
 
 fn references_measure(f: &Filter) -> bool {
     match f {
+        Filter::Member { operator: Operator::MeasureFilter, .. } => false,
         Filter::Member { member, .. } => matches!(member.member, MemberRef::Measure(_)),
         Filter::And(list) | Filter::Or(list) => list.iter().any(references_measure),
     }
@@ -685,6 +686,19 @@ fn filter_sql(cx: &mut Ctx<'_>, f: &Filter) -> Result<String, QueryError> {
             }
             let parts = list.iter().map(|f| filter_sql(cx, f)).collect::<Result<Vec<_>, _>>()?;
             Ok(format!("({})", parts.join(joiner)))
+        }
+        Filter::Member { member, operator: Operator::MeasureFilter, .. } => {
+            // The measure's own row filters, as Cube.js's
+            // measureFilterToWhere: none is no condition.
+            let MemberRef::Measure(i) = member.member else {
+                return Err(QueryError::Invalid("measureFilter applies to measures only".into()));
+            };
+            let m = &cx.cube(member.cube).measures[i];
+            if m.filters.is_empty() {
+                return Ok("1 = 1".into());
+            }
+            let parts: Vec<String> = m.filters.iter().map(|f| cx.member_sql(member.cube, f)).collect();
+            Ok(format!("({})", parts.join(" AND ")))
         }
         Filter::Member { member, name, operator, values, .. } => {
             let (expr, kind) = match member.member {
@@ -769,38 +783,53 @@ fn member_filter(
     };
     Ok(match op {
         Operator::Equals | Operator::NotEquals => {
-            let ph = values.iter().map(|v| one(cx, v)).collect::<Result<Vec<_>, _>>()?;
-            let positive = match ph.as_slice() {
-                [one] => format!("{col} = {one}"),
-                [] => return Err(QueryError::Invalid("the filter has no values".into())),
-                many => format!("{col} IN ({})", many.join(", ")),
-            };
-            if op == Operator::Equals {
-                positive
-            } else if let [one] = ph.as_slice() {
-                format!("({col} <> {one} OR {col} IS NULL)")
-            } else {
-                format!("({col} NOT IN ({}) OR {col} IS NULL)", ph.join(", "))
+            // Cube.js's equalsWhere/notEqualsWhere: `null` among the values
+            // is IS NULL (IS NOT NULL), the others are bound.
+            let has_null = values.iter().any(Value::is_null);
+            let ph = values.iter().filter(|v| !v.is_null()).map(|v| one(cx, v)).collect::<Result<Vec<_>, _>>()?;
+            let positive = op == Operator::Equals;
+            match (ph.as_slice(), has_null, positive) {
+                ([], false, _) => return Err(QueryError::Invalid("the filter has no values".into())),
+                ([], true, true) => format!("{col} IS NULL"),
+                ([], true, false) => format!("{col} IS NOT NULL"),
+                ([one], false, true) => format!("{col} = {one}"),
+                (many, false, true) => format!("{col} IN ({})", many.join(", ")),
+                (many, true, true) => format!("({col} IN ({}) OR {col} IS NULL)", many.join(", ")),
+                ([one], false, false) => format!("({col} <> {one} OR {col} IS NULL)"),
+                (many, false, false) => format!("({col} NOT IN ({}) OR {col} IS NULL)", many.join(", ")),
+                (many, true, false) => format!("{col} NOT IN ({})", many.join(", ")),
             }
         }
-        Operator::Contains | Operator::NotContains | Operator::StartsWith | Operator::EndsWith => {
+        Operator::Contains
+        | Operator::NotContains
+        | Operator::StartsWith
+        | Operator::NotStartsWith
+        | Operator::EndsWith
+        | Operator::NotEndsWith => {
             let (prefix, suffix) = match op {
-                Operator::StartsWith => (false, true),
-                Operator::EndsWith => (true, false),
+                Operator::StartsWith | Operator::NotStartsWith => (false, true),
+                Operator::EndsWith | Operator::NotEndsWith => (true, false),
                 _ => (true, true),
             };
-            let negate = op == Operator::NotContains;
+            let negate = matches!(op, Operator::NotContains | Operator::NotStartsWith | Operator::NotEndsWith);
+            // Cube.js's likeOr: a `null` value adds `OR col IS NULL` to the
+            // positive forms and drops it from the negative ones.
+            let has_null = values.iter().any(Value::is_null);
             let parts: Vec<String> = values
                 .iter()
+                .filter(|v| !v.is_null())
                 .map(|v| {
                     let p = cx.bind(like_pattern(v, prefix, suffix));
                     format!("{col} {} {p} ESCAPE '\\'", dialect.like(negate))
                 })
                 .collect();
-            if negate {
-                format!("(({}) OR {col} IS NULL)", parts.join(" AND "))
-            } else {
-                format!("({})", parts.join(" OR "))
+            match (parts.is_empty(), negate, has_null) {
+                (true, false, _) => format!("{col} IS NULL"),
+                (true, true, _) => format!("{col} IS NOT NULL"),
+                (false, true, false) => format!("(({}) OR {col} IS NULL)", parts.join(" AND ")),
+                (false, true, true) => format!("({})", parts.join(" AND ")),
+                (false, false, true) => format!("(({}) OR {col} IS NULL)", parts.join(" OR ")),
+                (false, false, false) => format!("({})", parts.join(" OR ")),
             }
         }
         Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte => {
@@ -814,7 +843,12 @@ fn member_filter(
         }
         Operator::Set => format!("{col} IS NOT NULL"),
         Operator::NotSet => format!("{col} IS NULL"),
-        Operator::InDateRange | Operator::NotInDateRange | Operator::BeforeDate | Operator::AfterDate => {
+        Operator::InDateRange
+        | Operator::NotInDateRange
+        | Operator::BeforeDate
+        | Operator::BeforeOrOnDate
+        | Operator::AfterDate
+        | Operator::AfterOrOnDate => {
             if !is_time {
                 return Err(QueryError::Invalid(format!(
                     "date operators need a time dimension, not {}",
@@ -829,6 +863,10 @@ fn member_filter(
                 let p = cx.bind(SqlValue::Text(s));
                 Ok(dialect.time_param(&p))
             };
+            // Cube.js's BaseFilter: a range is [start of its first value,
+            // end of its second]; the one-value operators compare with the
+            // start of their value (`afterDate ["2024-06-20"]` is after
+            // 2024-06-20T00:00:00.000).
             match op {
                 Operator::InDateRange => {
                     let (a, b) = (date(cx, nth(values, 0)?, false)?, date(cx, nth(values, 1)?, true)?);
@@ -839,9 +877,12 @@ fn member_filter(
                     format!("({col} < {a} OR {col} > {b})")
                 }
                 Operator::BeforeDate => format!("{col} < {}", date(cx, nth(values, 0)?, false)?),
-                _ => format!("{col} > {}", date(cx, nth(values, 0)?, true)?),
+                Operator::BeforeOrOnDate => format!("{col} <= {}", date(cx, nth(values, 0)?, false)?),
+                Operator::AfterDate => format!("{col} > {}", date(cx, nth(values, 0)?, false)?),
+                _ => format!("{col} >= {}", date(cx, nth(values, 0)?, false)?),
             }
         }
+        Operator::MeasureFilter => return Err(QueryError::Invalid("measureFilter is a measure's own filters".into())),
     })
 }
 

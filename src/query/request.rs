@@ -75,7 +75,9 @@ pub enum Operator {
     Contains,
     NotContains,
     StartsWith,
+    NotStartsWith,
     EndsWith,
+    NotEndsWith,
     Gt,
     Gte,
     Lt,
@@ -85,10 +87,28 @@ pub enum Operator {
     InDateRange,
     NotInDateRange,
     BeforeDate,
+    BeforeOrOnDate,
     AfterDate,
+    AfterOrOnDate,
+    /// Cube.js's drill-down filter on a measure: the measure's own
+    /// `filters` as a WHERE condition (none: no condition).
+    MeasureFilter,
 }
 
 impl Operator {
+    /// The `LIKE` family: string dimensions only.
+    pub fn is_like(self) -> bool {
+        matches!(
+            self,
+            Operator::Contains
+                | Operator::NotContains
+                | Operator::StartsWith
+                | Operator::NotStartsWith
+                | Operator::EndsWith
+                | Operator::NotEndsWith
+        )
+    }
+
     pub fn parse(s: &str) -> Option<Operator> {
         Some(match s {
             "equals" => Operator::Equals,
@@ -96,7 +116,9 @@ impl Operator {
             "contains" => Operator::Contains,
             "notContains" => Operator::NotContains,
             "startsWith" => Operator::StartsWith,
+            "notStartsWith" => Operator::NotStartsWith,
             "endsWith" => Operator::EndsWith,
+            "notEndsWith" => Operator::NotEndsWith,
             "gt" => Operator::Gt,
             "gte" => Operator::Gte,
             "lt" => Operator::Lt,
@@ -106,7 +128,10 @@ impl Operator {
             "inDateRange" => Operator::InDateRange,
             "notInDateRange" => Operator::NotInDateRange,
             "beforeDate" => Operator::BeforeDate,
+            "beforeOrOnDate" => Operator::BeforeOrOnDate,
             "afterDate" => Operator::AfterDate,
+            "afterOrOnDate" => Operator::AfterOrOnDate,
+            "measureFilter" => Operator::MeasureFilter,
             _ => return None,
         })
     }
@@ -118,7 +143,9 @@ impl Operator {
             Operator::Contains => "contains",
             Operator::NotContains => "notContains",
             Operator::StartsWith => "startsWith",
+            Operator::NotStartsWith => "notStartsWith",
             Operator::EndsWith => "endsWith",
+            Operator::NotEndsWith => "notEndsWith",
             Operator::Gt => "gt",
             Operator::Gte => "gte",
             Operator::Lt => "lt",
@@ -128,7 +155,10 @@ impl Operator {
             Operator::InDateRange => "inDateRange",
             Operator::NotInDateRange => "notInDateRange",
             Operator::BeforeDate => "beforeDate",
+            Operator::BeforeOrOnDate => "beforeOrOnDate",
             Operator::AfterDate => "afterDate",
+            Operator::AfterOrOnDate => "afterOrOnDate",
+            Operator::MeasureFilter => "measureFilter",
         }
     }
 }
@@ -173,9 +203,12 @@ pub enum Filter {
 }
 
 impl Filter {
-    /// Whether the filter names (measures, dimensions), at any depth.
+    /// Whether the filter names (measures, dimensions), at any depth: which
+    /// of WHERE and HAVING it belongs to. A `measureFilter` is the measure's
+    /// own row filters, a WHERE condition.
     pub fn references(&self) -> (bool, bool) {
         match self {
+            Filter::Member { operator: Operator::MeasureFilter, .. } => (false, true),
             Filter::Member { member: MemberId { member: MemberRef::Measure(_), .. }, .. } => (true, false),
             Filter::Member { .. } => (false, true),
             Filter::And(list) | Filter::Or(list) => list.iter().fold((false, false), |acc, f| {
@@ -530,7 +563,9 @@ fn bad_date() -> QueryError {
 }
 
 /// `2024-01-31` -> `2024-01-31T00:00:00.000` (from) or
-/// `2024-01-31T23:59:59.999` (to); full timestamps are kept, checked.
+/// `2024-01-31T23:59:59.999` (to); a timestamp is kept as given, checked,
+/// with milliseconds (`.000` when it has none, either end), as Cube.js's
+/// `formatFromDate`/`formatToDate` and the API gateway read them.
 pub fn widen_date(s: &str, end: bool) -> Option<String> {
     let s = s.trim_end_matches('Z');
     let b = s.as_bytes();
@@ -560,7 +595,7 @@ pub fn widen_date(s: &str, end: bool) -> Option<String> {
     }
     let mut out = format!("{}T{}", &s[..10], &s[11..19]);
     if b.len() == 19 {
-        out.push_str(if end { ".999" } else { ".000" });
+        out.push_str(".000");
     } else {
         out.push_str(&format!("{:0<4}", &s[19..23.min(s.len())]));
     }
@@ -617,11 +652,16 @@ fn filter(model: &Model, f: &Value, depth: usize, count: &mut usize) -> Result<F
         Some(_) => return Err(QueryError::Invalid("filter values must be an array".into())),
     };
     let need = match operator {
-        Operator::Set | Operator::NotSet => Some(0),
+        Operator::Set | Operator::NotSet | Operator::MeasureFilter => Some(0),
         Operator::InDateRange | Operator::NotInDateRange => Some(2),
-        Operator::BeforeDate | Operator::AfterDate | Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte => {
-            Some(1)
-        }
+        Operator::BeforeDate
+        | Operator::BeforeOrOnDate
+        | Operator::AfterDate
+        | Operator::AfterOrOnDate
+        | Operator::Gt
+        | Operator::Gte
+        | Operator::Lt
+        | Operator::Lte => Some(1),
         _ => None,
     };
     match need {
@@ -636,13 +676,23 @@ fn filter(model: &Model, f: &Value, depth: usize, count: &mut usize) -> Result<F
         }
         _ => {}
     }
-    if values.iter().any(|v| !(v.is_string() || v.is_number() || v.is_boolean())) {
-        return Err(QueryError::Invalid("filter values must be strings, numbers or booleans".into()));
+    // `null` is a value of the (not) equals and the LIKE family, as in
+    // Cube.js: `equals [null]` is IS NULL, `notEquals [null]` IS NOT NULL.
+    let null_ok = need.is_none();
+    if values.iter().any(|v| !(v.is_string() || v.is_number() || v.is_boolean() || (null_ok && v.is_null()))) {
+        return Err(QueryError::Invalid(if null_ok {
+            "filter values must be strings, numbers, booleans or null".into()
+        } else {
+            format!("{op_name} takes strings, numbers or booleans")
+        }));
     }
     if values.iter().any(|v| v.as_str().is_some_and(|s| s.len() > MAX_VALUE_BYTES)) {
         return Err(QueryError::Invalid(format!("a filter value may be {MAX_VALUE_BYTES} bytes at most")));
     }
-    if matches!(operator, Operator::Contains | Operator::NotContains | Operator::StartsWith | Operator::EndsWith) {
+    if operator == Operator::MeasureFilter && !matches!(member.member, MemberRef::Measure(_)) {
+        return Err(QueryError::Invalid(format!("measureFilter applies to measures only, not to {}", short(name))));
+    }
+    if operator.is_like() {
         let string_dimension = matches!(member.member,
             MemberRef::Dimension(i) if model.cubes[member.cube].dimensions[i].kind == DimensionType::String);
         if !string_dimension {
@@ -705,7 +755,7 @@ mod tests {
     fn dates_widen_to_timestamps_and_anything_else_is_refused_without_panicking() {
         assert_eq!(widen_date("2024-01-31", false).as_deref(), Some("2024-01-31T00:00:00.000"));
         assert_eq!(widen_date("2024-01-31", true).as_deref(), Some("2024-01-31T23:59:59.999"));
-        assert_eq!(widen_date("2024-01-31T10:20:30Z", true).as_deref(), Some("2024-01-31T10:20:30.999"));
+        assert_eq!(widen_date("2024-01-31T10:20:30Z", true).as_deref(), Some("2024-01-31T10:20:30.000"));
         assert_eq!(widen_date("2024-01-31 10:20:30.5", false).as_deref(), Some("2024-01-31T10:20:30.500"));
         // Every prefix and a few corruptions of a full timestamp: refused, never
         // a panic (the fuzz finding was a prefix like "2024-01-31T1").
