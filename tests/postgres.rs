@@ -139,22 +139,22 @@ async fn results_keep_their_types_and_precision_on_postgres() {
     assert_eq!(
         reply.body["data"],
         json!([
-            {"Orders.createdAt.month": "2024-01-01T00:00:00.000", "Orders.createdAt": "2024-01-01T00:00:00.000", "Orders.count": 2, "Orders.totalAmount": "30.50"},
-            {"Orders.createdAt.month": "2024-02-01T00:00:00.000", "Orders.createdAt": "2024-02-01T00:00:00.000", "Orders.count": 1, "Orders.totalAmount": "5.25"},
+            {"Orders.createdAt.month": "2024-01-01T00:00:00.000", "Orders.createdAt": "2024-01-01T00:00:00.000", "Orders.count": "2", "Orders.totalAmount": "30.50"},
+            {"Orders.createdAt.month": "2024-02-01T00:00:00.000", "Orders.createdAt": "2024-02-01T00:00:00.000", "Orders.count": "1", "Orders.totalAmount": "5.25"},
         ])
     );
 
     // Values converted to each parameter's type: an int8 context value for
     // an int4 column, a decimal string for numeric, text for a boolean.
     let reply = load(&env.server, json!({"id": 1}), json!({"measures": ["MyOrders.count"]})).await;
-    assert_eq!(reply.body["data"], json!([{"MyOrders.count": 2}]));
+    assert_eq!(reply.body["data"], json!([{"MyOrders.count": "2"}]));
     let reply = load(
         &env.server,
         acme.clone(),
         json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.amount", "operator": "gte", "values": ["10.50"]}, {"member": "Orders.paid", "operator": "equals", "values": ["true"]}]}),
     )
     .await;
-    assert_eq!(reply.body["data"], json!([{"Orders.count": 1}]));
+    assert_eq!(reply.body["data"], json!([{"Orders.count": "1"}]));
 
     // A client's value the column cannot hold is the client's 400.
     let reply = load(&env.server, json!({"id": 5_000_000_000_i64}), json!({"measures": ["MyOrders.count"]})).await;
@@ -227,9 +227,9 @@ async fn row_level_security_holds_even_when_the_model_forgets_its_filter() {
     let q = json!({"measures": ["Unfiltered.count"], "dimensions": ["Unfiltered.tenantId"]});
     let reply = load(&env.server, json!({"tenant_id": "globex"}), q.clone()).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "globex", "Unfiltered.count": 2}]));
+    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "globex", "Unfiltered.count": "2"}]));
     let reply = load(&env.server, json!({"tenant_id": "acme"}), q.clone()).await;
-    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "acme", "Unfiltered.count": 3}]));
+    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "acme", "Unfiltered.count": "3"}]));
     // No tenant in the token: refused before the database is asked.
     let reply = load(&env.server, json!({"sub": "x"}), q).await;
     assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "missing_security_context"));
@@ -316,7 +316,7 @@ async fn a_database_that_disappears_mid_run_gives_503_and_the_server_recovers_wi
     let env = start(&url, "").await;
     let q = json!({"measures": ["Orders.count"]});
     let acme = json!({"tenant_id": "acme"});
-    assert_eq!(load(&env.server, acme.clone(), q.clone()).await.body["data"], json!([{"Orders.count": 3}]));
+    assert_eq!(load(&env.server, acme.clone(), q.clone()).await.body["data"], json!([{"Orders.count": "3"}]));
 
     proxy.cut();
     let reply = load(&env.server, acme.clone(), q.clone()).await;
@@ -328,7 +328,7 @@ async fn a_database_that_disappears_mid_run_gives_503_and_the_server_recovers_wi
     for _ in 0..50 {
         let reply = load(&env.server, acme.clone(), q.clone()).await;
         if reply.status == StatusCode::OK {
-            assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]));
+            assert_eq!(reply.body["data"], json!([{"Orders.count": "3"}]));
             recovered = true;
             break;
         }
@@ -374,9 +374,9 @@ async fn tenants_are_routed_to_their_schema_or_their_own_database() {
     let server = TestServer::start(&cfg).await;
     let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"]});
     for (tenant, expect) in [
-        ("acme", json!([{"Orders.status": "a", "Orders.count": 2}])),
-        ("globex", json!([{"Orders.status": "g", "Orders.count": 1}])),
-        ("initech", json!([{"Orders.status": "i", "Orders.count": 3}])),
+        ("acme", json!([{"Orders.status": "a", "Orders.count": "2"}])),
+        ("globex", json!([{"Orders.status": "g", "Orders.count": "1"}])),
+        ("initech", json!([{"Orders.status": "i", "Orders.count": "3"}])),
     ] {
         let reply = load(&server, json!({"org": {"id": tenant}}), q.clone()).await;
         assert_eq!(reply.status, StatusCode::OK, "{tenant}: {:?}", reply.body);
@@ -454,7 +454,7 @@ async fn tls_to_postgres_is_verified_and_never_falls_back_to_plain_text() {
     let env = start(&url, &tls).await;
     let reply = load(&env.server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]));
+    assert_eq!(reply.body["data"], json!([{"Orders.count": "3"}]));
     env.server.stop().await;
 
     // Without the CA the certificate does not verify: 503, not plain text.
@@ -485,7 +485,7 @@ async fn client_query_shapes_that_postgres_would_refuse_are_400_before_any_sql()
     }
     // The pool is intact: a normal query still runs.
     let reply = load(&env.server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
-    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+    assert_eq!(reply.body["data"], json!([{"Orders.count": "3"}]), "{:?}", reply.body);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     db.drop_now().await;
 }
@@ -534,7 +534,7 @@ async fn a_statement_whose_client_disconnects_is_cancelled_on_the_server() {
     assert!(cancelled, "the abandoned statement kept running on the server");
     // The slot came back with it: with a cap of 1, the next query runs.
     let reply = load(&server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
-    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+    assert_eq!(reply.body["data"], json!([{"Orders.count": "3"}]), "{:?}", reply.body);
     server.stop().await;
     db.drop_now().await;
 }

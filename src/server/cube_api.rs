@@ -140,6 +140,9 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         let blend_key = if blending { shape::blending_time_key(raw) } else { None };
         let keys = column_keys(&r.columns, blend_key.as_ref());
         let mut shape = Vec::with_capacity(64);
+        // How cells are written (2: a PostgreSQL int8 as a string), so a
+        // shared cache never serves rows another version wrote differently.
+        shape.push(ROWS_FORMAT);
         shape.extend_from_slice(&(cap as u64).to_le_bytes());
         shape.extend_from_slice(&(budget.max_bytes as u64).to_le_bytes());
         for (key, also) in &keys {
@@ -209,6 +212,9 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
     };
     Ok(bytes_response(StatusCode::OK, body))
 }
+
+/// The version of [`write_cell`]'s output, part of a cached result's shape.
+const ROWS_FORMAT: u8 = 2;
 
 /// Why a statement's result could not be had; `Clone`, as every request
 /// waiting on one computation gets its outcome.
@@ -556,7 +562,9 @@ fn write_json(out: &mut Vec<u8>, v: &Value) {
     let _ = serde_json::to_writer(&mut *out, v);
 }
 
-/// [`cell_json`], written without building a `Value`.
+/// A row's cell as Cube.js's driver returns it: [`cell_json`], except that
+/// a PostgreSQL `int8` is always a string (node-pg's), as exact decimals
+/// (`numeric`) are. Written without building a `Value`.
 fn write_cell(out: &mut Vec<u8>, cell: &Cell) {
     const SAFE: i64 = 1 << 53;
     let _ = match cell {
@@ -565,7 +573,7 @@ fn write_cell(out: &mut Vec<u8>, cell: &Cell) {
             Ok(())
         }
         Cell::Int(i) if (-SAFE..=SAFE).contains(i) => serde_json::to_writer(&mut *out, i),
-        Cell::Int(i) => serde_json::to_writer(&mut *out, &i.to_string()),
+        Cell::Int(i) | Cell::Int8(i) => serde_json::to_writer(&mut *out, &i.to_string()),
         Cell::Float(f) if f.is_finite() => serde_json::to_writer(&mut *out, f),
         Cell::Float(_) => {
             out.extend_from_slice(b"null");
@@ -579,13 +587,15 @@ fn write_cell(out: &mut Vec<u8>, cell: &Cell) {
 
 /// Integers within +-2^53 and finite floats are JSON numbers; larger
 /// integers and exact decimals (text) stay strings, so nothing loses
-/// precision silently.
+/// precision silently. (Rows are written by [`write_cell`].)
 pub fn cell_json(cell: &Cell) -> Value {
     const SAFE: i64 = 1 << 53;
     match cell {
         Cell::Null => Value::Null,
         Cell::Int(i) if (-SAFE..=SAFE).contains(i) => json!(i),
         Cell::Int(i) => json!(i.to_string()),
+        // Cube.js's `total` is a number whatever the driver returns.
+        Cell::Int8(i) => cell_json(&Cell::Int(*i)),
         Cell::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
         Cell::Bool(b) => json!(b),
         Cell::Text(s) => json!(s),
@@ -730,5 +740,18 @@ mod tests {
         assert_eq!(cell_json(&Cell::Int(9_007_199_254_740_993)), json!("9007199254740993"));
         assert_eq!(cell_json(&Cell::Float(1.5)), json!(1.5));
         assert_eq!(cell_json(&Cell::Text("12.30".into())), json!("12.30"));
+    }
+
+    #[test]
+    fn a_postgres_int8_is_written_as_a_string_as_node_pg_returns_it() {
+        let written = |c: Cell| {
+            let mut out = Vec::new();
+            write_cell(&mut out, &c);
+            String::from_utf8(out).unwrap_or_default()
+        };
+        assert_eq!(written(Cell::Int8(30)), "\"30\"");
+        assert_eq!(written(Cell::Int8(-5)), "\"-5\"");
+        assert_eq!(written(Cell::Int(30)), "30");
+        assert_eq!(cell_json(&Cell::Int8(30)), json!(30), "total stays a number");
     }
 }
