@@ -29,6 +29,7 @@ pub mod policy;
 pub mod render;
 pub mod request;
 pub mod template;
+pub mod time;
 pub mod view;
 
 pub use dialect::Dialect;
@@ -108,6 +109,10 @@ pub enum QueryError {
     UnknownTenant(String),
     #[error("Member '{0}' is not granted to this token's roles")]
     MemberNotAllowed(String),
+    /// A query `timezone` that is not an IANA name (Cube.js: a 500
+    /// `Error: Unknown timezone: ...`).
+    #[error("Unknown timezone: {0}")]
+    UnknownTimezone(String),
     /// A request whose results pass a configured bound (cells or bytes).
     #[error("{0}")]
     ResultTooLarge(String),
@@ -128,6 +133,7 @@ impl QueryError {
             QueryError::UnknownTenant(_) => "unknown_tenant",
             QueryError::MemberNotAllowed(_) => "member_not_allowed",
             QueryError::ResultTooLarge(_) => "result_too_large",
+            QueryError::UnknownTimezone(_) => "unknown_timezone",
             QueryError::MissingQuery | QueryError::BadJson(_) | QueryError::Empty | QueryError::Invalid(_) => {
                 "invalid_query"
             }

@@ -144,8 +144,15 @@ pub fn render(
         });
         dims.push(DimSelect { sql: cx.dimension_sql(n.id.cube, i), alias });
     }
+    // The zone's name, bound once, for every bucket (never SQL text).
+    let mut tz_param: Option<String> = None;
     for td in &q.time_dimensions {
         let (Some(g), MemberRef::Dimension(i)) = (td.granularity, td.dimension.member) else { continue };
+        if tz_param.is_none()
+            && let Some(z) = &q.timezone
+        {
+            tz_param = Some(cx.bind(SqlValue::Text(z.name.clone())));
+        }
         let (alias, title, short_title) = labels(model, Ref { id: td.dimension, view: td.view }, Some(g));
         columns.push(Column {
             alias: alias.clone(),
@@ -155,7 +162,8 @@ pub fn render(
             title,
             short_title,
         });
-        dims.push(DimSelect { sql: dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i)), alias });
+        let sql = dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i), tz_param.as_deref());
+        dims.push(DimSelect { sql, alias });
     }
     for n in &q.measures {
         let MemberRef::Measure(i) = n.id.member else { continue };
@@ -432,8 +440,8 @@ fn where_parts(cx: &mut Ctx<'_>) -> Result<Vec<String>, QueryError> {
     for td in &q.time_dimensions {
         if let (Some((a, b)), MemberRef::Dimension(i)) = (&td.date_range, td.dimension.member) {
             let col = dialect.time_operand(&cx.dimension_sql(td.dimension.cube, i));
-            let pa = cx.bind(SqlValue::Text(a.clone()));
-            let pb = cx.bind(SqlValue::Text(b.clone()));
+            let pa = cx.bind(SqlValue::Text(utc(q, a)?));
+            let pb = cx.bind(SqlValue::Text(utc(q, b)?));
             parts.push(format!("{col} >= {} AND {col} <= {}", dialect.time_param(&pa), dialect.time_param(&pb)));
         }
     }
@@ -447,6 +455,17 @@ fn where_parts(cx: &mut Ctx<'_>) -> Result<Vec<String>, QueryError> {
         parts.push(filter_sql(cx, f)?);
     }
     Ok(parts)
+}
+
+/// A local time of the query's zone as the UTC instant to bind (Cube.js's
+/// `inDbTimeZone`); unchanged in UTC.
+fn utc(q: &Query, local: &str) -> Result<String, QueryError> {
+    match &q.timezone {
+        None => Ok(local.to_string()),
+        Some(z) => z
+            .local_to_utc(local)
+            .ok_or_else(|| QueryError::Invalid(format!("{} is not a time in {}", short(local), short(&z.name)))),
+    }
 }
 
 /// Whether a measure must be aggregated through its cube's keys: its cube
@@ -860,7 +879,7 @@ fn member_filter(
                     .as_str()
                     .and_then(|s| super::request::widen_date(s, end))
                     .ok_or_else(|| QueryError::Invalid(format!("{} is not a date", short(&v.to_string()))))?;
-                let p = cx.bind(SqlValue::Text(s));
+                let p = cx.bind(SqlValue::Text(utc(cx.q, &s)?));
                 Ok(dialect.time_param(&p))
             };
             // Cube.js's BaseFilter: a range is [start of its first value,

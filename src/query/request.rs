@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::QueryError;
 use super::model::{DimensionType, Model};
+use super::time::Zone;
 
 /// Cube.js's default row limit.
 pub const DEFAULT_LIMIT: u64 = 10_000;
@@ -253,6 +254,10 @@ pub struct Query {
     pub offset: u64,
     /// Cube.js's `total: true`: also count the rows without limit.
     pub total: bool,
+    /// The query's `timezone` (`None`: UTC): buckets are local times there,
+    /// and date ranges and date filters are local times turned into UTC
+    /// instants when bound.
+    pub timezone: Option<Zone>,
     /// The query as Cube.js reports it back (`query` in responses).
     pub normalized: Value,
 }
@@ -367,16 +372,11 @@ impl Query {
                 .filter(|n| *n <= 1_000_000_000)
                 .ok_or_else(|| QueryError::Invalid("offset must be a non-negative integer".into()))?,
         };
-        match obj.get("timezone") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(tz)) if tz == "UTC" || tz == "Etc/UTC" => {}
-            Some(tz) => {
-                return Err(QueryError::Invalid(format!(
-                    "timezone {} is not supported; only UTC",
-                    short(&tz.to_string())
-                )));
-            }
-        }
+        let timezone = match obj.get("timezone") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(tz)) => Zone::parse(tz)?,
+            Some(_) => return Err(QueryError::Invalid("timezone must be a string".into())),
+        };
 
         let mut in_query: Vec<&str> = measures.iter().chain(&dimensions).map(String::as_str).collect();
         let td_names: Vec<String> = time_dimensions
@@ -411,6 +411,7 @@ impl Query {
             limit,
             offset,
             total: obj.get("total").and_then(Value::as_bool).unwrap_or(false),
+            timezone,
             normalized,
         })
     }

@@ -359,7 +359,9 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         }
         other => vec![other],
     };
-    let queries = queries.iter().map(shape::prepare).collect::<Result<Vec<_>, _>>()?;
+    // One "now" for the request's relative date ranges.
+    let now = jiff::Timestamp::now();
+    let queries = queries.iter().map(|q| shape::prepare(q, now)).collect::<Result<Vec<_>, _>>()?;
     Ok(Request { queries, multi })
 }
 

@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::query::time::{Zone, relative_range};
 use crate::query::{Query, QueryError};
 
 /// `/^\d\d\d\d-\d\d-\d\d$/`: a date without a time, which Cube.js widens to
@@ -25,10 +26,26 @@ fn is_plain_date(s: &str) -> bool {
 ///   then ignored (`typeof limit === 'number' ? limit : default`), so it is
 ///   dropped; a `limit` below 1 is refused with Cube.js's message.
 /// - a one-element `dateRange` is that day (`[d, d]`).
-pub fn prepare(raw: &Value) -> Result<Value, QueryError> {
+/// - a relative `dateRange` (`"last 7 days"`) is the `[from, to]` Cube.js's
+///   `dateParser` makes of it in the query's `timezone` at `now`, so
+///   everything after (the plan, the echo) sees the absolute range, as in
+///   Cube.js.
+pub fn prepare(raw: &Value, now: jiff::Timestamp) -> Result<Value, QueryError> {
     validate(raw)?;
     let Value::Object(obj) = raw else { return Ok(raw.clone()) };
     let mut obj = obj.clone();
+    let zone = match obj.get("timezone") {
+        Some(Value::String(tz)) => Zone::parse(tz)?,
+        _ => None,
+    };
+    if let Some(Value::Array(tds)) = obj.get_mut("timeDimensions") {
+        for td in tds.iter_mut() {
+            if let Some(Value::String(text)) = td.get("dateRange") {
+                let (from, to) = relative_range(text, zone.as_ref(), now)?;
+                td["dateRange"] = json!([from, to]);
+            }
+        }
+    }
     match obj.get("limit") {
         Some(Value::String(s)) if s.trim().parse::<i64>().is_ok_and(|n| n >= 1) => {
             obj.remove("limit");
@@ -427,19 +444,34 @@ mod tests {
 
     #[test]
     fn a_numeric_string_limit_is_dropped_and_a_limit_below_one_refused() {
-        assert_eq!(prepare(&json!({"limit": "2"})).ok(), Some(json!({})));
-        assert!(prepare(&json!({"limit": 0})).is_err());
-        assert!(prepare(&json!({"limit": "-1"})).is_err());
-        assert_eq!(prepare(&json!({"limit": 5})).ok(), Some(json!({"limit": 5})));
+        assert_eq!(prepare(&json!({"limit": "2"}), jiff::Timestamp::UNIX_EPOCH).ok(), Some(json!({})));
+        assert!(prepare(&json!({"limit": 0}), jiff::Timestamp::UNIX_EPOCH).is_err());
+        assert!(prepare(&json!({"limit": "-1"}), jiff::Timestamp::UNIX_EPOCH).is_err());
+        assert_eq!(prepare(&json!({"limit": 5}), jiff::Timestamp::UNIX_EPOCH).ok(), Some(json!({"limit": 5})));
     }
 
     #[test]
     fn a_one_day_date_range_becomes_that_day() {
-        let q = prepare(&json!({"timeDimensions": [{"dimension": "A.t", "dateRange": ["2024-03-10"]}]})).ok();
+        let q = prepare(
+            &json!({"timeDimensions": [{"dimension": "A.t", "dateRange": ["2024-03-10"]}]}),
+            jiff::Timestamp::UNIX_EPOCH,
+        )
+        .ok();
         assert_eq!(
             q,
             Some(json!({"timeDimensions": [{"dimension": "A.t", "dateRange": ["2024-03-10", "2024-03-10"]}]}))
         );
+    }
+
+    #[test]
+    fn a_relative_date_range_becomes_absolute_in_the_querys_zone() {
+        let now: jiff::Timestamp = "2024-03-13T23:30:00Z".parse().expect("now");
+        let td = |tz: &str| json!({"timezone": tz, "timeDimensions": [{"dimension": "A.t", "granularity": "day", "dateRange": "yesterday"}]});
+        let q = prepare(&td("UTC"), now).expect("prepared");
+        assert_eq!(q["timeDimensions"][0]["dateRange"], json!(["2024-03-12T00:00:00.000", "2024-03-12T23:59:59.999"]));
+        let q = prepare(&td("Asia/Kolkata"), now).expect("prepared");
+        assert_eq!(q["timeDimensions"][0]["dateRange"], json!(["2024-03-13T00:00:00.000", "2024-03-13T23:59:59.999"]));
+        assert_eq!(prepare(&td("Not/AZone"), now).map_err(|e| e.code()).err(), Some("unknown_timezone"));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 mod postgres;
 mod sqlite;
 
+pub use sqlite::LOCAL_TIME_FUNCTION as SQLITE_LOCAL_TIME_FUNCTION;
+
 use super::request::Granularity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +32,12 @@ impl Dialect {
     }
 
     /// The expression truncated to a granularity, as the same text shape in
-    /// both dialects' results (`2024-03-01T00:00:00.000`).
-    pub fn truncate(self, granularity: Granularity, expr: &str) -> String {
+    /// both dialects' results (`2024-03-01T00:00:00.000`): in UTC, or in the
+    /// zone whose name is bound at `zone` (a placeholder), as local time.
+    pub fn truncate(self, granularity: Granularity, expr: &str, zone: Option<&str>) -> String {
         match self {
-            Dialect::Sqlite => sqlite::truncate(granularity, expr),
-            Dialect::Postgres => postgres::truncate(granularity, expr),
+            Dialect::Sqlite => sqlite::truncate(granularity, &sqlite::local(expr, zone)),
+            Dialect::Postgres => postgres::truncate(granularity, expr, zone),
         }
     }
 
