@@ -172,6 +172,46 @@ async fn date_operators_bound_at_the_start_of_their_day_and_null_is_is_null_as_i
 }
 
 #[tokio::test]
+async fn a_query_timezone_buckets_and_ranges_in_local_time_and_an_unknown_zone_is_a_400() {
+    let env = start().await;
+    // Kiritimati is UTC+14: 2024-01-05T10:00Z is 2024-01-06T00:00 there,
+    // 2024-01-20T10:00Z is 2024-01-21T00:00, 2024-02-01T08:30Z is 22:30.
+    let q = json!({"measures": ["Orders.count"], "timezone": "Pacific/Kiritimati",
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "day", "dateRange": ["2024-01-06", "2024-01-31"]}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let days: Vec<&str> = reply.body["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["Orders.createdAt.day"].as_str())
+        .collect();
+    assert_eq!(days, ["2024-01-06T00:00:00.000", "2024-01-21T00:00:00.000"]);
+    assert_eq!(reply.body["query"]["timezone"], json!("Pacific/Kiritimati"));
+    let reply = env.get("load", &json!({"measures": ["Orders.count"], "timezone": "Mars/Olympus"}), "").await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "unknown_timezone"));
+    assert_eq!(reply.body["error"], json!("Unknown timezone: Mars/Olympus"));
+}
+
+#[tokio::test]
+async fn a_relative_date_range_is_echoed_as_the_absolute_range_it_read() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"],
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "day", "dateRange": "last 7 days"}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let range = &reply.body["query"]["timeDimensions"][0]["dateRange"];
+    let (from, to) = (range[0].as_str().unwrap_or(""), range[1].as_str().unwrap_or(""));
+    assert!(from.ends_with("T00:00:00.000") && to.ends_with("T23:59:59.999"), "{range}");
+    assert!(from < to, "{range}");
+    let reply = env
+        .get("load", &json!({"measures": ["Orders.count"], "timeDimensions": [{"dimension": "Orders.createdAt", "dateRange": "soonish"}]}), "")
+        .await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_query"));
+    assert_eq!(reply.body["error"], json!("Can't parse date: 'soonish'"));
+}
+
+#[tokio::test]
 async fn annotations_name_segments_and_titles_keep_small_words_lower_case() {
     let env = start().await;
     let q = json!({"measures": ["Orders.count"], "segments": ["Orders.completed"],

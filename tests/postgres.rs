@@ -203,6 +203,35 @@ async fn date_operators_bound_at_the_start_of_their_day_and_null_is_is_null_on_p
 }
 
 #[tokio::test]
+async fn a_query_timezone_buckets_and_ranges_in_local_time_on_postgres() {
+    let Some(admin) = admin_url("a_query_timezone_buckets_and_ranges_in_local_time_on_postgres") else { return };
+    let db = TestDb::create(&admin, "tz").await;
+    db.execute(SEED).await;
+    let env = start(&db.url(None), "").await;
+    // Kiritimati is UTC+14: 2024-01-05T10:00Z is 2024-01-06T00:00 there,
+    // 2024-01-20T10:00Z is 2024-01-21T00:00, 2024-02-01T08:30Z is 22:30.
+    let q = json!({"measures": ["Orders.count"], "timezone": "Pacific/Kiritimati",
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "day", "dateRange": ["2024-01-06", "2024-01-31"]}]});
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), q).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let days: Vec<&str> = reply.body["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["Orders.createdAt.day"].as_str())
+        .collect();
+    assert_eq!(days, ["2024-01-06T00:00:00.000", "2024-01-21T00:00:00.000"]);
+    // Month buckets in Berlin (UTC+1 in winter): the same two months.
+    let q = json!({"measures": ["Orders.count"], "timezone": "Europe/Berlin",
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "month", "dateRange": ["2024-01-01", "2024-02-29"]}]});
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), q).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["data"].as_array().map(Vec::len), Some(2), "{:?}", reply.body);
+    env.server.stop().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
 async fn row_level_security_holds_even_when_the_model_forgets_its_filter() {
     let Some(admin) = admin_url("row_level_security_holds_even_when_the_model_forgets_its_filter") else { return };
     let db = TestDb::create(&admin, "rls").await;

@@ -39,6 +39,9 @@ const ROW = {
   duplicates: 'duplicate claims: the last one wins',
   missing: 'a missing security-context value renders `1 = 1`: every tenant\'s rows',
   falsy: '`0`, `false` and `""` in the security context drop the filter',
+  tzSqlite: 'on SQLite, a query `timezone` shifts times by today\'s offset with the sign flipped for zones west of UTC (`America/Los_Angeles` adds 8 hours), DST ignored',
+  unknownTz: 'an unknown `timezone` is a 500 `Error: Unknown timezone: ...`',
+  notADate: 'a `dateRange` that is not a date reads as `Invalid date`: no rows on SQLite, a 500 on PostgreSQL',
 };
 
 const cases = [];
@@ -101,16 +104,19 @@ add('date ranges', [
   { name: 'absolute with milliseconds and Z', query: { measures: [O('count')], timeDimensions: [td(null, ['2024-01-01T00:00:00.000Z', '2024-12-31T23:59:59.999Z'])] } },
   { name: 'one-element array', query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-10'])] } },
   { name: 'reversed range', query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-11', '2024-03-09'])] } },
-  { name: 'not a date', query: { measures: [O('count')], timeDimensions: [td('day', ['yesterday-ish', 'soon'])] } },
+  { name: 'not a date', query: { measures: [O('count')], timeDimensions: [td('day', ['yesterday-ish', 'soon'])] }, known: { row: ROW.notADate, status: 400, code: 'invalid_query', ownWords: true } },
   ...RELATIVE.map((r) => ({ name: `"${r}"`, query: { measures: [O('count')], timeDimensions: [td('day', r)] } })),
 ]);
 
+const tzSqliteKnown = { row: ROW.tzSqlite, status: 200, db: 'sqlite' };
 add('time zones', ['UTC', 'America/Los_Angeles', 'Europe/Berlin', 'Asia/Kolkata', 'Not/AZone'].map((timezone) => ({
   name: timezone,
   query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-10', '2024-03-11'])], timezone },
+  ...(timezone === 'Not/AZone' ? { known: { row: ROW.unknownTz, status: 400, code: 'unknown_timezone', ownWords: true } } : {}),
 })).concat([
   { name: 'Europe/Berlin month grouping', query: { measures: [O('count')], timeDimensions: [td('month', ['2024-01-01', '2024-06-30'])], timezone: 'Europe/Berlin' } },
-  { name: 'America/Los_Angeles with "last 7 days"', query: { measures: [O('count')], timeDimensions: [td('day', 'last 7 days')], timezone: 'America/Los_Angeles' } },
+  { name: 'America/Los_Angeles with "last 7 days"', query: { measures: [O('count')], timeDimensions: [td('day', 'last 7 days')], timezone: 'America/Los_Angeles' }, known: tzSqliteKnown },
+  { name: 'Europe/Berlin in summer time (hours)', query: { measures: [O('count')], timeDimensions: [td('hour', ['2024-07-01', '2024-07-31'])], timezone: 'Europe/Berlin' }, known: tzSqliteKnown },
 ]));
 
 // ---------------------------------------------------------------- filters
