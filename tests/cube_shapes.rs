@@ -212,6 +212,36 @@ async fn a_relative_date_range_is_echoed_as_the_absolute_range_it_read() {
 }
 
 #[tokio::test]
+async fn compare_date_range_answers_one_result_per_range_with_tagged_rows() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"], "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "month",
+        "compareDateRange": [["2024-01-01", "2024-01-31"], ["2024-02-01", "2024-02-29"]]}]});
+    let reply = env.get("load", &q, "&queryType=multi").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["queryType"], json!("compareDateRangeQuery"));
+    let results = reply.body["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        results[0]["data"],
+        json!([{"Orders.createdAt.month": "2024-01-01T00:00:00.000", "Orders.createdAt": "2024-01-01T00:00:00.000",
+            "Orders.count": 2, "compareDateRange": "2024-01-01T00:00:00.000 - 2024-01-31T23:59:59.999"}])
+    );
+    assert_eq!(results[1]["data"][0]["compareDateRange"], json!("2024-02-01T00:00:00.000 - 2024-02-29T23:59:59.999"));
+    assert_eq!(results[1]["query"]["timeDimensions"][0].get("compareDateRange"), None);
+    assert_eq!(reply.body["pivotQuery"]["dimensions"], json!(["compareDateRange"]));
+    assert_eq!(reply.body["pivotQuery"]["queryType"], json!("compareDateRangeQuery"));
+    // Without queryType=multi, Cube.js's refusal.
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reply.body["error"],
+        json!("'compareDateRangeQuery' query type is not supported by the client.Please update the client.")
+    );
+    let reply = env.get("sql", &q, "").await;
+    assert_eq!(reply.body.as_array().map(Vec::len), Some(2), "{:?}", reply.body);
+}
+
+#[tokio::test]
 async fn annotations_name_segments_and_titles_keep_small_words_lower_case() {
     let env = start().await;
     let q = json!({"measures": ["Orders.count"], "segments": ["Orders.completed"],

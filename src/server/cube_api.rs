@@ -43,6 +43,7 @@ impl Endpoint {
 struct Request {
     queries: Vec<Value>,
     multi: bool,
+    kind: shape::QueryType,
 }
 
 /// Parse the request, plan it (`query::plan`: every policy step), then one
@@ -56,7 +57,9 @@ pub async fn handle(
 ) -> Result<Response<Body>, ApiError> {
     let planned = || -> Result<(Request, Plan), ApiError> {
         let req = parse_request(parts, &body)?;
-        shape::check_blending(&req.queries)?;
+        if req.kind == shape::QueryType::Blending {
+            shape::check_blending(&req.queries)?;
+        }
         let plan =
             crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context).map_err(|e| cube_error(app, e))?;
         Ok((req, plan))
@@ -69,8 +72,8 @@ pub async fn handle(
         Endpoint::DryRun => {
             let (req, plan) = planned()?;
             let mut normalized = echoes(&req, &plan);
-            let pivot = shape::pivot_query(&req.queries, &normalized);
-            shape::mark_first(&mut normalized);
+            let pivot = shape::pivot_query(&req.queries, &normalized, req.kind);
+            shape::mark_first(&mut normalized, req.kind);
             let order =
                 plan.queries.iter().map(|p| shape::order_object(&shape::effective_order(&p.query))).collect::<Vec<_>>();
             Ok(json_response(
@@ -84,19 +87,24 @@ pub async fn handle(
             ))
         }
         Endpoint::Sql => {
-            let (_, plan) = planned()?;
-            // Cube.js: `{sql}` for one query, `[{sql}, ...]` for a blend,
-            // whatever `queryType` says.
+            let (req, plan) = planned()?;
+            // Cube.js: `{sql}` for a regular query, `[{sql}, ...]` for a
+            // blend or a compare query, whatever `queryType` says.
             let mut sqls: Vec<Value> = plan.queries.iter().map(|p| json!({"sql": sql_object(p)})).collect();
-            let body = if sqls.len() > 1 { Value::Array(sqls) } else { sqls.pop().unwrap_or(Value::Null) };
+            let body = if req.kind == shape::QueryType::Regular {
+                sqls.pop().unwrap_or(Value::Null)
+            } else {
+                Value::Array(sqls)
+            };
             Ok(json_response(StatusCode::OK, &body))
         }
         Endpoint::Load => {
             let (req, plan) = planned()?;
-            if !req.multi && req.queries.len() > 1 {
-                return Err(QueryError::Invalid(
-                    "'blendingQuery' query type is not supported by the client.Please update the client.".into(),
-                )
+            if !req.multi && req.kind != shape::QueryType::Regular {
+                return Err(QueryError::Invalid(format!(
+                    "'{}' query type is not supported by the client.Please update the client.",
+                    req.kind.as_str()
+                ))
                 .into());
             }
             load(app, &req, &plan).await
@@ -121,11 +129,11 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
     let mut budget = Budget { cells_left: limits.0, max_cells: limits.0, max_bytes: limits.1, bytes: 0 };
     let mut results: Vec<Vec<u8>> = Vec::with_capacity(plan.queries.len());
     let mut echoes = echoes(req, plan);
-    let pivot = shape::pivot_query(&req.queries, &echoes);
+    let pivot = shape::pivot_query(&req.queries, &echoes, req.kind);
     if req.multi {
-        shape::mark_first(&mut echoes);
+        shape::mark_first(&mut echoes, req.kind);
     }
-    let blending = plan.queries.len() > 1;
+    let blending = req.kind == shape::QueryType::Blending;
     for (i, (p, raw)) in plan.queries.iter().zip(&req.queries).enumerate() {
         let (q, r) = (&p.query, &p.rendered);
         // Cube.js's `renewQuery: true`: computed afresh, whatever is cached.
@@ -139,6 +147,16 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         // blending key); it is part of the written rows, so of the shape.
         let blend_key = if blending { shape::blending_time_key(raw) } else { None };
         let keys = column_keys(&r.columns, blend_key.as_ref());
+        // A compare query's rows carry their range (`compareDateRange`),
+        // written after the columns; part of the shape too.
+        let tag = if req.kind == shape::QueryType::CompareDateRange {
+            let value = echoes.get(i).and_then(shape::compare_date_range_value).unwrap_or_default();
+            let mut t = b",\"compareDateRange\":".to_vec();
+            write_str(&mut t, &value);
+            t
+        } else {
+            Vec::new()
+        };
         let mut shape = Vec::with_capacity(64);
         // How cells are written (2: a PostgreSQL int8 as a string), so a
         // shared cache never serves rows another version wrote differently.
@@ -152,8 +170,10 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
             }
             shape.extend_from_slice(&(also.len() as u64).to_le_bytes());
         }
+        shape.extend_from_slice(&(tag.len() as u64).to_le_bytes());
+        shape.extend_from_slice(&tag);
         let stmt = Statement { route, sql: &r.sql, params: &r.params, settings: &p.settings, shape: &shape };
-        let compute = compute_rows(data, &stmt, cap, keys, budget.max_bytes);
+        let compute = compute_rows(data, &stmt, cap, keys, tag, budget.max_bytes);
         let fetched = match cached(app, data, &stmt, &p.cube, renew, compute).await {
             Err(Computed::Db(DbError::TooManyRows { .. })) if cap < data.max_rows() => {
                 return Err(budget.cells_exceeded().into());
@@ -263,13 +283,14 @@ async fn compute_rows(
     stmt: &Statement<'_>,
     cap: usize,
     keys: Vec<ColumnKey>,
+    tag: Vec<u8>,
     max_bytes: usize,
 ) -> Result<Stored, Computed> {
     let rows = data.query(stmt.sql, stmt.params, stmt.settings, cap).await?;
     let count = rows.rows.len();
     // Serializing up to tens of megabytes is CPU work: off the async
     // workers, so /livez and other requests keep answering.
-    let written = tokio::task::spawn_blocking(move || write_rows(&keys, &rows, max_bytes))
+    let written = tokio::task::spawn_blocking(move || write_rows(&keys, &tag, &rows, max_bytes))
         .await
         .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
     let bytes = written.ok_or(Computed::TooManyBytes)?;
@@ -308,7 +329,7 @@ impl Budget {
 }
 
 fn query_type(req: &Request) -> &'static str {
-    shape::query_type(req.queries.len())
+    req.kind.as_str()
 }
 
 /// Each query as Cube.js echoes it back.
@@ -348,6 +369,7 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         (v, false)
     };
     multi |= params.iter().any(|(k, v)| k == "queryType" && v == "multi");
+    let mut kind = if raw.is_array() { shape::QueryType::Blending } else { shape::QueryType::Regular };
     let queries = match raw {
         Value::Array(list) if list.is_empty() => return Err(QueryError::Empty.into()),
         Value::Array(list) if list.len() > 20 => {
@@ -359,10 +381,22 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         }
         other => vec![other],
     };
+    // Cube.js expands a (single) query's compareDateRange before anything
+    // else reads it.
+    let queries = match queries.as_slice() {
+        [one] if kind == shape::QueryType::Regular => match shape::expand_compare_date_range(one)? {
+            Some(list) => {
+                kind = shape::QueryType::CompareDateRange;
+                list
+            }
+            None => queries,
+        },
+        _ => queries,
+    };
     // One "now" for the request's relative date ranges.
     let now = jiff::Timestamp::now();
     let queries = queries.iter().map(|q| shape::prepare(q, now)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Request { queries, multi })
+    Ok(Request { queries, multi, kind })
 }
 
 fn sql_object(p: &Planned) -> Value {
@@ -531,7 +565,7 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 /// `data` as a JSON array written straight from the driver's cells, each
 /// key escaped once per column (no map per row, no name copied per cell).
 /// `None` once the bytes would pass `max_bytes`.
-fn write_rows(keys: &[ColumnKey], rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
+fn write_rows(keys: &[ColumnKey], tag: &[u8], rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(1024);
     out.push(b'[');
     for (i, row) in rows.rows.iter().enumerate() {
@@ -550,6 +584,8 @@ fn write_rows(keys: &[ColumnKey], rows: &Rows, max_bytes: usize) -> Option<Vec<u
                 write_cell(&mut out, cell);
             }
         }
+        // `tag` starts with a comma: a compare query always has a column.
+        out.extend_from_slice(tag);
         out.push(b'}');
         if out.len() > max_bytes {
             return None;

@@ -357,9 +357,73 @@ pub fn order_object(order: &[(String, bool)]) -> Value {
     Value::Object(order.iter().map(|(m, d)| (m.clone(), json!(if *d { "desc" } else { "asc" }))).collect())
 }
 
-/// `regularQuery` for one query, `blendingQuery` for several.
-pub fn query_type(queries: usize) -> &'static str {
-    if queries > 1 { "blendingQuery" } else { "regularQuery" }
+/// What Cube.js's `getNormalizedQueries` makes of a request: one query, a
+/// blend (a list of queries), or one query with a `compareDateRange`,
+/// expanded into one query per range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryType {
+    Regular,
+    Blending,
+    CompareDateRange,
+}
+
+impl QueryType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryType::Regular => "regularQuery",
+            QueryType::Blending => "blendingQuery",
+            QueryType::CompareDateRange => "compareDateRangeQuery",
+        }
+    }
+}
+
+/// Cube.js's `compareDateRangeTransformer`: a query whose time dimension
+/// has `compareDateRange` becomes one query per range, that time
+/// dimension's `dateRange` set to the range (a relative one is read later,
+/// by [`prepare`], as in Cube.js). `None` when the query has none.
+pub fn expand_compare_date_range(raw: &Value) -> Result<Option<Vec<Value>>, QueryError> {
+    let Some(tds) = raw.get("timeDimensions").and_then(Value::as_array) else { return Ok(None) };
+    let mut found: Option<(usize, &Value)> = None;
+    for (i, td) in tds.iter().enumerate() {
+        if let Some(ranges) = td.get("compareDateRange").filter(|r| !r.is_null()) {
+            if found.is_some() {
+                return Err(QueryError::Invalid("compareDateRange can only exist for one timeDimension".into()));
+            }
+            found = Some((i, ranges));
+        }
+    }
+    let Some((index, ranges)) = found else { return Ok(None) };
+    let Some(ranges) = ranges.as_array().filter(|r| !r.is_empty() && r.len() <= MAX_COMPARE_RANGES) else {
+        return Err(QueryError::Invalid(format!(
+            "Invalid query format: \"compareDateRange\" must be an array of 1 to {MAX_COMPARE_RANGES} date ranges"
+        )));
+    };
+    Ok(Some(
+        ranges
+            .iter()
+            .map(|range| {
+                let mut q = raw.clone();
+                if let Some(Value::Object(td)) = q.get_mut("timeDimensions").and_then(|t| t.get_mut(index)) {
+                    td.shift_remove("compareDateRange");
+                    td.insert("dateRange".into(), range.clone());
+                }
+                q
+            })
+            .collect(),
+    ))
+}
+
+/// Ranges in one `compareDateRange`: each is a query, and a request holds
+/// at most 20.
+pub const MAX_COMPARE_RANGES: usize = 20;
+
+/// A compare query's rows are tagged with their range, as Cube.js's
+/// `getDateRangeValue` writes it: the first time dimension's (echoed)
+/// `dateRange`, joined by ` - `.
+pub fn compare_date_range_value(echo: &Value) -> Option<String> {
+    let range = echo.get("timeDimensions")?.get(0)?.get("dateRange")?.as_array()?;
+    let parts: Option<Vec<&str>> = range.iter().map(Value::as_str).collect();
+    Some(parts?.join(" - "))
 }
 
 /// The first time dimension's granularity of each query, as Cube.js's
@@ -393,10 +457,11 @@ pub fn check_blending(raw: &[Value]) -> Result<(), QueryError> {
 
 /// `pivotQuery`, as Cube.js's `getPivotQuery` builds it: for one query, that
 /// query's echo with `queryType`; for a blend, the measures and dimensions
-/// of all queries and one `time` dimension at their granularity.
-pub fn pivot_query(raw: &[Value], echoes: &[Value]) -> Value {
-    let qt = query_type(echoes.len());
-    if echoes.len() > 1 {
+/// of all queries and one `time` dimension at their granularity; for a
+/// compare query, the first query's echo with a `compareDateRange`
+/// dimension first.
+pub fn pivot_query(raw: &[Value], echoes: &[Value], qt: QueryType) -> Value {
+    if qt == QueryType::Blending {
         let mut pivot = Map::new();
         for key in ["measures", "dimensions"] {
             let mut all: Vec<Value> = Vec::new();
@@ -411,22 +476,34 @@ pub fn pivot_query(raw: &[Value], echoes: &[Value]) -> Value {
         }
         let granularity = granularities(raw).first().map_or(Value::Null, |g| json!(g));
         pivot.insert("timeDimensions".into(), json!([{"dimension": "time", "granularity": granularity}]));
-        pivot.insert("queryType".into(), json!(qt));
+        pivot.insert("queryType".into(), json!(qt.as_str()));
         return Value::Object(pivot);
     }
     let mut pivot = echoes.first().cloned().unwrap_or_else(|| json!({}));
-    pivot["queryType"] = json!(qt);
+    mark(&mut pivot, qt);
     pivot
 }
 
-/// Cube.js's `getPivotQuery` sets `queryType` on the first normalized query
-/// itself (for a single query it is the same object), so `/dry-run`'s
-/// `normalizedQueries` and a multi `/load`'s first `query` carry it too.
-pub fn mark_first(echoes: &mut [Value]) {
-    if echoes.len() == 1
-        && let Some(Value::Object(first)) = echoes.first_mut()
+/// What `getPivotQuery` sets on the query it pivots on: `queryType`, and
+/// for a compare query the `compareDateRange` dimension.
+fn mark(q: &mut Value, qt: QueryType) {
+    let Value::Object(obj) = q else { return };
+    if qt == QueryType::CompareDateRange {
+        let mut dims = vec![json!("compareDateRange")];
+        dims.extend(obj.get("dimensions").and_then(Value::as_array).cloned().unwrap_or_default());
+        obj.insert("dimensions".into(), Value::Array(dims));
+    }
+    obj.insert("queryType".into(), json!(qt.as_str()));
+}
+
+/// Cube.js's `getPivotQuery` changes the first normalized query itself
+/// (unless it blends, when it builds a new one), so `/dry-run`'s
+/// `normalizedQueries` and a multi `/load`'s first `query` carry the marks.
+pub fn mark_first(echoes: &mut [Value], qt: QueryType) {
+    if qt != QueryType::Blending
+        && let Some(first) = echoes.first_mut()
     {
-        first.insert("queryType".into(), json!(query_type(1)));
+        mark(first, qt);
     }
 }
 
