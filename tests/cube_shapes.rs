@@ -124,9 +124,9 @@ async fn an_order_object_applies_its_keys_in_the_clients_order_not_alphabeticall
     assert_eq!(
         rows,
         [
-            ("completed", "2024-02-01T08:30:00.000Z"),
-            ("completed", "2024-01-05T10:00:00.000Z"),
-            ("shipped", "2024-01-20T10:00:00.000Z")
+            ("completed", "2024-02-01T08:30:00.000"),
+            ("completed", "2024-01-05T10:00:00.000"),
+            ("shipped", "2024-01-20T10:00:00.000")
         ]
     );
     assert_eq!(
@@ -239,6 +239,22 @@ async fn compare_date_range_answers_one_result_per_range_with_tagged_rows() {
     );
     let reply = env.get("sql", &q, "").await;
     assert_eq!(reply.body.as_array().map(Vec::len), Some(2), "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn schema_compiler_refusals_are_user_errors_in_cube_js_words() {
+    let env = start().await;
+    let reply = env.get("load", &json!({"measures": ["Orders.status"]}), "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"], json!("'status' not found for path 'Orders.status'"));
+    assert_eq!(reply.body["type"], json!("UserError"));
+    let or = json!({"or": [{"member": "Orders.count", "operator": "gt", "values": ["5"]}, {"member": "Orders.status", "operator": "equals", "values": ["completed"]}]});
+    let reply = env.get("load", &json!({"measures": ["Orders.count"], "filters": [or]}), "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"], json!(format!("You cannot use dimension and measure in same condition: {or}")));
+    assert_eq!((reply.body["type"].as_str(), reply.code()), (Some("UserError"), "invalid_query"));
+    let reply = env.get("load", &json!({"measures": ["Orders.count", "Users.count"]}), "").await;
+    assert_eq!((reply.body["type"].as_str(), reply.code()), (Some("UserError"), "no_join_path"), "{:?}", reply.body);
 }
 
 #[tokio::test]

@@ -658,7 +658,7 @@ async fn a_filter_on_another_cubes_member_never_resolves_to_the_queried_cube() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{op}: {:?}", reply.body);
         assert_eq!(
             reply.body,
-            json!({"error": "Can't find join path to join 'Orders', 'Catalog'", "code": "no_join_path"})
+            json!({"type": "UserError", "error": "Can't find join path to join 'Orders', 'Catalog'", "code": "no_join_path"})
         );
     }
     // A cube that does not exist is an unknown member, not a silent match.

@@ -96,6 +96,10 @@ pub enum QueryError {
     HiddenMember(String),
     #[error("{0}")]
     Invalid(String),
+    /// A check Cube.js's schema compiler makes, in its words (its answer
+    /// says `"type": "UserError"`).
+    #[error("{0}")]
+    Compiler(String),
     /// Cube.js's `Can't find join path to join 'A', 'B'`.
     #[error("{0}")]
     NoJoinPath(String),
@@ -134,9 +138,11 @@ impl QueryError {
             QueryError::MemberNotAllowed(_) => "member_not_allowed",
             QueryError::ResultTooLarge(_) => "result_too_large",
             QueryError::UnknownTimezone(_) => "unknown_timezone",
-            QueryError::MissingQuery | QueryError::BadJson(_) | QueryError::Empty | QueryError::Invalid(_) => {
-                "invalid_query"
-            }
+            QueryError::MissingQuery
+            | QueryError::BadJson(_)
+            | QueryError::Empty
+            | QueryError::Invalid(_)
+            | QueryError::Compiler(_) => "invalid_query",
         }
     }
 }

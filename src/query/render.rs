@@ -142,7 +142,9 @@ pub fn render(
             title,
             short_title,
         });
-        dims.push(DimSelect { sql: cx.dimension_sql(n.id.cube, i), alias });
+        let sql = cx.dimension_sql(n.id.cube, i);
+        let sql = if d.kind == DimensionType::Time { dialect.time_value(&sql) } else { sql };
+        dims.push(DimSelect { sql, alias });
     }
     // The zone's name, bound once, for every bucket (never SQL text).
     let mut tz_param: Option<String> = None;

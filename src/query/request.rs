@@ -512,10 +512,14 @@ fn resolve_all(
         .iter()
         .map(|m| {
             let r = resolve(model, m, usage)?;
-            if want(r.id.member) {
-                Ok(Named { id: r.id, name: m.clone(), view: r.view })
-            } else {
-                Err(QueryError::Invalid(format!("{} is not {what}", short(m))))
+            match r.id.member {
+                member if want(member) => Ok(Named { id: r.id, name: m.clone(), view: r.view }),
+                // Cube.js looks a measure up among measures (a dimension
+                // among dimensions): another kind is not found there.
+                MemberRef::Measure(_) | MemberRef::Dimension(_) if what != "a segment" => {
+                    Err(QueryError::UnknownMember(m.clone()))
+                }
+                _ => Err(QueryError::Invalid(format!("{} is not {what}", short(m)))),
             }
         })
         .collect()
@@ -626,7 +630,11 @@ fn filter(model: &Model, f: &Value, depth: usize, count: &mut usize) -> Result<F
                 (acc.0 || m, acc.1 || d)
             });
             if measures && dimensions {
-                return Err(QueryError::Invalid("You cannot use dimension and measure in same condition".into()));
+                // Cube.js names the group as JSON (bounded here).
+                let group: String = f.to_string().chars().take(2000).collect();
+                return Err(QueryError::Compiler(format!(
+                    "You cannot use dimension and measure in same condition: {group}"
+                )));
             }
             return Ok(make(list));
         }

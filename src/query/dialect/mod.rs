@@ -41,6 +41,17 @@ impl Dialect {
         }
     }
 
+    /// A time dimension selected as it is (no granularity), in the shape
+    /// Cube.js's API answers it (`transformValue`: `YYYY-MM-DDTHH:MM:SS.mmm`,
+    /// UTC). SQLite's text is normalized by strftime (it reads `Z` and
+    /// offsets); PostgreSQL's driver decodes times in that shape already.
+    pub fn time_value(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("strftime('%Y-%m-%dT%H:%M:%f', {expr})"),
+            Dialect::Postgres => expr.to_string(),
+        }
+    }
+
     /// A time column compared with a bound ISO-8601 value.
     pub fn time_operand(self, expr: &str) -> String {
         match self {
