@@ -1,4 +1,6 @@
-//! `/meta`: the model in Cube.js's shape, as far as the caller may see it:
+//! `/meta`: the model in Cube.js 0.33's shape (no `folders`, `hierarchies`,
+//! member-level `public` or `primaryKey`, which later versions add), as far
+//! as the caller may see it:
 //! public cubes and members only (a hidden one is absent, as in Cube.js's
 //! gateway), and with roles only what the token's roles grant. Pure: model
 //! and grants in, JSON out.
@@ -43,7 +45,6 @@ pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
                             "drillMembers": m.drill_members,
                             "drillMembersGrouped": {"measures": drill_measures, "dimensions": drill_dimensions},
                             "isVisible": true,
-                            "public": true,
                         }),
                         &m.docs,
                     )
@@ -61,9 +62,7 @@ pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
                             "shortTitle": d.title,
                             "type": d.kind.as_str(),
                             "suggestFilterValues": d.suggest_filter_values,
-                            "primaryKey": d.primary_key,
                             "isVisible": true,
-                            "public": true,
                         }),
                         &d.docs,
                     )
@@ -80,7 +79,6 @@ pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
                             "title": format!("{} {}", c.title, s.title),
                             "shortTitle": s.title,
                             "isVisible": true,
-                            "public": true,
                         }),
                         &s.docs,
                     )
@@ -91,14 +89,10 @@ pub fn meta(model: &Model, grants: Option<&Grants>) -> Value {
                     "name": c.name,
                     "title": c.title,
                     "type": "cube",
-                    "isVisible": true,
                     "public": true,
                     "measures": measures,
                     "dimensions": dimensions,
                     "segments": segments,
-                    "hierarchies": [],
-                    "folders": [],
-                    "nestedFolders": [],
                 }),
                 &c.docs,
             );
@@ -135,7 +129,6 @@ fn view(model: &Model, v: &View, granted: &dyn Fn(&str) -> bool) -> Value {
             "title": format!("{} {}", v.title, m.title),
             "shortTitle": m.title,
             "isVisible": true,
-            "public": true,
         });
         let Value::Object(mut o) = common else { continue };
         match m.target.member {
@@ -161,8 +154,6 @@ fn view(model: &Model, v: &View, granted: &dyn Fn(&str) -> bool) -> Value {
                 let t = &c.dimensions[i];
                 o.insert("type".into(), json!(t.kind.as_str()));
                 o.insert("suggestFilterValues".into(), json!(t.suggest_filter_values));
-                // Cube.js does not carry `primaryKey` onto a view's members.
-                o.insert("primaryKey".into(), json!(false));
                 o.insert("aliasMember".into(), json!(model.member_name(m.target)));
                 dimensions.push(with_docs(Value::Object(o), &m.docs));
             }
@@ -174,14 +165,10 @@ fn view(model: &Model, v: &View, granted: &dyn Fn(&str) -> bool) -> Value {
             "name": v.name,
             "title": v.title,
             "type": "view",
-            "isVisible": true,
             "public": true,
             "measures": measures,
             "dimensions": dimensions,
             "segments": segments,
-            "hierarchies": [],
-            "folders": [],
-            "nestedFolders": [],
         }),
         &v.docs,
     )
