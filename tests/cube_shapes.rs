@@ -258,6 +258,26 @@ async fn schema_compiler_refusals_are_user_errors_in_cube_js_words() {
 }
 
 #[tokio::test]
+async fn response_format_compact_answers_members_and_a_dataset() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"], "responseFormat": "compact",
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "month", "dateRange": ["2024-01-01", "2024-02-29"]}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["data"],
+        json!({"members": ["Orders.createdAt.month", "Orders.createdAt", "Orders.count"], "dataset": [
+            ["2024-01-01T00:00:00.000", "2024-01-01T00:00:00.000", 2],
+            ["2024-02-01T00:00:00.000", "2024-02-01T00:00:00.000", 1]
+        ]})
+    );
+    let none = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"], "responseFormat": "compact",
+        "filters": [{"member": "Orders.status", "operator": "equals", "values": ["nope"]}]});
+    let reply = env.get("load", &none, "").await;
+    assert_eq!(reply.body["data"], json!({"members": [], "dataset": []}));
+}
+
+#[tokio::test]
 async fn annotations_name_segments_and_titles_keep_small_words_lower_case() {
     let env = start().await;
     let q = json!({"measures": ["Orders.count"], "segments": ["Orders.completed"],

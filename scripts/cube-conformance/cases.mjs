@@ -191,6 +191,10 @@ add('order and limit', [
   { name: 'negative limit', query: { measures: [O('count')], dimensions: [O('status')], limit: -1 } },
   { name: 'limit as a string', query: { measures: [O('count')], dimensions: [O('status')], limit: '2' } },
   { name: 'renewQuery', query: { measures: [O('count')], renewQuery: true } },
+  { name: 'responseFormat compact', query: { measures: [O('count')], dimensions: [O('status')], responseFormat: 'compact' } },
+  { name: 'responseFormat compact with a time dimension', query: { measures: [O('count')], timeDimensions: [td('month', ['2024-01-01', '2024-03-31'])], responseFormat: 'compact' } },
+  { name: 'responseFormat compact, no rows', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('status'), 'equals', ['nope'])], responseFormat: 'compact' } },
+  { name: 'responseFormat compact with compareDateRange', queryType: 'multi', query: { measures: [O('count')], timeDimensions: [td('month', undefined, { compareDateRange: [['2024-01-01', '2024-02-29'], ['2025-01-01', '2025-02-28']] })], responseFormat: 'compact' } },
 ]);
 
 // ---------------------------------------------------------------- multi, blending, compare

@@ -172,8 +172,22 @@ async fn load(app: &App, req: &Request, plan: &Plan) -> Result<Response<Body>, A
         }
         shape.extend_from_slice(&(tag.len() as u64).to_le_bytes());
         shape.extend_from_slice(&tag);
+        // `responseFormat: "compact"` (not for a blend, as in Cube.js):
+        // `data` is `{members, dataset}`.
+        let layout = if !blending && raw.get("responseFormat").and_then(Value::as_str) == Some("compact") {
+            let compare = (req.kind == shape::QueryType::CompareDateRange).then(|| {
+                let value = echoes.get(i).and_then(shape::compare_date_range_value).unwrap_or_default();
+                serde_json::to_vec(&value).unwrap_or_default()
+            });
+            let layout = compact_layout(&r.columns, compare);
+            shape.push(b'c');
+            shape.extend_from_slice(&layout.members);
+            Layout::Compact(layout)
+        } else {
+            Layout::Rows { keys, tag }
+        };
         let stmt = Statement { route, sql: &r.sql, params: &r.params, settings: &p.settings, shape: &shape };
-        let compute = compute_rows(data, &stmt, cap, keys, tag, budget.max_bytes);
+        let compute = compute_rows(data, &stmt, cap, layout, budget.max_bytes);
         let fetched = match cached(app, data, &stmt, &p.cube, renew, compute).await {
             Err(Computed::Db(DbError::TooManyRows { .. })) if cap < data.max_rows() => {
                 return Err(budget.cells_exceeded().into());
@@ -282,17 +296,19 @@ async fn compute_rows(
     data: &DataSource,
     stmt: &Statement<'_>,
     cap: usize,
-    keys: Vec<ColumnKey>,
-    tag: Vec<u8>,
+    layout: Layout,
     max_bytes: usize,
 ) -> Result<Stored, Computed> {
     let rows = data.query(stmt.sql, stmt.params, stmt.settings, cap).await?;
     let count = rows.rows.len();
     // Serializing up to tens of megabytes is CPU work: off the async
     // workers, so /livez and other requests keep answering.
-    let written = tokio::task::spawn_blocking(move || write_rows(&keys, &tag, &rows, max_bytes))
-        .await
-        .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
+    let written = tokio::task::spawn_blocking(move || match &layout {
+        Layout::Rows { keys, tag } => write_rows(keys, tag, &rows, max_bytes),
+        Layout::Compact(c) => write_compact(c, &rows, max_bytes),
+    })
+    .await
+    .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
     let bytes = written.ok_or(Computed::TooManyBytes)?;
     Ok(Stored::new(bytes, count))
 }
@@ -560,6 +576,81 @@ fn write_annotation(out: &mut Vec<u8>, r: &Rendered, segments: &Value) {
 fn write_str(out: &mut Vec<u8>, s: &str) {
     // Writing a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// How `data` is written: Cube.js's rows (objects, each key escaped once
+/// per column, and a compare query's tag) or its compact form.
+enum Layout {
+    Rows { keys: Vec<ColumnKey>, tag: Vec<u8> },
+    Compact(Compact),
+}
+
+/// `responseFormat: "compact"` as Cube.js's `getMembers`/`getCompactRow`
+/// write it: `members` names each column (a granular time dimension under
+/// both its names), then `compareDateRange`; each row the values in that
+/// order.
+struct Compact {
+    /// The JSON array of member names.
+    members: Vec<u8>,
+    /// How many names each column has (its value is written that often).
+    repeats: Vec<usize>,
+    /// A compare query's range, as JSON, after the columns.
+    compare: Option<Vec<u8>>,
+}
+
+fn compact_layout(columns: &[crate::query::Column], compare: Option<Vec<u8>>) -> Compact {
+    let mut names: Vec<&str> = Vec::new();
+    let mut repeats = Vec::with_capacity(columns.len());
+    for c in columns {
+        names.push(&c.member);
+        names.extend(c.also.as_deref());
+        repeats.push(1 + usize::from(c.also.is_some()));
+    }
+    if compare.is_some() {
+        names.push("compareDateRange");
+    }
+    Compact { members: serde_json::to_vec(&names).unwrap_or_default(), repeats, compare }
+}
+
+/// `{members, dataset}`, written straight from the cells; no members
+/// without rows, as in Cube.js. `None` once past `max_bytes`.
+fn write_compact(c: &Compact, rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"members\":");
+    if rows.rows.is_empty() {
+        out.extend_from_slice(b"[]");
+    } else {
+        out.extend_from_slice(&c.members);
+    }
+    out.extend_from_slice(b",\"dataset\":[");
+    for (i, row) in rows.rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        let mut first = true;
+        for (cell, n) in row.iter().zip(&c.repeats) {
+            for _ in 0..*n {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_cell(&mut out, cell);
+            }
+        }
+        if let Some(tag) = &c.compare {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(tag);
+        }
+        out.push(b']');
+        if out.len() > max_bytes {
+            return None;
+        }
+    }
+    out.extend_from_slice(b"]}");
+    (out.len() <= max_bytes).then_some(out)
 }
 
 /// `data` as a JSON array written straight from the driver's cells, each
