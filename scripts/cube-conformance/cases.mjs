@@ -43,6 +43,7 @@ const ROW = {
   unknownTz: 'an unknown `timezone` is a 500 `Error: Unknown timezone: ...`',
   containsNumber: '`contains` on a number or time member reaches the database: SQLite matches the number\'s text, PostgreSQL refuses it (`operator does not exist: numeric ~~* text`)',
   notANumber: 'a value that is not a number for a number member (`gt ["abc"]`) reaches the database: no rows on SQLite, an error on PostgreSQL (`invalid input syntax for type numeric`)',
+  notFound: 'an unknown path, or a method a route does not take, is Express\'s HTML 404 page (`Cannot DELETE /cubejs-api/v1/load`)',
   notADate: 'a `dateRange` that is not a date reads as `Invalid date`: no rows on SQLite, a 500 on PostgreSQL',
 };
 
@@ -254,8 +255,8 @@ add('errors', [
   { name: 'POST without query', method: 'POST', raw: { body: '{}', contentType: 'application/json' } },
   { name: 'POST bad JSON body', method: 'POST', raw: { body: '{"query":', contentType: 'application/json' }, known: { row: ROW.badJson, status: 400, code: 'invalid_query', ownWords: true } },
   { name: 'POST query as a JSON string', method: 'POST', raw: { body: JSON.stringify({ query: JSON.stringify({ measures: [O('count')] }) }), contentType: 'application/json' } },
-  { name: 'unknown endpoint', raw: { path: '/cubejs-api/v1/nope', search: '' } },
-  { name: 'DELETE on load', method: 'DELETE', raw: { search: '' } },
+  { name: 'unknown endpoint', raw: { path: '/cubejs-api/v1/nope', search: '' }, known: { row: ROW.notFound, status: 404, code: 'not_found', ownWords: true } },
+  { name: 'DELETE on load', method: 'DELETE', raw: { search: '' }, known: { row: ROW.notFound, status: 405, code: 'method_not_allowed', ownWords: true } },
   { name: 'sql: missing query', endpoint: 'sql', raw: { search: '' } },
   { name: 'dry-run: bad JSON', endpoint: 'dry-run', raw: { search: '?query=%7B' }, known: { row: ROW.badJson, status: 400, code: 'invalid_query', ownWords: true } },
 ]);
