@@ -278,6 +278,27 @@ async fn response_format_compact_answers_members_and_a_dataset() {
 }
 
 #[tokio::test]
+async fn an_ungrouped_query_answers_one_row_per_row_with_counts_of_one() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"], "ungrouped": true,
+        "order": {"Orders.status": "asc"}});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["data"],
+        json!([
+            {"Orders.status": "completed", "Orders.count": 1},
+            {"Orders.status": "completed", "Orders.count": 1},
+            {"Orders.status": "shipped", "Orders.count": 1}
+        ])
+    );
+    let q = json!({"measures": ["Orders.count"], "ungrouped": true, "filters": [{"member": "Orders.count", "operator": "gt", "values": ["1"]}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"], json!("Measure filters aren't allowed in ungrouped query"));
+}
+
+#[tokio::test]
 async fn annotations_name_segments_and_titles_keep_small_words_lower_case() {
     let env = start().await;
     let q = json!({"measures": ["Orders.count"], "segments": ["Orders.completed"],

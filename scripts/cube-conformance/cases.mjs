@@ -64,6 +64,7 @@ add('load', [
   { name: 'two segments', query: { measures: [O('count')], dimensions: [O('status')], segments: [O('completed'), O('big')] } },
   { name: 'tenant globex', token: 'globex', query: { measures: [O('count'), O('totalAmount')] } },
   { name: 'ungrouped', query: { dimensions: [O('id'), O('status')], ungrouped: true, order: { [O('id')]: 'asc' }, limit: 3 } },
+  { name: 'ungrouped without the primary key', query: { measures: [O('count')], dimensions: [O('status')], ungrouped: true } },
 ]);
 
 // ---------------------------------------------------------------- measures

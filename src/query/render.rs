@@ -239,13 +239,14 @@ fn simple(
     if !where_parts.is_empty() {
         sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
     }
-    if !dims.is_empty() {
+    if !dims.is_empty() && !q.ungrouped {
         sql.push_str(&group_by(dims.len()));
     }
     if !having.is_empty() {
         sql.push_str(&format!(" HAVING {}", having.join(" AND ")));
     }
-    let order = order_by(q, columns, !dims.is_empty());
+    // No default order for an ungrouped query, as in Cube.js.
+    let order = order_by(q, columns, !dims.is_empty() && !q.ungrouped);
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     }
@@ -546,6 +547,14 @@ fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
     let c = id.cube;
     let m = &cx.cube(c).measures[i];
     let expr = m.sql.as_deref().map(|s| cx.member_sql(c, s));
+    // Cube.js's ungrouped measure: the row's value, a count's is 1 (the
+    // request check refuses measures with `filters` here).
+    if cx.q.ungrouped {
+        return Ok(match (m.kind, expr) {
+            (MeasureType::Count | MeasureType::CountDistinct, _) | (_, None) => "1".to_string(),
+            (_, Some(e)) => e,
+        });
+    }
     let cond = (!m.filters.is_empty())
         .then(|| m.filters.iter().map(|f| cx.member_sql(c, f)).collect::<Vec<_>>().join(" AND "));
     // Measure filters wrap the aggregated value in CASE, as Cube.js does.

@@ -254,6 +254,9 @@ pub struct Query {
     pub offset: u64,
     /// Cube.js's `total: true`: also count the rows without limit.
     pub total: bool,
+    /// Cube.js's `ungrouped: true`: one row per row of the cube, no GROUP
+    /// BY, each measure its row's value (a count is 1).
+    pub ungrouped: bool,
     /// The query's `timezone` (`None`: UTC): buckets are local times there,
     /// and date ranges and date filters are local times turned into UTC
     /// instants when bound.
@@ -289,9 +292,7 @@ impl Query {
                 return Err(QueryError::Invalid(format!("unknown query property {}", short(key))));
             }
         }
-        if obj.get("ungrouped").and_then(Value::as_bool) == Some(true) {
-            return Err(QueryError::Invalid("ungrouped queries are not supported".into()));
-        }
+        let ungrouped = obj.get("ungrouped").and_then(Value::as_bool) == Some(true);
         let measures = names(obj, "measures")?;
         let dimensions = names(obj, "dimensions")?;
         let segments = names(obj, "segments")?;
@@ -355,6 +356,10 @@ impl Query {
             }
         }
 
+        if ungrouped {
+            ungrouped_checks(model, &join, &measures_r, &dimensions_r, &filters)?;
+        }
+
         let limit = match obj.get("limit") {
             None | Some(Value::Null) => DEFAULT_LIMIT,
             Some(v) => {
@@ -411,6 +416,7 @@ impl Query {
             limit,
             offset,
             total: obj.get("total").and_then(Value::as_bool).unwrap_or(false),
+            ungrouped,
             timezone,
             normalized,
         })
@@ -434,6 +440,45 @@ impl Query {
         self.filters.iter().for_each(|f| f.refs(&mut out));
         out
     }
+}
+
+/// What Cube.js's `initUngrouped` requires of an ungrouped query (the
+/// primary key among the dimensions, no measure filter), and what
+/// tenantgate does not render ungrouped: joined cubes, measures with
+/// `filters`.
+fn ungrouped_checks(
+    model: &Model,
+    join: &JoinTree,
+    measures: &[Named],
+    dimensions: &[Named],
+    filters: &[Filter],
+) -> Result<(), QueryError> {
+    if !join.edges.is_empty() {
+        return Err(QueryError::Invalid("ungrouped queries over joined cubes are not supported".into()));
+    }
+    let cube = &model.cubes[join.root];
+    if let Some(pk) = cube.primary_key()
+        && !dimensions.iter().any(|d| d.id.cube == join.root && d.id.member == MemberRef::Dimension(pk))
+    {
+        return Err(QueryError::Compiler(format!(
+            "Ungrouped query requires primary keys to be present in dimensions: '{}.{}'. Pass allowUngroupedWithoutPrimaryKey option to disable this check.",
+            cube.name, cube.dimensions[pk].name
+        )));
+    }
+    if filters.iter().any(|f| f.references().0) {
+        return Err(QueryError::Compiler("Measure filters aren't allowed in ungrouped query".into()));
+    }
+    for m in measures {
+        if let MemberRef::Measure(i) = m.id.member
+            && !model.cubes[m.id.cube].measures[i].filters.is_empty()
+        {
+            return Err(QueryError::Invalid(format!(
+                "{} has filters, which tenantgate does not render in an ungrouped query",
+                short(&m.name)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `joinHints: [["Orders", "Users"], ...]` (or a cube name): paths of cubes
