@@ -668,6 +668,9 @@ async fn a_filter_on_another_cubes_member_never_resolves_to_the_queried_cube() {
     // The member of the queried cube is judged by the grants as it is.
     let q = json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.amount", "operator": "gt", "values": [1]}]});
     assert_eq!(load(&env.server, &viewer, &q).await.code(), "member_not_allowed");
+    // Ordering by a member reveals as much as selecting it: judged alike.
+    let q = json!({"dimensions": ["Orders.status"], "ungrouped": true, "order": {"Orders.amount": "desc"}});
+    assert_eq!(load(&env.server, &viewer, &q).await.code(), "member_not_allowed");
     // And what the role grants still works.
     let q = json!({"measures": ["Catalog.count"], "filters": [{"member": "Catalog.amount", "operator": "gt", "values": [50]}]});
     let reply = load(&env.server, &viewer, &q).await;

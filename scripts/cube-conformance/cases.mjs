@@ -43,6 +43,7 @@ const ROW = {
   unknownTz: 'an unknown `timezone` is a 500 `Error: Unknown timezone: ...`',
   containsNumber: '`contains` on a number or time member reaches the database: SQLite matches the number\'s text, PostgreSQL refuses it (`operator does not exist: numeric ~~* text`)',
   notANumber: 'a value that is not a number for a number member (`gt ["abc"]`) reaches the database: no rows on SQLite, an error on PostgreSQL (`invalid input syntax for type numeric`)',
+  orderUnselected: 'an `order` entry naming a member the query does not select is silently dropped',
   notFound: 'an unknown path, or a method a route does not take, is Express\'s HTML 404 page (`Cannot DELETE /cubejs-api/v1/load`)',
   notADate: 'a `dateRange` that is not a date reads as `Invalid date`: no rows on SQLite, a 500 on PostgreSQL',
 };
@@ -179,7 +180,7 @@ add('order and limit', [
   { name: 'order object keys apply in the client\'s order', query: { measures: [O('count')], dimensions: [O('status'), O('coupon')], order: { [O('status')]: 'desc', [O('coupon')]: 'asc' } } },
   { name: 'order array of pairs', query: { measures: [O('count')], dimensions: [O('status')], order: [[O('count'), 'asc'], [O('status'), 'desc']] } },
   { name: 'order by time dimension', query: { measures: [O('count')], timeDimensions: [td('month', ['2024-01-01', '2024-12-31'])], order: { [O('createdAt')]: 'desc' } } },
-  { name: 'order by a member not selected', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('totalAmount')]: 'desc' } } },
+  { name: 'order by a member not selected', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('totalAmount')]: 'desc' } }, known: { row: ROW.orderUnselected, status: 200 } },
   { name: 'order empty object (no ORDER BY)', query: { measures: [O('totalAmount')], dimensions: [O('status')], order: {} } },
   { name: 'order bad direction', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('status')]: 'up' } } },
   { name: 'limit', query: { measures: [O('count')], dimensions: [O('userId')], order: { [O('userId')]: 'asc' }, limit: 3 } },

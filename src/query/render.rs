@@ -246,7 +246,7 @@ fn simple(
         sql.push_str(&format!(" HAVING {}", having.join(" AND ")));
     }
     // No default order for an ungrouped query, as in Cube.js.
-    let order = order_by(q, columns, !dims.is_empty() && !q.ungrouped);
+    let order = order_by(cx, columns, !dims.is_empty() && !q.ungrouped)?;
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     }
@@ -346,7 +346,7 @@ fn fan_out(
     };
     if subqueries.len() == 1 && measure_filters.is_empty() && distinct_measures && unique.len() == q.measures.len() {
         let mut sql = subqueries.remove(0);
-        let order = order_by(q, columns, !dims.is_empty());
+        let order = order_by(cx, columns, !dims.is_empty())?;
         if !order.is_empty() {
             sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
         }
@@ -388,7 +388,7 @@ fn fan_out(
         cx.measure_refs = None;
         sql.push_str(&format!(" WHERE {}", parts.join(" AND ")));
     }
-    let order = order_by(q, columns, !dims.is_empty());
+    let order = order_by(cx, columns, !dims.is_empty())?;
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     }
@@ -919,27 +919,39 @@ fn member_filter(
 /// Explicit order, else Cube.js's default for grouped queries: the first
 /// granular time dimension ascending, else the first measure descending,
 /// else the first dimension ascending.
-fn order_by(q: &Query, columns: &[Column], grouped: bool) -> Vec<String> {
+fn order_by(cx: &Ctx<'_>, columns: &[Column], grouped: bool) -> Result<Vec<String>, QueryError> {
+    let q = cx.q;
     let position = |member: &str| {
         columns.iter().position(|c| c.member == member || c.also.as_deref() == Some(member)).map(|i| i + 1)
     };
     if !q.order.is_empty() {
-        return q
-            .order
-            .iter()
-            .filter_map(|(m, desc)| position(m).map(|p| format!("{p} {}", if *desc { "DESC" } else { "ASC" })))
-            .collect();
+        let mut out = Vec::with_capacity(q.order.len());
+        for (m, desc) in &q.order {
+            let dir = if *desc { "DESC" } else { "ASC" };
+            if let Some(p) = position(m) {
+                out.push(format!("{p} {dir}"));
+            } else if let Some(n) = q.order_only.iter().find(|n| n.name == *m) {
+                // Not selected: ordered by its expression (model SQL only).
+                let expr = match n.id.member {
+                    MemberRef::Measure(_) => measure_sql(cx, n.id)?,
+                    MemberRef::Dimension(i) => cx.dimension_sql(n.id.cube, i),
+                    MemberRef::Segment(_) => continue,
+                };
+                out.push(format!("{expr} {dir}"));
+            }
+        }
+        return Ok(out);
     }
     if !grouped {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     if let Some(i) = columns.iter().position(|c| c.also.is_some()) {
-        return vec![format!("{} ASC", i + 1)];
+        return Ok(vec![format!("{} ASC", i + 1)]);
     }
     if let Some(i) = columns.iter().position(|c| matches!(c.kind, ColumnKind::Measure(_))) {
-        return vec![format!("{} DESC", i + 1)];
+        return Ok(vec![format!("{} DESC", i + 1)]);
     }
-    vec!["1 ASC".into()]
+    Ok(vec!["1 ASC".into()])
 }
 
 /// Data-driven golden tests: each `tests/golden/render/*.json` holds a

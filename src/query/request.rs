@@ -250,6 +250,9 @@ pub struct Query {
     pub join: JoinTree,
     /// (member name as in the query, descending)
     pub order: Vec<(String, bool)>,
+    /// Members `order` names that the query does not select (Cube.js orders
+    /// by them all the same); part of [`Query::refs`], so roles judge them.
+    pub order_only: Vec<Named>,
     pub limit: u64,
     pub offset: u64,
     /// Cube.js's `total: true`: also count the rows without limit.
@@ -390,7 +393,30 @@ impl Query {
             .collect();
         in_query.extend(time_dimensions.iter().filter(|td| td.granularity.is_some()).map(|td| td.name.as_str()));
         in_query.extend(td_names.iter().map(String::as_str));
-        let order = order(obj.get("order"), &in_query)?;
+        let (order, order_only) = order(model, obj.get("order"), &in_query)?;
+        // A member ordered by but not selected is read from the query's own
+        // cubes (Cube.js would join its cube in; tenantgate keeps the tree).
+        if !order_only.is_empty() {
+            // A grouped query orders by aggregates or its own columns only
+            // (PostgreSQL 42803 otherwise).
+            if let Some(n) = order_only.iter().find(|n| !ungrouped && matches!(n.id.member, MemberRef::Dimension(_))) {
+                return Err(QueryError::Invalid(format!(
+                    "{} is ordered by but not selected; a dimension must be selected to order by it",
+                    short(&n.name)
+                )));
+            }
+            if !join.edges.is_empty() {
+                return Err(QueryError::Invalid(
+                    "ordering by a member the query does not select is not supported over joined cubes".into(),
+                ));
+            }
+            if let Some(n) = order_only.iter().find(|n| n.id.cube != join.root) {
+                return Err(QueryError::Invalid(format!(
+                    "{} is ordered by but its cube is not part of the query",
+                    short(&n.name)
+                )));
+            }
+        }
 
         let normalized = json!({
             "measures": measures,
@@ -413,6 +439,7 @@ impl Query {
             forced: Vec::new(),
             join,
             order,
+            order_only,
             limit,
             offset,
             total: obj.get("total").and_then(Value::as_bool).unwrap_or(false),
@@ -425,7 +452,7 @@ impl Query {
 
 impl Query {
     /// Every member the query names, in order: measures, dimensions, time
-    /// dimensions, segments, filters (at any depth). Forced filters are
+    /// dimensions, segments, filters (at any depth), members only ordered by. Forced filters are
     /// ours, not the client's, and are not listed.
     pub fn members(&self) -> Vec<MemberId> {
         self.refs().into_iter().map(|r| r.id).collect()
@@ -438,6 +465,7 @@ impl Query {
         out.extend(self.time_dimensions.iter().map(|td| Ref { id: td.dimension, view: td.view }));
         out.extend(self.segments.iter().map(Named::as_ref));
         self.filters.iter().for_each(|f| f.refs(&mut out));
+        out.extend(self.order_only.iter().map(Named::as_ref));
         out
     }
 }
@@ -762,9 +790,11 @@ fn filter(model: &Model, f: &Value, depth: usize, count: &mut usize) -> Result<F
     Ok(Filter::Member { member, name: name.to_string(), view, operator, values })
 }
 
-fn order(raw: Option<&Value>, in_query: &[&str]) -> Result<Vec<(String, bool)>, QueryError> {
+type Order = (Vec<(String, bool)>, Vec<Named>);
+
+fn order(model: &Model, raw: Option<&Value>, in_query: &[&str]) -> Result<Order, QueryError> {
     let pairs: Vec<(String, Value)> = match raw {
-        None | Some(Value::Null) => return Ok(Vec::new()),
+        None | Some(Value::Null) => return Ok((Vec::new(), Vec::new())),
         Some(Value::Object(o)) => o.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         Some(Value::Array(a)) => a
             .iter()
@@ -780,7 +810,8 @@ fn order(raw: Option<&Value>, in_query: &[&str]) -> Result<Vec<(String, bool)>, 
     if pairs.len() > MAX_ORDER {
         return Err(QueryError::Invalid(format!("order may hold {MAX_ORDER} entries at most")));
     }
-    pairs
+    let mut only: Vec<Named> = Vec::new();
+    let order = pairs
         .into_iter()
         .map(|(m, d)| {
             let desc = match d.as_str() {
@@ -788,12 +819,18 @@ fn order(raw: Option<&Value>, in_query: &[&str]) -> Result<Vec<(String, bool)>, 
                 Some("asc") => false,
                 _ => return Err(QueryError::Invalid(format!("order of {} must be \"asc\" or \"desc\"", short(&m)))),
             };
-            if !in_query.contains(&m.as_str()) {
-                return Err(QueryError::Invalid(format!("{} is ordered by but not part of the query", short(&m))));
+            if !in_query.contains(&m.as_str()) && !only.iter().any(|n| n.name == m) {
+                // Ordering reveals as much as selecting: a column's checks.
+                let r = resolve(model, &m, Use::Column)?;
+                if matches!(r.id.member, MemberRef::Segment(_)) {
+                    return Err(QueryError::Invalid(format!("{} is a segment and cannot be ordered by", short(&m))));
+                }
+                only.push(Named { id: r.id, name: m.clone(), view: r.view });
             }
             Ok((m, desc))
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((order, only))
 }
 
 /// A client's string, bounded and quoted for an error message.
