@@ -251,7 +251,9 @@ impl ClaimLookup for DbLookup {
 fn cell_json(cell: Cell) -> Value {
     match cell {
         Cell::Null => Value::Null,
-        Cell::Int(i) => i.into(),
+        // A claim keeps a bigint as a number (results, not claims, follow
+        // node-pg's strings).
+        Cell::Int(i) | Cell::Int8(i) => i.into(),
         Cell::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
         Cell::Bool(b) => b.into(),
         Cell::Text(t) => t.into(),

@@ -107,6 +107,198 @@ async fn the_query_echo_keeps_the_requests_keys_and_widens_date_ranges_as_cube_j
 }
 
 #[tokio::test]
+async fn an_order_object_applies_its_keys_in_the_clients_order_not_alphabetically() {
+    let env = start().await;
+    // Sent as text, so the key order is exactly the client's: status first,
+    // then createdAt (alphabetically the other way round).
+    let q = r#"{"dimensions":["Orders.status","Orders.createdAt"],"order":{"Orders.status":"asc","Orders.createdAt":"desc"}}"#;
+    let path = format!("/cubejs-api/v1/load?query={}", tenantgate::server::url::encode(q));
+    let reply = env.server.get(&path, &[("authorization", &env.token)]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let rows: Vec<(&str, &str)> = reply.body["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r["Orders.status"].as_str().unwrap_or(""), r["Orders.createdAt"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("completed", "2024-02-01T08:30:00.000"),
+            ("completed", "2024-01-05T10:00:00.000"),
+            ("shipped", "2024-01-20T10:00:00.000")
+        ]
+    );
+    assert_eq!(
+        reply.body["query"]["order"],
+        json!([{"id": "Orders.status", "desc": false}, {"id": "Orders.createdAt", "desc": true}])
+    );
+    let reply = env.server.get(&path.replace("/load", "/sql"), &[("authorization", &env.token)]).await;
+    let keys: Vec<&String> = reply.body["sql"]["order"].as_object().expect("order object").keys().collect();
+    assert_eq!(keys, ["Orders.status", "Orders.createdAt"]);
+}
+
+#[tokio::test]
+async fn date_operators_bound_at_the_start_of_their_day_and_null_is_is_null_as_in_cube_js() {
+    let env = start().await;
+    let count = |filter: Value| {
+        let env = &env;
+        async move {
+            let reply = env.get("load", &json!({"measures": ["Orders.count"], "filters": [filter]}), "").await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.body["data"][0]["Orders.count"].clone()
+        }
+    };
+    let f = |op: &str, values: Value| json!({"member": "Orders.createdAt", "operator": op, "values": values});
+    // acme's orders: 2024-01-05 10:00, 2024-01-20 10:00, 2024-02-01 08:30.
+    assert_eq!(count(f("afterDate", json!(["2024-02-01"]))).await, json!(1), "after 2024-02-01T00:00:00.000");
+    assert_eq!(count(f("afterOrOnDate", json!(["2024-01-20"]))).await, json!(2));
+    assert_eq!(count(f("beforeDate", json!(["2024-01-20"]))).await, json!(1));
+    assert_eq!(count(f("beforeOrOnDate", json!(["2024-01-20"]))).await, json!(1), "on or before its first instant");
+    assert_eq!(count(f("beforeOrOnDate", json!(["2024-01-20T10:00:00"]))).await, json!(1));
+    assert_eq!(count(f("inDateRange", json!(["2024-01-05", "2024-01-20T10:00:00"]))).await, json!(1));
+    let s = |op: &str, values: Value| json!({"member": "Orders.status", "operator": op, "values": values});
+    assert_eq!(count(s("equals", json!([null]))).await, json!(0));
+    assert_eq!(count(s("notEquals", json!([null]))).await, json!(3));
+    assert_eq!(count(s("equals", json!(["shipped", null]))).await, json!(1));
+    assert_eq!(count(s("notStartsWith", json!(["c"]))).await, json!(1));
+    assert_eq!(count(s("notEndsWith", json!(["ped"]))).await, json!(2));
+    let reply = env
+        .get("load", &json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.count", "operator": "measureFilter"}]}), "")
+        .await;
+    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+    let reply = env.get("load", &json!({"measures": ["Orders.count"], "filters": [s("gt", json!([null]))]}), "").await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_query"));
+}
+
+#[tokio::test]
+async fn a_query_timezone_buckets_and_ranges_in_local_time_and_an_unknown_zone_is_a_400() {
+    let env = start().await;
+    // Kiritimati is UTC+14: 2024-01-05T10:00Z is 2024-01-06T00:00 there,
+    // 2024-01-20T10:00Z is 2024-01-21T00:00, 2024-02-01T08:30Z is 22:30.
+    let q = json!({"measures": ["Orders.count"], "timezone": "Pacific/Kiritimati",
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "day", "dateRange": ["2024-01-06", "2024-01-31"]}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let days: Vec<&str> = reply.body["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["Orders.createdAt.day"].as_str())
+        .collect();
+    assert_eq!(days, ["2024-01-06T00:00:00.000", "2024-01-21T00:00:00.000"]);
+    assert_eq!(reply.body["query"]["timezone"], json!("Pacific/Kiritimati"));
+    let reply = env.get("load", &json!({"measures": ["Orders.count"], "timezone": "Mars/Olympus"}), "").await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "unknown_timezone"));
+    assert_eq!(reply.body["error"], json!("Unknown timezone: Mars/Olympus"));
+}
+
+#[tokio::test]
+async fn a_relative_date_range_is_echoed_as_the_absolute_range_it_read() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"],
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "day", "dateRange": "last 7 days"}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let range = &reply.body["query"]["timeDimensions"][0]["dateRange"];
+    let (from, to) = (range[0].as_str().unwrap_or(""), range[1].as_str().unwrap_or(""));
+    assert!(from.ends_with("T00:00:00.000") && to.ends_with("T23:59:59.999"), "{range}");
+    assert!(from < to, "{range}");
+    let reply = env
+        .get("load", &json!({"measures": ["Orders.count"], "timeDimensions": [{"dimension": "Orders.createdAt", "dateRange": "soonish"}]}), "")
+        .await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_query"));
+    assert_eq!(reply.body["error"], json!("Can't parse date: 'soonish'"));
+}
+
+#[tokio::test]
+async fn compare_date_range_answers_one_result_per_range_with_tagged_rows() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"], "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "month",
+        "compareDateRange": [["2024-01-01", "2024-01-31"], ["2024-02-01", "2024-02-29"]]}]});
+    let reply = env.get("load", &q, "&queryType=multi").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["queryType"], json!("compareDateRangeQuery"));
+    let results = reply.body["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        results[0]["data"],
+        json!([{"Orders.createdAt.month": "2024-01-01T00:00:00.000", "Orders.createdAt": "2024-01-01T00:00:00.000",
+            "Orders.count": 2, "compareDateRange": "2024-01-01T00:00:00.000 - 2024-01-31T23:59:59.999"}])
+    );
+    assert_eq!(results[1]["data"][0]["compareDateRange"], json!("2024-02-01T00:00:00.000 - 2024-02-29T23:59:59.999"));
+    assert_eq!(results[1]["query"]["timeDimensions"][0].get("compareDateRange"), None);
+    assert_eq!(reply.body["pivotQuery"]["dimensions"], json!(["compareDateRange"]));
+    assert_eq!(reply.body["pivotQuery"]["queryType"], json!("compareDateRangeQuery"));
+    // Without queryType=multi, Cube.js's refusal.
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reply.body["error"],
+        json!("'compareDateRangeQuery' query type is not supported by the client.Please update the client.")
+    );
+    let reply = env.get("sql", &q, "").await;
+    assert_eq!(reply.body.as_array().map(Vec::len), Some(2), "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn schema_compiler_refusals_are_user_errors_in_cube_js_words() {
+    let env = start().await;
+    let reply = env.get("load", &json!({"measures": ["Orders.status"]}), "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"], json!("'status' not found for path 'Orders.status'"));
+    assert_eq!(reply.body["type"], json!("UserError"));
+    let or = json!({"or": [{"member": "Orders.count", "operator": "gt", "values": ["5"]}, {"member": "Orders.status", "operator": "equals", "values": ["completed"]}]});
+    let reply = env.get("load", &json!({"measures": ["Orders.count"], "filters": [or]}), "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"], json!(format!("You cannot use dimension and measure in same condition: {or}")));
+    assert_eq!((reply.body["type"].as_str(), reply.code()), (Some("UserError"), "invalid_query"));
+    let reply = env.get("load", &json!({"measures": ["Orders.count", "Users.count"]}), "").await;
+    assert_eq!((reply.body["type"].as_str(), reply.code()), (Some("UserError"), "no_join_path"), "{:?}", reply.body);
+}
+
+#[tokio::test]
+async fn response_format_compact_answers_members_and_a_dataset() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"], "responseFormat": "compact",
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "month", "dateRange": ["2024-01-01", "2024-02-29"]}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["data"],
+        json!({"members": ["Orders.createdAt.month", "Orders.createdAt", "Orders.count"], "dataset": [
+            ["2024-01-01T00:00:00.000", "2024-01-01T00:00:00.000", 2],
+            ["2024-02-01T00:00:00.000", "2024-02-01T00:00:00.000", 1]
+        ]})
+    );
+    let none = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"], "responseFormat": "compact",
+        "filters": [{"member": "Orders.status", "operator": "equals", "values": ["nope"]}]});
+    let reply = env.get("load", &none, "").await;
+    assert_eq!(reply.body["data"], json!({"members": [], "dataset": []}));
+}
+
+#[tokio::test]
+async fn an_ungrouped_query_answers_one_row_per_row_with_counts_of_one() {
+    let env = start().await;
+    let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"], "ungrouped": true,
+        "order": {"Orders.status": "asc"}});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["data"],
+        json!([
+            {"Orders.status": "completed", "Orders.count": 1},
+            {"Orders.status": "completed", "Orders.count": 1},
+            {"Orders.status": "shipped", "Orders.count": 1}
+        ])
+    );
+    let q = json!({"measures": ["Orders.count"], "ungrouped": true, "filters": [{"member": "Orders.count", "operator": "gt", "values": ["1"]}]});
+    let reply = env.get("load", &q, "").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"], json!("Measure filters aren't allowed in ungrouped query"));
+}
+
+#[tokio::test]
 async fn annotations_name_segments_and_titles_keep_small_words_lower_case() {
     let env = start().await;
     let q = json!({"measures": ["Orders.count"], "segments": ["Orders.completed"],

@@ -139,22 +139,22 @@ async fn results_keep_their_types_and_precision_on_postgres() {
     assert_eq!(
         reply.body["data"],
         json!([
-            {"Orders.createdAt.month": "2024-01-01T00:00:00.000", "Orders.createdAt": "2024-01-01T00:00:00.000", "Orders.count": 2, "Orders.totalAmount": "30.50"},
-            {"Orders.createdAt.month": "2024-02-01T00:00:00.000", "Orders.createdAt": "2024-02-01T00:00:00.000", "Orders.count": 1, "Orders.totalAmount": "5.25"},
+            {"Orders.createdAt.month": "2024-01-01T00:00:00.000", "Orders.createdAt": "2024-01-01T00:00:00.000", "Orders.count": "2", "Orders.totalAmount": "30.50"},
+            {"Orders.createdAt.month": "2024-02-01T00:00:00.000", "Orders.createdAt": "2024-02-01T00:00:00.000", "Orders.count": "1", "Orders.totalAmount": "5.25"},
         ])
     );
 
     // Values converted to each parameter's type: an int8 context value for
     // an int4 column, a decimal string for numeric, text for a boolean.
     let reply = load(&env.server, json!({"id": 1}), json!({"measures": ["MyOrders.count"]})).await;
-    assert_eq!(reply.body["data"], json!([{"MyOrders.count": 2}]));
+    assert_eq!(reply.body["data"], json!([{"MyOrders.count": "2"}]));
     let reply = load(
         &env.server,
         acme.clone(),
         json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.amount", "operator": "gte", "values": ["10.50"]}, {"member": "Orders.paid", "operator": "equals", "values": ["true"]}]}),
     )
     .await;
-    assert_eq!(reply.body["data"], json!([{"Orders.count": 1}]));
+    assert_eq!(reply.body["data"], json!([{"Orders.count": "1"}]));
 
     // A client's value the column cannot hold is the client's 400.
     let reply = load(&env.server, json!({"id": 5_000_000_000_i64}), json!({"measures": ["MyOrders.count"]})).await;
@@ -164,6 +164,69 @@ async fn results_keep_their_types_and_precision_on_postgres() {
 
     let reply = load(&env.server, acme, json!({"measures": ["Slow.count"]})).await;
     assert_eq!((reply.status, reply.code()), (StatusCode::SERVICE_UNAVAILABLE, "query_timeout"), "{:?}", reply.body);
+    env.server.stop().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn date_operators_bound_at_the_start_of_their_day_and_null_is_is_null_on_postgres() {
+    let Some(admin) = admin_url("date_operators_bound_at_the_start_of_their_day_and_null_is_is_null_on_postgres")
+    else {
+        return;
+    };
+    let db = TestDb::create(&admin, "dateops").await;
+    db.execute(SEED).await;
+    let env = start(&db.url(None), "").await;
+    let count = |filter: Value| {
+        let server = &env.server;
+        async move {
+            let reply =
+                load(server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"], "filters": [filter]}))
+                    .await;
+            assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+            reply.body["data"][0]["Orders.count"].to_string().trim_matches('"').to_string()
+        }
+    };
+    let f = |op: &str, values: Value| json!({"member": "Orders.createdAt", "operator": op, "values": values});
+    // acme's orders: 2024-01-05 10:00, 2024-01-20 10:00, 2024-02-01 08:30 (UTC).
+    assert_eq!(count(f("afterDate", json!(["2024-02-01"]))).await, "1", "after 2024-02-01T00:00:00.000");
+    assert_eq!(count(f("afterOrOnDate", json!(["2024-01-20"]))).await, "2");
+    assert_eq!(count(f("beforeDate", json!(["2024-01-20"]))).await, "1");
+    assert_eq!(count(f("beforeOrOnDate", json!(["2024-01-20T10:00:00"]))).await, "2");
+    let s = |op: &str, values: Value| json!({"member": "Orders.status", "operator": op, "values": values});
+    assert_eq!(count(s("equals", json!([null]))).await, "0");
+    assert_eq!(count(s("notEquals", json!(["shipped", null]))).await, "2");
+    assert_eq!(count(s("notStartsWith", json!(["c"]))).await, "1");
+    assert_eq!(count(s("notEndsWith", json!(["ped"]))).await, "2");
+    env.server.stop().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_query_timezone_buckets_and_ranges_in_local_time_on_postgres() {
+    let Some(admin) = admin_url("a_query_timezone_buckets_and_ranges_in_local_time_on_postgres") else { return };
+    let db = TestDb::create(&admin, "tz").await;
+    db.execute(SEED).await;
+    let env = start(&db.url(None), "").await;
+    // Kiritimati is UTC+14: 2024-01-05T10:00Z is 2024-01-06T00:00 there,
+    // 2024-01-20T10:00Z is 2024-01-21T00:00, 2024-02-01T08:30Z is 22:30.
+    let q = json!({"measures": ["Orders.count"], "timezone": "Pacific/Kiritimati",
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "day", "dateRange": ["2024-01-06", "2024-01-31"]}]});
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), q).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let days: Vec<&str> = reply.body["data"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["Orders.createdAt.day"].as_str())
+        .collect();
+    assert_eq!(days, ["2024-01-06T00:00:00.000", "2024-01-21T00:00:00.000"]);
+    // Month buckets in Berlin (UTC+1 in winter): the same two months.
+    let q = json!({"measures": ["Orders.count"], "timezone": "Europe/Berlin",
+        "timeDimensions": [{"dimension": "Orders.createdAt", "granularity": "month", "dateRange": ["2024-01-01", "2024-02-29"]}]});
+    let reply = load(&env.server, json!({"tenant_id": "acme"}), q).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["data"].as_array().map(Vec::len), Some(2), "{:?}", reply.body);
     env.server.stop().await;
     db.drop_now().await;
 }
@@ -193,9 +256,9 @@ async fn row_level_security_holds_even_when_the_model_forgets_its_filter() {
     let q = json!({"measures": ["Unfiltered.count"], "dimensions": ["Unfiltered.tenantId"]});
     let reply = load(&env.server, json!({"tenant_id": "globex"}), q.clone()).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "globex", "Unfiltered.count": 2}]));
+    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "globex", "Unfiltered.count": "2"}]));
     let reply = load(&env.server, json!({"tenant_id": "acme"}), q.clone()).await;
-    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "acme", "Unfiltered.count": 3}]));
+    assert_eq!(reply.body["data"], json!([{"Unfiltered.tenantId": "acme", "Unfiltered.count": "3"}]));
     // No tenant in the token: refused before the database is asked.
     let reply = load(&env.server, json!({"sub": "x"}), q).await;
     assert_eq!((reply.status, reply.code()), (StatusCode::FORBIDDEN, "missing_security_context"));
@@ -282,7 +345,7 @@ async fn a_database_that_disappears_mid_run_gives_503_and_the_server_recovers_wi
     let env = start(&url, "").await;
     let q = json!({"measures": ["Orders.count"]});
     let acme = json!({"tenant_id": "acme"});
-    assert_eq!(load(&env.server, acme.clone(), q.clone()).await.body["data"], json!([{"Orders.count": 3}]));
+    assert_eq!(load(&env.server, acme.clone(), q.clone()).await.body["data"], json!([{"Orders.count": "3"}]));
 
     proxy.cut();
     let reply = load(&env.server, acme.clone(), q.clone()).await;
@@ -294,7 +357,7 @@ async fn a_database_that_disappears_mid_run_gives_503_and_the_server_recovers_wi
     for _ in 0..50 {
         let reply = load(&env.server, acme.clone(), q.clone()).await;
         if reply.status == StatusCode::OK {
-            assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]));
+            assert_eq!(reply.body["data"], json!([{"Orders.count": "3"}]));
             recovered = true;
             break;
         }
@@ -340,9 +403,9 @@ async fn tenants_are_routed_to_their_schema_or_their_own_database() {
     let server = TestServer::start(&cfg).await;
     let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"]});
     for (tenant, expect) in [
-        ("acme", json!([{"Orders.status": "a", "Orders.count": 2}])),
-        ("globex", json!([{"Orders.status": "g", "Orders.count": 1}])),
-        ("initech", json!([{"Orders.status": "i", "Orders.count": 3}])),
+        ("acme", json!([{"Orders.status": "a", "Orders.count": "2"}])),
+        ("globex", json!([{"Orders.status": "g", "Orders.count": "1"}])),
+        ("initech", json!([{"Orders.status": "i", "Orders.count": "3"}])),
     ] {
         let reply = load(&server, json!({"org": {"id": tenant}}), q.clone()).await;
         assert_eq!(reply.status, StatusCode::OK, "{tenant}: {:?}", reply.body);
@@ -470,7 +533,7 @@ async fn tls_to_postgres_is_verified_and_never_falls_back_to_plain_text() {
     let env = start(&url, &tls).await;
     let reply = load(&env.server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]));
+    assert_eq!(reply.body["data"], json!([{"Orders.count": "3"}]));
     env.server.stop().await;
 
     // Without the CA the certificate does not verify: 503, not plain text.
@@ -501,7 +564,7 @@ async fn client_query_shapes_that_postgres_would_refuse_are_400_before_any_sql()
     }
     // The pool is intact: a normal query still runs.
     let reply = load(&env.server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
-    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+    assert_eq!(reply.body["data"], json!([{"Orders.count": "3"}]), "{:?}", reply.body);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     db.drop_now().await;
 }
@@ -550,7 +613,7 @@ async fn a_statement_whose_client_disconnects_is_cancelled_on_the_server() {
     assert!(cancelled, "the abandoned statement kept running on the server");
     // The slot came back with it: with a cap of 1, the next query runs.
     let reply = load(&server, json!({"tenant_id": "acme"}), json!({"measures": ["Orders.count"]})).await;
-    assert_eq!(reply.body["data"], json!([{"Orders.count": 3}]), "{:?}", reply.body);
+    assert_eq!(reply.body["data"], json!([{"Orders.count": "3"}]), "{:?}", reply.body);
     server.stop().await;
     db.drop_now().await;
 }

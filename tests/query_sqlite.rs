@@ -658,7 +658,7 @@ async fn a_filter_on_another_cubes_member_never_resolves_to_the_queried_cube() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{op}: {:?}", reply.body);
         assert_eq!(
             reply.body,
-            json!({"error": "Can't find join path to join 'Orders', 'Catalog'", "code": "no_join_path"})
+            json!({"type": "UserError", "error": "Can't find join path to join 'Orders', 'Catalog'", "code": "no_join_path"})
         );
     }
     // A cube that does not exist is an unknown member, not a silent match.
@@ -667,6 +667,9 @@ async fn a_filter_on_another_cubes_member_never_resolves_to_the_queried_cube() {
     assert_eq!(load(&env.server, &viewer, &q).await.code(), "unknown_member");
     // The member of the queried cube is judged by the grants as it is.
     let q = json!({"measures": ["Orders.count"], "filters": [{"member": "Orders.amount", "operator": "gt", "values": [1]}]});
+    assert_eq!(load(&env.server, &viewer, &q).await.code(), "member_not_allowed");
+    // Ordering by a member reveals as much as selecting it: judged alike.
+    let q = json!({"dimensions": ["Orders.status"], "ungrouped": true, "order": {"Orders.amount": "desc"}});
     assert_eq!(load(&env.server, &viewer, &q).await.code(), "member_not_allowed");
     // And what the role grants still works.
     let q = json!({"measures": ["Catalog.count"], "filters": [{"member": "Catalog.amount", "operator": "gt", "values": [50]}]});

@@ -385,7 +385,8 @@ async fn a_view_answers_on_sql_dry_run_and_meta_and_refuses_what_it_hides() {
         (json!({"dimensions": ["Sales.Countries_secret"]}), "unknown_member"),
         (json!({"dimensions": ["Sales.nope"]}), "unknown_member"),
         (json!({"dimensions": ["Sales."]}), "unknown_member"),
-        (json!({"measures": ["Sales.status"]}), "invalid_query"),
+        // A dimension named as a measure is not found among measures (Cube.js).
+        (json!({"measures": ["Sales.status"]}), "unknown_member"),
     ] {
         for endpoint in ["load", "sql", "dry-run"] {
             let reply = get(&server, endpoint, &token, &query).await;

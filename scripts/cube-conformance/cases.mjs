@@ -39,6 +39,13 @@ const ROW = {
   duplicates: 'duplicate claims: the last one wins',
   missing: 'a missing security-context value renders `1 = 1`: every tenant\'s rows',
   falsy: '`0`, `false` and `""` in the security context drop the filter',
+  tzSqlite: 'on SQLite, a query `timezone` shifts times by today\'s offset with the sign flipped for zones west of UTC (`America/Los_Angeles` adds 8 hours), DST ignored',
+  unknownTz: 'an unknown `timezone` is a 500 `Error: Unknown timezone: ...`',
+  containsNumber: '`contains` on a number or time member reaches the database: SQLite matches the number\'s text, PostgreSQL refuses it (`operator does not exist: numeric ~~* text`)',
+  notANumber: 'a value that is not a number for a number member (`gt ["abc"]`) reaches the database: no rows on SQLite, an error on PostgreSQL (`invalid input syntax for type numeric`)',
+  orderUnselected: 'an `order` entry naming a member the query does not select is silently dropped',
+  notFound: 'an unknown path, or a method a route does not take, is Express\'s HTML 404 page (`Cannot DELETE /cubejs-api/v1/load`)',
+  notADate: 'a `dateRange` that is not a date reads as `Invalid date`: no rows on SQLite, a 500 on PostgreSQL',
 };
 
 const cases = [];
@@ -58,6 +65,7 @@ add('load', [
   { name: 'two segments', query: { measures: [O('count')], dimensions: [O('status')], segments: [O('completed'), O('big')] } },
   { name: 'tenant globex', token: 'globex', query: { measures: [O('count'), O('totalAmount')] } },
   { name: 'ungrouped', query: { dimensions: [O('id'), O('status')], ungrouped: true, order: { [O('id')]: 'asc' }, limit: 3 } },
+  { name: 'ungrouped without the primary key', query: { measures: [O('count')], dimensions: [O('status')], ungrouped: true } },
 ]);
 
 // ---------------------------------------------------------------- measures
@@ -101,16 +109,19 @@ add('date ranges', [
   { name: 'absolute with milliseconds and Z', query: { measures: [O('count')], timeDimensions: [td(null, ['2024-01-01T00:00:00.000Z', '2024-12-31T23:59:59.999Z'])] } },
   { name: 'one-element array', query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-10'])] } },
   { name: 'reversed range', query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-11', '2024-03-09'])] } },
-  { name: 'not a date', query: { measures: [O('count')], timeDimensions: [td('day', ['yesterday-ish', 'soon'])] } },
+  { name: 'not a date', query: { measures: [O('count')], timeDimensions: [td('day', ['yesterday-ish', 'soon'])] }, known: { row: ROW.notADate, status: 400, code: 'invalid_query', ownWords: true } },
   ...RELATIVE.map((r) => ({ name: `"${r}"`, query: { measures: [O('count')], timeDimensions: [td('day', r)] } })),
 ]);
 
+const tzSqliteKnown = { row: ROW.tzSqlite, status: 200, db: 'sqlite' };
 add('time zones', ['UTC', 'America/Los_Angeles', 'Europe/Berlin', 'Asia/Kolkata', 'Not/AZone'].map((timezone) => ({
   name: timezone,
   query: { measures: [O('count')], timeDimensions: [td('day', ['2024-03-10', '2024-03-11'])], timezone },
+  ...(timezone === 'Not/AZone' ? { known: { row: ROW.unknownTz, status: 400, code: 'unknown_timezone', ownWords: true } } : {}),
 })).concat([
   { name: 'Europe/Berlin month grouping', query: { measures: [O('count')], timeDimensions: [td('month', ['2024-01-01', '2024-06-30'])], timezone: 'Europe/Berlin' } },
-  { name: 'America/Los_Angeles with "last 7 days"', query: { measures: [O('count')], timeDimensions: [td('day', 'last 7 days')], timezone: 'America/Los_Angeles' } },
+  { name: 'America/Los_Angeles with "last 7 days"', query: { measures: [O('count')], timeDimensions: [td('day', 'last 7 days')], timezone: 'America/Los_Angeles' }, known: tzSqliteKnown },
+  { name: 'Europe/Berlin in summer time (hours)', query: { measures: [O('count')], timeDimensions: [td('hour', ['2024-07-01', '2024-07-31'])], timezone: 'Europe/Berlin' }, known: tzSqliteKnown },
 ]));
 
 // ---------------------------------------------------------------- filters
@@ -156,8 +167,8 @@ add('filters', [
   { name: 'unknown operator', query: { measures: [O('count')], filters: [f(O('status'), 'like', ['c%'])] } },
   { name: 'equals without values', query: { measures: [O('count')], filters: [f(O('status'), 'equals')] } },
   { name: 'values not an array', query: { measures: [O('count')], filters: [{ member: O('status'), operator: 'equals', values: 'completed' }] } },
-  { name: 'contains on a number dimension', query: { measures: [O('count')], filters: [f(O('amount'), 'contains', ['1'])] } },
-  { name: 'gt with a non-number', query: { measures: [O('count')], filters: [f(O('amount'), 'gt', ['abc'])] } },
+  { name: 'contains on a number dimension', query: { measures: [O('count')], filters: [f(O('amount'), 'contains', ['1'])] }, known: { row: ROW.containsNumber, status: 400, code: 'invalid_query', ownWords: true } },
+  { name: 'gt with a non-number', query: { measures: [O('count')], filters: [f(O('amount'), 'gt', ['abc'])] }, known: { row: ROW.notANumber, status: 400, code: 'invalid_query', ownWords: true } },
 ]);
 
 // ---------------------------------------------------------------- order, limit
@@ -166,9 +177,10 @@ add('order and limit', [
   { name: 'default order with time dimension', query: { measures: [O('count')], dimensions: [O('status')], timeDimensions: [td('year')] } },
   { name: 'order object', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('status')]: 'asc' } } },
   { name: 'order object two keys', query: { measures: [O('count')], dimensions: [O('status'), O('coupon')], order: { [O('count')]: 'desc', [O('status')]: 'asc', [O('coupon')]: 'asc' } } },
+  { name: 'order object keys apply in the client\'s order', query: { measures: [O('count')], dimensions: [O('status'), O('coupon')], order: { [O('status')]: 'desc', [O('coupon')]: 'asc' } } },
   { name: 'order array of pairs', query: { measures: [O('count')], dimensions: [O('status')], order: [[O('count'), 'asc'], [O('status'), 'desc']] } },
   { name: 'order by time dimension', query: { measures: [O('count')], timeDimensions: [td('month', ['2024-01-01', '2024-12-31'])], order: { [O('createdAt')]: 'desc' } } },
-  { name: 'order by a member not selected', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('totalAmount')]: 'desc' } } },
+  { name: 'order by a member not selected', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('totalAmount')]: 'desc' } }, known: { row: ROW.orderUnselected, status: 200 } },
   { name: 'order empty object (no ORDER BY)', query: { measures: [O('totalAmount')], dimensions: [O('status')], order: {} } },
   { name: 'order bad direction', query: { measures: [O('count')], dimensions: [O('status')], order: { [O('status')]: 'up' } } },
   { name: 'limit', query: { measures: [O('count')], dimensions: [O('userId')], order: { [O('userId')]: 'asc' }, limit: 3 } },
@@ -182,6 +194,10 @@ add('order and limit', [
   { name: 'negative limit', query: { measures: [O('count')], dimensions: [O('status')], limit: -1 } },
   { name: 'limit as a string', query: { measures: [O('count')], dimensions: [O('status')], limit: '2' } },
   { name: 'renewQuery', query: { measures: [O('count')], renewQuery: true } },
+  { name: 'responseFormat compact', query: { measures: [O('count')], dimensions: [O('status')], responseFormat: 'compact' } },
+  { name: 'responseFormat compact with a time dimension', query: { measures: [O('count')], timeDimensions: [td('month', ['2024-01-01', '2024-03-31'])], responseFormat: 'compact' } },
+  { name: 'responseFormat compact, no rows', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('status'), 'equals', ['nope'])], responseFormat: 'compact' } },
+  { name: 'responseFormat compact with compareDateRange', queryType: 'multi', query: { measures: [O('count')], timeDimensions: [td('month', undefined, { compareDateRange: [['2024-01-01', '2024-02-29'], ['2025-01-01', '2025-02-28']] })], responseFormat: 'compact' } },
 ]);
 
 // ---------------------------------------------------------------- multi, blending, compare
@@ -241,8 +257,8 @@ add('errors', [
   { name: 'POST without query', method: 'POST', raw: { body: '{}', contentType: 'application/json' } },
   { name: 'POST bad JSON body', method: 'POST', raw: { body: '{"query":', contentType: 'application/json' }, known: { row: ROW.badJson, status: 400, code: 'invalid_query', ownWords: true } },
   { name: 'POST query as a JSON string', method: 'POST', raw: { body: JSON.stringify({ query: JSON.stringify({ measures: [O('count')] }) }), contentType: 'application/json' } },
-  { name: 'unknown endpoint', raw: { path: '/cubejs-api/v1/nope', search: '' } },
-  { name: 'DELETE on load', method: 'DELETE', raw: { search: '' } },
+  { name: 'unknown endpoint', raw: { path: '/cubejs-api/v1/nope', search: '' }, known: { row: ROW.notFound, status: 404, code: 'not_found', ownWords: true } },
+  { name: 'DELETE on load', method: 'DELETE', raw: { search: '' }, known: { row: ROW.notFound, status: 405, code: 'method_not_allowed', ownWords: true } },
   { name: 'sql: missing query', endpoint: 'sql', raw: { search: '' } },
   { name: 'dry-run: bad JSON', endpoint: 'dry-run', raw: { search: '?query=%7B' }, known: { row: ROW.badJson, status: 400, code: 'invalid_query', ownWords: true } },
 ]);

@@ -73,6 +73,10 @@ fn identity(cfg: &DatabaseConfig) -> String {
 pub enum Cell {
     Null,
     Int(i64),
+    /// A PostgreSQL `int8` (`count(*)`, a sum of integers, a `bigint`
+    /// column): Cube.js's driver (node-pg) answers it as a string, so
+    /// `/load` writes it as one; kept apart from `Int` for that.
+    Int8(i64),
     Float(f64),
     Bool(bool),
     /// Exact decimals and large integers arrive as text to keep precision.

@@ -7,7 +7,8 @@
 //! Statements are prepared once per connection (keyed by text and
 //! search_path), and each bound value is converted to the type
 //! PostgreSQL inferred for its parameter (an i64 does not bind to an int4).
-//! NUMERIC and int8 results keep their precision (exact text), time values
+//! NUMERIC results keep their precision (exact text), int8 is `Cell::Int8`
+//! (written as a string, as Cube.js's node-pg answers it), time values
 //! are ISO-8601 in UTC.
 
 use std::error::Error as _;
@@ -444,7 +445,7 @@ fn decode_row(row: &Row, types: &[Type]) -> Result<Vec<Cell>, DbError> {
                 Type::INT4 => {
                     row.try_get::<_, Option<i32>>(i).map_err(fail)?.map_or(Cell::Null, |v| Cell::Int(v.into()))
                 }
-                Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(fail)?.map_or(Cell::Null, Cell::Int),
+                Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(fail)?.map_or(Cell::Null, Cell::Int8),
                 Type::FLOAT4 => {
                     row.try_get::<_, Option<f32>>(i).map_err(fail)?.map_or(Cell::Null, |v| Cell::Float(v.into()))
                 }

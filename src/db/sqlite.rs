@@ -51,6 +51,7 @@ impl SqliteSource {
         // Belt and braces: the connection refuses writes even if the file
         // permissions would allow them.
         conn.pragma_update(None, "query_only", true).map_err(|e| DbError::Unavailable(e.to_string()))?;
+        register_functions(&conn)?;
         Ok(conn)
     }
 
@@ -187,4 +188,22 @@ fn classify(e: rusqlite::Error, timeout: Duration) -> DbError {
         Some(rusqlite::ErrorCode::CannotOpen) => DbError::Unavailable(e.to_string()),
         _ => DbError::Internal(e.to_string()),
     }
+}
+
+/// SQL functions the renderer's SQLite dialect uses: a query's `timezone`
+/// (`tenantgate_local_time(utc_text, zone)`, NULL for a NULL or unreadable
+/// time), backed by the time-zone database compiled in, DST included.
+fn register_functions(conn: &Connection) -> Result<(), DbError> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        crate::query::dialect::SQLITE_LOCAL_TIME_FUNCTION,
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let utc: Option<String> = ctx.get(0)?;
+            let zone: Option<String> = ctx.get(1)?;
+            Ok(utc.zip(zone).and_then(|(t, z)| crate::query::time::utc_to_local(&t, &z)))
+        },
+    )
+    .map_err(|e| DbError::Unavailable(format!("cannot register SQL functions: {e}")))
 }

@@ -1,4 +1,6 @@
-//! `/meta`: the model in Cube.js's shape, as far as the caller may see it:
+//! `/meta`: the model in Cube.js 0.33's shape (no `folders`, `hierarchies`,
+//! member-level `public` or `primaryKey`, which later versions add), as far
+//! as the caller may see it:
 //! public cubes and members only (a hidden one is absent, as in Cube.js's
 //! gateway), with roles only what the token's roles grant, and with access
 //! policies only the members visible (or masked) to the caller; a cube or
@@ -46,7 +48,6 @@ pub fn meta(model: &Model, grants: Option<&Grants>, caller: &Caller<'_>) -> Valu
                             "drillMembers": m.drill_members,
                             "drillMembersGrouped": {"measures": drill_measures, "dimensions": drill_dimensions},
                             "isVisible": true,
-                            "public": true,
                         }),
                         &m.docs,
                     )
@@ -64,9 +65,7 @@ pub fn meta(model: &Model, grants: Option<&Grants>, caller: &Caller<'_>) -> Valu
                             "shortTitle": d.title,
                             "type": d.kind.as_str(),
                             "suggestFilterValues": d.suggest_filter_values,
-                            "primaryKey": d.primary_key,
                             "isVisible": true,
-                            "public": true,
                         }),
                         &d.docs,
                     )
@@ -83,7 +82,6 @@ pub fn meta(model: &Model, grants: Option<&Grants>, caller: &Caller<'_>) -> Valu
                             "title": format!("{} {}", c.title, s.title),
                             "shortTitle": s.title,
                             "isVisible": true,
-                            "public": true,
                         }),
                         &s.docs,
                     )
@@ -94,14 +92,10 @@ pub fn meta(model: &Model, grants: Option<&Grants>, caller: &Caller<'_>) -> Valu
                     "name": c.name,
                     "title": c.title,
                     "type": "cube",
-                    "isVisible": true,
                     "public": true,
                     "measures": measures,
                     "dimensions": dimensions,
                     "segments": segments,
-                    "hierarchies": [],
-                    "folders": [],
-                    "nestedFolders": [],
                 }),
                 &c.docs,
             );
@@ -142,7 +136,6 @@ fn view(model: &Model, v: &View, granted: &dyn Fn(&str) -> bool) -> Value {
             "title": format!("{} {}", v.title, m.title),
             "shortTitle": m.title,
             "isVisible": true,
-            "public": true,
         });
         let Value::Object(mut o) = common else { continue };
         match m.target.member {
@@ -168,8 +161,6 @@ fn view(model: &Model, v: &View, granted: &dyn Fn(&str) -> bool) -> Value {
                 let t = &c.dimensions[i];
                 o.insert("type".into(), json!(t.kind.as_str()));
                 o.insert("suggestFilterValues".into(), json!(t.suggest_filter_values));
-                // Cube.js does not carry `primaryKey` onto a view's members.
-                o.insert("primaryKey".into(), json!(false));
                 o.insert("aliasMember".into(), json!(model.member_name(m.target)));
                 dimensions.push(with_docs(Value::Object(o), &m.docs));
             }
@@ -181,14 +172,10 @@ fn view(model: &Model, v: &View, granted: &dyn Fn(&str) -> bool) -> Value {
             "name": v.name,
             "title": v.title,
             "type": "view",
-            "isVisible": true,
             "public": true,
             "measures": measures,
             "dimensions": dimensions,
             "segments": segments,
-            "hierarchies": [],
-            "folders": [],
-            "nestedFolders": [],
         }),
         &v.docs,
     )

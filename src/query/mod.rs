@@ -32,6 +32,7 @@ pub mod policy;
 pub mod render;
 pub mod request;
 pub mod template;
+pub mod time;
 pub mod view;
 
 pub use dialect::Dialect;
@@ -98,6 +99,10 @@ pub enum QueryError {
     HiddenMember(String),
     #[error("{0}")]
     Invalid(String),
+    /// A check Cube.js's schema compiler makes, in its words (its answer
+    /// says `"type": "UserError"`).
+    #[error("{0}")]
+    Compiler(String),
     /// Cube.js's `Can't find join path to join 'A', 'B'`.
     #[error("{0}")]
     NoJoinPath(String),
@@ -117,8 +122,12 @@ pub enum QueryError {
     NoApplicablePolicy(String),
     /// A member the caller sees masked, used as a condition (a filter, a
     /// segment, a date range): filtering on the real value would reveal it.
-    #[error("Member '{0}' is masked for this security context; it can be selected but not filtered on")]
+    #[error("Member '{0}' is masked for this security context; it can be selected, not filtered or ordered on")]
     MaskedMember(String),
+    /// A query `timezone` that is not an IANA name (Cube.js: a 500
+    /// `Error: Unknown timezone: ...`).
+    #[error("Unknown timezone: {0}")]
+    UnknownTimezone(String),
     /// A request whose results pass a configured bound (cells or bytes).
     #[error("{0}")]
     ResultTooLarge(String),
@@ -141,9 +150,12 @@ impl QueryError {
             QueryError::NoApplicablePolicy(_) => "no_applicable_policy",
             QueryError::MaskedMember(_) => "masked_member",
             QueryError::ResultTooLarge(_) => "result_too_large",
-            QueryError::MissingQuery | QueryError::BadJson(_) | QueryError::Empty | QueryError::Invalid(_) => {
-                "invalid_query"
-            }
+            QueryError::UnknownTimezone(_) => "unknown_timezone",
+            QueryError::MissingQuery
+            | QueryError::BadJson(_)
+            | QueryError::Empty
+            | QueryError::Invalid(_)
+            | QueryError::Compiler(_) => "invalid_query",
         }
     }
 }

@@ -143,11 +143,24 @@ pub fn render(
             title,
             short_title,
         });
-        let sql = mask_sql(&cx, n.id).unwrap_or_else(|| cx.dimension_sql(n.id.cube, i));
+        let sql = match mask_sql(&cx, n.id) {
+            Some(mask) => mask,
+            None => {
+                let sql = cx.dimension_sql(n.id.cube, i);
+                if d.kind == DimensionType::Time { dialect.time_value(&sql) } else { sql }
+            }
+        };
         dims.push(DimSelect { sql, alias });
     }
+    // The zone's name, bound once, for every bucket (never SQL text).
+    let mut tz_param: Option<String> = None;
     for td in &q.time_dimensions {
         let (Some(g), MemberRef::Dimension(i)) = (td.granularity, td.dimension.member) else { continue };
+        if tz_param.is_none()
+            && let Some(z) = &q.timezone
+        {
+            tz_param = Some(cx.bind(SqlValue::Text(z.name.clone())));
+        }
         let (alias, title, short_title) = labels(model, Ref { id: td.dimension, view: td.view }, Some(g));
         columns.push(Column {
             alias: alias.clone(),
@@ -157,8 +170,8 @@ pub fn render(
             title,
             short_title,
         });
-        let sql =
-            mask_sql(&cx, td.dimension).unwrap_or_else(|| dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i)));
+        let sql = mask_sql(&cx, td.dimension)
+            .unwrap_or_else(|| dialect.truncate(g, &cx.dimension_sql(td.dimension.cube, i), tz_param.as_deref()));
         dims.push(DimSelect { sql, alias });
     }
     for n in &q.measures {
@@ -233,13 +246,14 @@ fn simple(
     if !where_parts.is_empty() {
         sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
     }
-    if !dims.is_empty() {
+    if !dims.is_empty() && !q.ungrouped {
         sql.push_str(&group_by(dims.len()));
     }
     if !having.is_empty() {
         sql.push_str(&format!(" HAVING {}", having.join(" AND ")));
     }
-    let order = order_by(q, columns, !dims.is_empty());
+    // No default order for an ungrouped query, as in Cube.js.
+    let order = order_by(cx, columns, !dims.is_empty() && !q.ungrouped)?;
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     }
@@ -339,7 +353,7 @@ fn fan_out(
     };
     if subqueries.len() == 1 && measure_filters.is_empty() && distinct_measures && unique.len() == q.measures.len() {
         let mut sql = subqueries.remove(0);
-        let order = order_by(q, columns, !dims.is_empty());
+        let order = order_by(cx, columns, !dims.is_empty())?;
         if !order.is_empty() {
             sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
         }
@@ -381,7 +395,7 @@ fn fan_out(
         cx.measure_refs = None;
         sql.push_str(&format!(" WHERE {}", parts.join(" AND ")));
     }
-    let order = order_by(q, columns, !dims.is_empty());
+    let order = order_by(cx, columns, !dims.is_empty())?;
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
     }
@@ -436,8 +450,8 @@ fn where_parts(cx: &mut Ctx<'_>) -> Result<Vec<String>, QueryError> {
     for td in &q.time_dimensions {
         if let (Some((a, b)), MemberRef::Dimension(i)) = (&td.date_range, td.dimension.member) {
             let col = dialect.time_operand(&cx.dimension_sql(td.dimension.cube, i));
-            let pa = cx.bind(SqlValue::Text(a.clone()));
-            let pb = cx.bind(SqlValue::Text(b.clone()));
+            let pa = cx.bind(SqlValue::Text(utc(q, a)?));
+            let pb = cx.bind(SqlValue::Text(utc(q, b)?));
             parts.push(format!("{col} >= {} AND {col} <= {}", dialect.time_param(&pa), dialect.time_param(&pb)));
         }
     }
@@ -456,6 +470,17 @@ fn where_parts(cx: &mut Ctx<'_>) -> Result<Vec<String>, QueryError> {
         parts.push("1 = 0".to_string());
     }
     Ok(parts)
+}
+
+/// A local time of the query's zone as the UTC instant to bind (Cube.js's
+/// `inDbTimeZone`); unchanged in UTC.
+fn utc(q: &Query, local: &str) -> Result<String, QueryError> {
+    match &q.timezone {
+        None => Ok(local.to_string()),
+        Some(z) => z
+            .local_to_utc(local)
+            .ok_or_else(|| QueryError::Invalid(format!("{} is not a time in {}", short(local), short(&z.name)))),
+    }
 }
 
 /// Whether a measure must be aggregated through its cube's keys: its cube
@@ -551,6 +576,14 @@ fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
     let c = id.cube;
     let m = &cx.cube(c).measures[i];
     let expr = m.sql.as_deref().map(|s| cx.member_sql(c, s));
+    // Cube.js's ungrouped measure: the row's value, a count's is 1 (the
+    // request check refuses measures with `filters` here).
+    if cx.q.ungrouped {
+        return Ok(match (m.kind, expr) {
+            (MeasureType::Count | MeasureType::CountDistinct, _) | (_, None) => "1".to_string(),
+            (_, Some(e)) => e,
+        });
+    }
     let cond = (!m.filters.is_empty())
         .then(|| m.filters.iter().map(|f| cx.member_sql(c, f)).collect::<Vec<_>>().join(" AND "));
     // Measure filters wrap the aggregated value in CASE, as Cube.js does.
@@ -697,6 +730,7 @@ fn unsafe_literal(v: &Value, path: &ContextPath) -> Result<String, QueryError> {
 
 fn references_measure(f: &Filter) -> bool {
     match f {
+        Filter::Member { operator: Operator::MeasureFilter, .. } => false,
         Filter::Member { member, .. } => matches!(member.member, MemberRef::Measure(_)),
         Filter::And(list) | Filter::Or(list) => list.iter().any(references_measure),
     }
@@ -711,6 +745,19 @@ fn filter_sql(cx: &mut Ctx<'_>, f: &Filter) -> Result<String, QueryError> {
             }
             let parts = list.iter().map(|f| filter_sql(cx, f)).collect::<Result<Vec<_>, _>>()?;
             Ok(format!("({})", parts.join(joiner)))
+        }
+        Filter::Member { member, operator: Operator::MeasureFilter, .. } => {
+            // The measure's own row filters, as Cube.js's
+            // measureFilterToWhere: none is no condition.
+            let MemberRef::Measure(i) = member.member else {
+                return Err(QueryError::Invalid("measureFilter applies to measures only".into()));
+            };
+            let m = &cx.cube(member.cube).measures[i];
+            if m.filters.is_empty() {
+                return Ok("1 = 1".into());
+            }
+            let parts: Vec<String> = m.filters.iter().map(|f| cx.member_sql(member.cube, f)).collect();
+            Ok(format!("({})", parts.join(" AND ")))
         }
         Filter::Member { member, name, operator, values, .. } => {
             let (expr, kind) = match member.member {
@@ -795,38 +842,53 @@ fn member_filter(
     };
     Ok(match op {
         Operator::Equals | Operator::NotEquals => {
-            let ph = values.iter().map(|v| one(cx, v)).collect::<Result<Vec<_>, _>>()?;
-            let positive = match ph.as_slice() {
-                [one] => format!("{col} = {one}"),
-                [] => return Err(QueryError::Invalid("the filter has no values".into())),
-                many => format!("{col} IN ({})", many.join(", ")),
-            };
-            if op == Operator::Equals {
-                positive
-            } else if let [one] = ph.as_slice() {
-                format!("({col} <> {one} OR {col} IS NULL)")
-            } else {
-                format!("({col} NOT IN ({}) OR {col} IS NULL)", ph.join(", "))
+            // Cube.js's equalsWhere/notEqualsWhere: `null` among the values
+            // is IS NULL (IS NOT NULL), the others are bound.
+            let has_null = values.iter().any(Value::is_null);
+            let ph = values.iter().filter(|v| !v.is_null()).map(|v| one(cx, v)).collect::<Result<Vec<_>, _>>()?;
+            let positive = op == Operator::Equals;
+            match (ph.as_slice(), has_null, positive) {
+                ([], false, _) => return Err(QueryError::Invalid("the filter has no values".into())),
+                ([], true, true) => format!("{col} IS NULL"),
+                ([], true, false) => format!("{col} IS NOT NULL"),
+                ([one], false, true) => format!("{col} = {one}"),
+                (many, false, true) => format!("{col} IN ({})", many.join(", ")),
+                (many, true, true) => format!("({col} IN ({}) OR {col} IS NULL)", many.join(", ")),
+                ([one], false, false) => format!("({col} <> {one} OR {col} IS NULL)"),
+                (many, false, false) => format!("({col} NOT IN ({}) OR {col} IS NULL)", many.join(", ")),
+                (many, true, false) => format!("{col} NOT IN ({})", many.join(", ")),
             }
         }
-        Operator::Contains | Operator::NotContains | Operator::StartsWith | Operator::EndsWith => {
+        Operator::Contains
+        | Operator::NotContains
+        | Operator::StartsWith
+        | Operator::NotStartsWith
+        | Operator::EndsWith
+        | Operator::NotEndsWith => {
             let (prefix, suffix) = match op {
-                Operator::StartsWith => (false, true),
-                Operator::EndsWith => (true, false),
+                Operator::StartsWith | Operator::NotStartsWith => (false, true),
+                Operator::EndsWith | Operator::NotEndsWith => (true, false),
                 _ => (true, true),
             };
-            let negate = op == Operator::NotContains;
+            let negate = matches!(op, Operator::NotContains | Operator::NotStartsWith | Operator::NotEndsWith);
+            // Cube.js's likeOr: a `null` value adds `OR col IS NULL` to the
+            // positive forms and drops it from the negative ones.
+            let has_null = values.iter().any(Value::is_null);
             let parts: Vec<String> = values
                 .iter()
+                .filter(|v| !v.is_null())
                 .map(|v| {
                     let p = cx.bind(like_pattern(v, prefix, suffix));
                     format!("{col} {} {p} ESCAPE '\\'", dialect.like(negate))
                 })
                 .collect();
-            if negate {
-                format!("(({}) OR {col} IS NULL)", parts.join(" AND "))
-            } else {
-                format!("({})", parts.join(" OR "))
+            match (parts.is_empty(), negate, has_null) {
+                (true, false, _) => format!("{col} IS NULL"),
+                (true, true, _) => format!("{col} IS NOT NULL"),
+                (false, true, false) => format!("(({}) OR {col} IS NULL)", parts.join(" AND ")),
+                (false, true, true) => format!("({})", parts.join(" AND ")),
+                (false, false, true) => format!("(({}) OR {col} IS NULL)", parts.join(" OR ")),
+                (false, false, false) => format!("({})", parts.join(" OR ")),
             }
         }
         Operator::Gt | Operator::Gte | Operator::Lt | Operator::Lte => {
@@ -840,7 +902,12 @@ fn member_filter(
         }
         Operator::Set => format!("{col} IS NOT NULL"),
         Operator::NotSet => format!("{col} IS NULL"),
-        Operator::InDateRange | Operator::NotInDateRange | Operator::BeforeDate | Operator::AfterDate => {
+        Operator::InDateRange
+        | Operator::NotInDateRange
+        | Operator::BeforeDate
+        | Operator::BeforeOrOnDate
+        | Operator::AfterDate
+        | Operator::AfterOrOnDate => {
             if !is_time {
                 return Err(QueryError::Invalid(format!(
                     "date operators need a time dimension, not {}",
@@ -852,9 +919,13 @@ fn member_filter(
                     .as_str()
                     .and_then(|s| super::request::widen_date(s, end))
                     .ok_or_else(|| QueryError::Invalid(format!("{} is not a date", short(&v.to_string()))))?;
-                let p = cx.bind(SqlValue::Text(s));
+                let p = cx.bind(SqlValue::Text(utc(cx.q, &s)?));
                 Ok(dialect.time_param(&p))
             };
+            // Cube.js's BaseFilter: a range is [start of its first value,
+            // end of its second]; the one-value operators compare with the
+            // start of their value (`afterDate ["2024-06-20"]` is after
+            // 2024-06-20T00:00:00.000).
             match op {
                 Operator::InDateRange => {
                     let (a, b) = (date(cx, nth(values, 0)?, false)?, date(cx, nth(values, 1)?, true)?);
@@ -865,36 +936,51 @@ fn member_filter(
                     format!("({col} < {a} OR {col} > {b})")
                 }
                 Operator::BeforeDate => format!("{col} < {}", date(cx, nth(values, 0)?, false)?),
-                _ => format!("{col} > {}", date(cx, nth(values, 0)?, true)?),
+                Operator::BeforeOrOnDate => format!("{col} <= {}", date(cx, nth(values, 0)?, false)?),
+                Operator::AfterDate => format!("{col} > {}", date(cx, nth(values, 0)?, false)?),
+                _ => format!("{col} >= {}", date(cx, nth(values, 0)?, false)?),
             }
         }
+        Operator::MeasureFilter => return Err(QueryError::Invalid("measureFilter is a measure's own filters".into())),
     })
 }
 
 /// Explicit order, else Cube.js's default for grouped queries: the first
 /// granular time dimension ascending, else the first measure descending,
 /// else the first dimension ascending.
-fn order_by(q: &Query, columns: &[Column], grouped: bool) -> Vec<String> {
+fn order_by(cx: &Ctx<'_>, columns: &[Column], grouped: bool) -> Result<Vec<String>, QueryError> {
+    let q = cx.q;
     let position = |member: &str| {
         columns.iter().position(|c| c.member == member || c.also.as_deref() == Some(member)).map(|i| i + 1)
     };
     if !q.order.is_empty() {
-        return q
-            .order
-            .iter()
-            .filter_map(|(m, desc)| position(m).map(|p| format!("{p} {}", if *desc { "DESC" } else { "ASC" })))
-            .collect();
+        let mut out = Vec::with_capacity(q.order.len());
+        for (m, desc) in &q.order {
+            let dir = if *desc { "DESC" } else { "ASC" };
+            if let Some(p) = position(m) {
+                out.push(format!("{p} {dir}"));
+            } else if let Some(n) = q.order_only.iter().find(|n| n.name == *m) {
+                // Not selected: ordered by its expression (model SQL only).
+                let expr = match n.id.member {
+                    MemberRef::Measure(_) => measure_sql(cx, n.id)?,
+                    MemberRef::Dimension(i) => cx.dimension_sql(n.id.cube, i),
+                    MemberRef::Segment(_) => continue,
+                };
+                out.push(format!("{expr} {dir}"));
+            }
+        }
+        return Ok(out);
     }
     if !grouped {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     if let Some(i) = columns.iter().position(|c| c.also.is_some()) {
-        return vec![format!("{} ASC", i + 1)];
+        return Ok(vec![format!("{} ASC", i + 1)]);
     }
     if let Some(i) = columns.iter().position(|c| matches!(c.kind, ColumnKind::Measure(_))) {
-        return vec![format!("{} DESC", i + 1)];
+        return Ok(vec![format!("{} DESC", i + 1)]);
     }
-    vec!["1 ASC".into()]
+    Ok(vec!["1 ASC".into()])
 }
 
 /// Data-driven golden tests: each `tests/golden/render/*.json` holds a
@@ -923,7 +1009,7 @@ mod golden {
         let ctx = SecurityContext::from_verified(claims, None, &[]).expect("context");
         let result = Query::parse(&case["query"], model).and_then(|q| render(model, &q, &ctx, dialect, opts));
         match result {
-            Ok(r) => json!({"sql": r.sql, "params": r.params.iter().map(SqlValue::to_json).collect::<Vec<_>>()}),
+            Ok(r) => json!({"params": r.params.iter().map(SqlValue::to_json).collect::<Vec<_>>(), "sql": r.sql}),
             Err(e) => json!({"error": {"code": e.code(), "message": e.to_string()}}),
         }
     }

@@ -78,6 +78,7 @@ impl Endpoint {
 struct Request {
     queries: Vec<Value>,
     multi: bool,
+    kind: shape::QueryType,
 }
 
 /// Parse the request, plan it (`query::plan`: every policy step), then one
@@ -93,7 +94,9 @@ pub async fn handle(
     let mut audit = audit;
     let mut planned = || -> Result<(Request, Plan), ApiError> {
         let req = parse_request(parts, &body)?;
-        shape::check_blending(&req.queries)?;
+        if req.kind == shape::QueryType::Blending {
+            shape::check_blending(&req.queries)?;
+        }
         let planned = crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context);
         if let Some(a) = audit.as_deref_mut() {
             match &planned {
@@ -116,8 +119,8 @@ pub async fn handle(
         Endpoint::DryRun => {
             let (req, plan) = planned()?;
             let mut normalized = echoes(&req, &plan);
-            let pivot = shape::pivot_query(&req.queries, &normalized);
-            shape::mark_first(&mut normalized);
+            let pivot = shape::pivot_query(&req.queries, &normalized, req.kind);
+            shape::mark_first(&mut normalized, req.kind);
             let order =
                 plan.queries.iter().map(|p| shape::order_object(&shape::effective_order(&p.query))).collect::<Vec<_>>();
             Ok(json_response(
@@ -135,19 +138,24 @@ pub async fn handle(
             Ok(json_response(StatusCode::OK, &explain(app, &plan, &auth.context)))
         }
         Endpoint::Sql => {
-            let (_, plan) = planned()?;
-            // Cube.js: `{sql}` for one query, `[{sql}, ...]` for a blend,
-            // whatever `queryType` says.
+            let (req, plan) = planned()?;
+            // Cube.js: `{sql}` for a regular query, `[{sql}, ...]` for a
+            // blend or a compare query, whatever `queryType` says.
             let mut sqls: Vec<Value> = plan.queries.iter().map(|p| json!({"sql": sql_object(p)})).collect();
-            let body = if sqls.len() > 1 { Value::Array(sqls) } else { sqls.pop().unwrap_or(Value::Null) };
+            let body = if req.kind == shape::QueryType::Regular {
+                sqls.pop().unwrap_or(Value::Null)
+            } else {
+                Value::Array(sqls)
+            };
             Ok(json_response(StatusCode::OK, &body))
         }
         Endpoint::Load => {
             let (req, plan) = planned()?;
-            if !req.multi && req.queries.len() > 1 {
-                return Err(QueryError::Invalid(
-                    "'blendingQuery' query type is not supported by the client.Please update the client.".into(),
-                )
+            if !req.multi && req.kind != shape::QueryType::Regular {
+                return Err(QueryError::Invalid(format!(
+                    "'{}' query type is not supported by the client.Please update the client.",
+                    req.kind.as_str()
+                ))
                 .into());
             }
             load(app, &req, &plan, audit).await
@@ -250,11 +258,11 @@ async fn load(
     let mut budget = Budget { cells_left: limits.0, max_cells: limits.0, max_bytes: limits.1, bytes: 0 };
     let mut results: Vec<Vec<u8>> = Vec::with_capacity(plan.queries.len());
     let mut echoes = echoes(req, plan);
-    let pivot = shape::pivot_query(&req.queries, &echoes);
+    let pivot = shape::pivot_query(&req.queries, &echoes, req.kind);
     if req.multi {
-        shape::mark_first(&mut echoes);
+        shape::mark_first(&mut echoes, req.kind);
     }
-    let blending = plan.queries.len() > 1;
+    let blending = req.kind == shape::QueryType::Blending;
     for (i, (p, raw)) in plan.queries.iter().zip(&req.queries).enumerate() {
         let (q, r) = (&p.query, &p.rendered);
         // Cube.js's `renewQuery: true`: computed afresh, whatever is cached.
@@ -268,7 +276,20 @@ async fn load(
         // blending key); it is part of the written rows, so of the shape.
         let blend_key = if blending { shape::blending_time_key(raw) } else { None };
         let keys = column_keys(&r.columns, blend_key.as_ref());
+        // A compare query's rows carry their range (`compareDateRange`),
+        // written after the columns; part of the shape too.
+        let tag = if req.kind == shape::QueryType::CompareDateRange {
+            let value = echoes.get(i).and_then(shape::compare_date_range_value).unwrap_or_default();
+            let mut t = b",\"compareDateRange\":".to_vec();
+            write_str(&mut t, &value);
+            t
+        } else {
+            Vec::new()
+        };
         let mut shape = Vec::with_capacity(64);
+        // How cells are written (2: a PostgreSQL int8 as a string), so a
+        // shared cache never serves rows another version wrote differently.
+        shape.push(ROWS_FORMAT);
         shape.extend_from_slice(&(cap as u64).to_le_bytes());
         shape.extend_from_slice(&(budget.max_bytes as u64).to_le_bytes());
         for (key, also) in &keys {
@@ -278,8 +299,24 @@ async fn load(
             }
             shape.extend_from_slice(&(also.len() as u64).to_le_bytes());
         }
+        shape.extend_from_slice(&(tag.len() as u64).to_le_bytes());
+        shape.extend_from_slice(&tag);
+        // `responseFormat: "compact"` (not for a blend, as in Cube.js):
+        // `data` is `{members, dataset}`.
+        let layout = if !blending && raw.get("responseFormat").and_then(Value::as_str) == Some("compact") {
+            let compare = (req.kind == shape::QueryType::CompareDateRange).then(|| {
+                let value = echoes.get(i).and_then(shape::compare_date_range_value).unwrap_or_default();
+                serde_json::to_vec(&value).unwrap_or_default()
+            });
+            let layout = compact_layout(&r.columns, compare);
+            shape.push(b'c');
+            shape.extend_from_slice(&layout.members);
+            Layout::Compact(layout)
+        } else {
+            Layout::Rows { keys, tag }
+        };
         let stmt = Statement { route, sql: &r.sql, params: &r.params, settings: &p.settings, shape: &shape };
-        let compute = compute_rows(data, &stmt, cap, keys, budget.max_bytes);
+        let compute = compute_rows(data, &stmt, cap, layout, budget.max_bytes);
         let fetched = match cached(app, data, &stmt, &p.cube, renew, compute).await {
             Err(Computed::Db(DbError::TooManyRows { .. })) if cap < data.max_rows() => {
                 return Err(budget.cells_exceeded().into());
@@ -342,6 +379,9 @@ async fn load(
     Ok(bytes_response(StatusCode::OK, body))
 }
 
+/// The version of [`write_cell`]'s output, part of a cached result's shape.
+const ROWS_FORMAT: u8 = 2;
+
 /// Why a statement's result could not be had; `Clone`, as every request
 /// waiting on one computation gets its outcome.
 #[derive(Debug, Clone)]
@@ -388,16 +428,19 @@ async fn compute_rows(
     data: &DataSource,
     stmt: &Statement<'_>,
     cap: usize,
-    keys: Vec<ColumnKey>,
+    layout: Layout,
     max_bytes: usize,
 ) -> Result<Stored, Computed> {
     let rows = data.query(stmt.sql, stmt.params, stmt.settings, cap).await?;
     let count = rows.rows.len();
     // Serializing up to tens of megabytes is CPU work: off the async
     // workers, so /livez and other requests keep answering.
-    let written = tokio::task::spawn_blocking(move || write_rows(&keys, &rows, max_bytes))
-        .await
-        .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
+    let written = tokio::task::spawn_blocking(move || match &layout {
+        Layout::Rows { keys, tag } => write_rows(keys, tag, &rows, max_bytes),
+        Layout::Compact(c) => write_compact(c, &rows, max_bytes),
+    })
+    .await
+    .map_err(|e| DbError::Internal(format!("the serialization task failed: {e}")))?;
     let bytes = written.ok_or(Computed::TooManyBytes)?;
     Ok(Stored::new(bytes, count))
 }
@@ -434,7 +477,7 @@ impl Budget {
 }
 
 fn query_type(req: &Request) -> &'static str {
-    shape::query_type(req.queries.len())
+    req.kind.as_str()
 }
 
 /// Each query as Cube.js echoes it back.
@@ -474,6 +517,7 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         (v, false)
     };
     multi |= params.iter().any(|(k, v)| k == "queryType" && v == "multi");
+    let mut kind = if raw.is_array() { shape::QueryType::Blending } else { shape::QueryType::Regular };
     let queries = match raw {
         Value::Array(list) if list.is_empty() => return Err(QueryError::Empty.into()),
         Value::Array(list) if list.len() > 20 => {
@@ -485,8 +529,22 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
         }
         other => vec![other],
     };
-    let queries = queries.iter().map(shape::prepare).collect::<Result<Vec<_>, _>>()?;
-    Ok(Request { queries, multi })
+    // Cube.js expands a (single) query's compareDateRange before anything
+    // else reads it.
+    let queries = match queries.as_slice() {
+        [one] if kind == shape::QueryType::Regular => match shape::expand_compare_date_range(one)? {
+            Some(list) => {
+                kind = shape::QueryType::CompareDateRange;
+                list
+            }
+            None => queries,
+        },
+        _ => queries,
+    };
+    // One "now" for the request's relative date ranges.
+    let now = jiff::Timestamp::now();
+    let queries = queries.iter().map(|q| shape::prepare(q, now)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Request { queries, multi, kind })
 }
 
 fn sql_object(p: &Planned) -> Value {
@@ -652,10 +710,85 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
+/// How `data` is written: Cube.js's rows (objects, each key escaped once
+/// per column, and a compare query's tag) or its compact form.
+enum Layout {
+    Rows { keys: Vec<ColumnKey>, tag: Vec<u8> },
+    Compact(Compact),
+}
+
+/// `responseFormat: "compact"` as Cube.js's `getMembers`/`getCompactRow`
+/// write it: `members` names each column (a granular time dimension under
+/// both its names), then `compareDateRange`; each row the values in that
+/// order.
+struct Compact {
+    /// The JSON array of member names.
+    members: Vec<u8>,
+    /// How many names each column has (its value is written that often).
+    repeats: Vec<usize>,
+    /// A compare query's range, as JSON, after the columns.
+    compare: Option<Vec<u8>>,
+}
+
+fn compact_layout(columns: &[crate::query::Column], compare: Option<Vec<u8>>) -> Compact {
+    let mut names: Vec<&str> = Vec::new();
+    let mut repeats = Vec::with_capacity(columns.len());
+    for c in columns {
+        names.push(&c.member);
+        names.extend(c.also.as_deref());
+        repeats.push(1 + usize::from(c.also.is_some()));
+    }
+    if compare.is_some() {
+        names.push("compareDateRange");
+    }
+    Compact { members: serde_json::to_vec(&names).unwrap_or_default(), repeats, compare }
+}
+
+/// `{members, dataset}`, written straight from the cells; no members
+/// without rows, as in Cube.js. `None` once past `max_bytes`.
+fn write_compact(c: &Compact, rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"members\":");
+    if rows.rows.is_empty() {
+        out.extend_from_slice(b"[]");
+    } else {
+        out.extend_from_slice(&c.members);
+    }
+    out.extend_from_slice(b",\"dataset\":[");
+    for (i, row) in rows.rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        let mut first = true;
+        for (cell, n) in row.iter().zip(&c.repeats) {
+            for _ in 0..*n {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_cell(&mut out, cell);
+            }
+        }
+        if let Some(tag) = &c.compare {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(tag);
+        }
+        out.push(b']');
+        if out.len() > max_bytes {
+            return None;
+        }
+    }
+    out.extend_from_slice(b"]}");
+    (out.len() <= max_bytes).then_some(out)
+}
+
 /// `data` as a JSON array written straight from the driver's cells, each
 /// key escaped once per column (no map per row, no name copied per cell).
 /// `None` once the bytes would pass `max_bytes`.
-fn write_rows(keys: &[ColumnKey], rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
+fn write_rows(keys: &[ColumnKey], tag: &[u8], rows: &Rows, max_bytes: usize) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(1024);
     out.push(b'[');
     for (i, row) in rows.rows.iter().enumerate() {
@@ -674,6 +807,8 @@ fn write_rows(keys: &[ColumnKey], rows: &Rows, max_bytes: usize) -> Option<Vec<u
                 write_cell(&mut out, cell);
             }
         }
+        // `tag` starts with a comma: a compare query always has a column.
+        out.extend_from_slice(tag);
         out.push(b'}');
         if out.len() > max_bytes {
             return None;
@@ -688,7 +823,9 @@ fn write_json(out: &mut Vec<u8>, v: &Value) {
     let _ = serde_json::to_writer(&mut *out, v);
 }
 
-/// [`cell_json`], written without building a `Value`.
+/// A row's cell as Cube.js's driver returns it: [`cell_json`], except that
+/// a PostgreSQL `int8` is always a string (node-pg's), as exact decimals
+/// (`numeric`) are. Written without building a `Value`.
 fn write_cell(out: &mut Vec<u8>, cell: &Cell) {
     const SAFE: i64 = 1 << 53;
     let _ = match cell {
@@ -697,7 +834,7 @@ fn write_cell(out: &mut Vec<u8>, cell: &Cell) {
             Ok(())
         }
         Cell::Int(i) if (-SAFE..=SAFE).contains(i) => serde_json::to_writer(&mut *out, i),
-        Cell::Int(i) => serde_json::to_writer(&mut *out, &i.to_string()),
+        Cell::Int(i) | Cell::Int8(i) => serde_json::to_writer(&mut *out, &i.to_string()),
         Cell::Float(f) if f.is_finite() => serde_json::to_writer(&mut *out, f),
         Cell::Float(_) => {
             out.extend_from_slice(b"null");
@@ -711,13 +848,15 @@ fn write_cell(out: &mut Vec<u8>, cell: &Cell) {
 
 /// Integers within +-2^53 and finite floats are JSON numbers; larger
 /// integers and exact decimals (text) stay strings, so nothing loses
-/// precision silently.
+/// precision silently. (Rows are written by [`write_cell`].)
 pub fn cell_json(cell: &Cell) -> Value {
     const SAFE: i64 = 1 << 53;
     match cell {
         Cell::Null => Value::Null,
         Cell::Int(i) if (-SAFE..=SAFE).contains(i) => json!(i),
         Cell::Int(i) => json!(i.to_string()),
+        // Cube.js's `total` is a number whatever the driver returns.
+        Cell::Int8(i) => cell_json(&Cell::Int(*i)),
         Cell::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
         Cell::Bool(b) => json!(b),
         Cell::Text(s) => json!(s),
@@ -740,16 +879,29 @@ mod tests {
         total: Value,
         computed_at_ms: i64,
     ) -> Value {
+        // In the order a sorted map held them (objects keep insertion
+        // order: serde_json's `preserve_order`).
         json!({
-            "query": query,
-            "annotation": annotation(r, segments),
-            "lastRefreshTime": crate::db::iso_utc_millis(computed_at_ms),
+            "annotation": sorted(annotation(r, segments)),
             "dataSource": "default",
             "dbType": db_type,
             "external": false,
+            "lastRefreshTime": crate::db::iso_utc_millis(computed_at_ms),
+            "query": query,
             "slowQuery": false,
             "total": total,
         })
+    }
+
+    fn sorted(v: Value) -> Value {
+        match v {
+            Value::Object(map) => {
+                let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            }
+            other => other,
+        }
     }
 
     fn reference_bytes(envelope: &Value, data: &[u8]) -> Vec<u8> {
@@ -824,7 +976,7 @@ mod tests {
         let query = json!({"measures": ["Orders.count"], "limit": 10});
         let data = br#"[{"Orders.count":1}]"#;
         for total in [Value::Null, json!(42)] {
-            let segments = json!({"Orders.done": {"title": "Orders Done", "shortTitle": "Done"}});
+            let segments = json!({"Orders.done": {"shortTitle": "Done", "title": "Orders Done"}});
             let bytes = write_result(&query, &r, &segments, "postgres", &total, 1_709_648_521_123, data);
             let want = reference_envelope(&query, &r, &segments, "postgres", total.clone(), 1_709_648_521_123);
             assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&reference_bytes(&want, data)));
@@ -849,5 +1001,18 @@ mod tests {
         assert_eq!(cell_json(&Cell::Int(9_007_199_254_740_993)), json!("9007199254740993"));
         assert_eq!(cell_json(&Cell::Float(1.5)), json!(1.5));
         assert_eq!(cell_json(&Cell::Text("12.30".into())), json!("12.30"));
+    }
+
+    #[test]
+    fn a_postgres_int8_is_written_as_a_string_as_node_pg_returns_it() {
+        let written = |c: Cell| {
+            let mut out = Vec::new();
+            write_cell(&mut out, &c);
+            String::from_utf8(out).unwrap_or_default()
+        };
+        assert_eq!(written(Cell::Int8(30)), "\"30\"");
+        assert_eq!(written(Cell::Int8(-5)), "\"-5\"");
+        assert_eq!(written(Cell::Int(30)), "30");
+        assert_eq!(cell_json(&Cell::Int8(30)), json!(30), "total stays a number");
     }
 }

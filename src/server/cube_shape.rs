@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::query::time::{Zone, relative_range};
 use crate::query::{Query, QueryError};
 
 /// `/^\d\d\d\d-\d\d-\d\d$/`: a date without a time, which Cube.js widens to
@@ -25,10 +26,26 @@ fn is_plain_date(s: &str) -> bool {
 ///   then ignored (`typeof limit === 'number' ? limit : default`), so it is
 ///   dropped; a `limit` below 1 is refused with Cube.js's message.
 /// - a one-element `dateRange` is that day (`[d, d]`).
-pub fn prepare(raw: &Value) -> Result<Value, QueryError> {
+/// - a relative `dateRange` (`"last 7 days"`) is the `[from, to]` Cube.js's
+///   `dateParser` makes of it in the query's `timezone` at `now`, so
+///   everything after (the plan, the echo) sees the absolute range, as in
+///   Cube.js.
+pub fn prepare(raw: &Value, now: jiff::Timestamp) -> Result<Value, QueryError> {
     validate(raw)?;
     let Value::Object(obj) = raw else { return Ok(raw.clone()) };
     let mut obj = obj.clone();
+    let zone = match obj.get("timezone") {
+        Some(Value::String(tz)) => Zone::parse(tz)?,
+        _ => None,
+    };
+    if let Some(Value::Array(tds)) = obj.get_mut("timeDimensions") {
+        for td in tds.iter_mut() {
+            if let Some(Value::String(text)) = td.get("dateRange") {
+                let (from, to) = relative_range(text, zone.as_ref(), now)?;
+                td["dateRange"] = json!([from, to]);
+            }
+        }
+    }
     match obj.get("limit") {
         Some(Value::String(s)) if s.trim().parse::<i64>().is_ok_and(|n| n >= 1) => {
             obj.remove("limit");
@@ -340,9 +357,73 @@ pub fn order_object(order: &[(String, bool)]) -> Value {
     Value::Object(order.iter().map(|(m, d)| (m.clone(), json!(if *d { "desc" } else { "asc" }))).collect())
 }
 
-/// `regularQuery` for one query, `blendingQuery` for several.
-pub fn query_type(queries: usize) -> &'static str {
-    if queries > 1 { "blendingQuery" } else { "regularQuery" }
+/// What Cube.js's `getNormalizedQueries` makes of a request: one query, a
+/// blend (a list of queries), or one query with a `compareDateRange`,
+/// expanded into one query per range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryType {
+    Regular,
+    Blending,
+    CompareDateRange,
+}
+
+impl QueryType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryType::Regular => "regularQuery",
+            QueryType::Blending => "blendingQuery",
+            QueryType::CompareDateRange => "compareDateRangeQuery",
+        }
+    }
+}
+
+/// Cube.js's `compareDateRangeTransformer`: a query whose time dimension
+/// has `compareDateRange` becomes one query per range, that time
+/// dimension's `dateRange` set to the range (a relative one is read later,
+/// by [`prepare`], as in Cube.js). `None` when the query has none.
+pub fn expand_compare_date_range(raw: &Value) -> Result<Option<Vec<Value>>, QueryError> {
+    let Some(tds) = raw.get("timeDimensions").and_then(Value::as_array) else { return Ok(None) };
+    let mut found: Option<(usize, &Value)> = None;
+    for (i, td) in tds.iter().enumerate() {
+        if let Some(ranges) = td.get("compareDateRange").filter(|r| !r.is_null()) {
+            if found.is_some() {
+                return Err(QueryError::Invalid("compareDateRange can only exist for one timeDimension".into()));
+            }
+            found = Some((i, ranges));
+        }
+    }
+    let Some((index, ranges)) = found else { return Ok(None) };
+    let Some(ranges) = ranges.as_array().filter(|r| !r.is_empty() && r.len() <= MAX_COMPARE_RANGES) else {
+        return Err(QueryError::Invalid(format!(
+            "Invalid query format: \"compareDateRange\" must be an array of 1 to {MAX_COMPARE_RANGES} date ranges"
+        )));
+    };
+    Ok(Some(
+        ranges
+            .iter()
+            .map(|range| {
+                let mut q = raw.clone();
+                if let Some(Value::Object(td)) = q.get_mut("timeDimensions").and_then(|t| t.get_mut(index)) {
+                    td.shift_remove("compareDateRange");
+                    td.insert("dateRange".into(), range.clone());
+                }
+                q
+            })
+            .collect(),
+    ))
+}
+
+/// Ranges in one `compareDateRange`: each is a query, and a request holds
+/// at most 20.
+pub const MAX_COMPARE_RANGES: usize = 20;
+
+/// A compare query's rows are tagged with their range, as Cube.js's
+/// `getDateRangeValue` writes it: the first time dimension's (echoed)
+/// `dateRange`, joined by ` - `.
+pub fn compare_date_range_value(echo: &Value) -> Option<String> {
+    let range = echo.get("timeDimensions")?.get(0)?.get("dateRange")?.as_array()?;
+    let parts: Option<Vec<&str>> = range.iter().map(Value::as_str).collect();
+    Some(parts?.join(" - "))
 }
 
 /// The first time dimension's granularity of each query, as Cube.js's
@@ -376,10 +457,11 @@ pub fn check_blending(raw: &[Value]) -> Result<(), QueryError> {
 
 /// `pivotQuery`, as Cube.js's `getPivotQuery` builds it: for one query, that
 /// query's echo with `queryType`; for a blend, the measures and dimensions
-/// of all queries and one `time` dimension at their granularity.
-pub fn pivot_query(raw: &[Value], echoes: &[Value]) -> Value {
-    let qt = query_type(echoes.len());
-    if echoes.len() > 1 {
+/// of all queries and one `time` dimension at their granularity; for a
+/// compare query, the first query's echo with a `compareDateRange`
+/// dimension first.
+pub fn pivot_query(raw: &[Value], echoes: &[Value], qt: QueryType) -> Value {
+    if qt == QueryType::Blending {
         let mut pivot = Map::new();
         for key in ["measures", "dimensions"] {
             let mut all: Vec<Value> = Vec::new();
@@ -394,22 +476,34 @@ pub fn pivot_query(raw: &[Value], echoes: &[Value]) -> Value {
         }
         let granularity = granularities(raw).first().map_or(Value::Null, |g| json!(g));
         pivot.insert("timeDimensions".into(), json!([{"dimension": "time", "granularity": granularity}]));
-        pivot.insert("queryType".into(), json!(qt));
+        pivot.insert("queryType".into(), json!(qt.as_str()));
         return Value::Object(pivot);
     }
     let mut pivot = echoes.first().cloned().unwrap_or_else(|| json!({}));
-    pivot["queryType"] = json!(qt);
+    mark(&mut pivot, qt);
     pivot
 }
 
-/// Cube.js's `getPivotQuery` sets `queryType` on the first normalized query
-/// itself (for a single query it is the same object), so `/dry-run`'s
-/// `normalizedQueries` and a multi `/load`'s first `query` carry it too.
-pub fn mark_first(echoes: &mut [Value]) {
-    if echoes.len() == 1
-        && let Some(Value::Object(first)) = echoes.first_mut()
+/// What `getPivotQuery` sets on the query it pivots on: `queryType`, and
+/// for a compare query the `compareDateRange` dimension.
+fn mark(q: &mut Value, qt: QueryType) {
+    let Value::Object(obj) = q else { return };
+    if qt == QueryType::CompareDateRange {
+        let mut dims = vec![json!("compareDateRange")];
+        dims.extend(obj.get("dimensions").and_then(Value::as_array).cloned().unwrap_or_default());
+        obj.insert("dimensions".into(), Value::Array(dims));
+    }
+    obj.insert("queryType".into(), json!(qt.as_str()));
+}
+
+/// Cube.js's `getPivotQuery` changes the first normalized query itself
+/// (unless it blends, when it builds a new one), so `/dry-run`'s
+/// `normalizedQueries` and a multi `/load`'s first `query` carry the marks.
+pub fn mark_first(echoes: &mut [Value], qt: QueryType) {
+    if qt != QueryType::Blending
+        && let Some(first) = echoes.first_mut()
     {
-        first.insert("queryType".into(), json!(query_type(1)));
+        mark(first, qt);
     }
 }
 
@@ -427,19 +521,34 @@ mod tests {
 
     #[test]
     fn a_numeric_string_limit_is_dropped_and_a_limit_below_one_refused() {
-        assert_eq!(prepare(&json!({"limit": "2"})).ok(), Some(json!({})));
-        assert!(prepare(&json!({"limit": 0})).is_err());
-        assert!(prepare(&json!({"limit": "-1"})).is_err());
-        assert_eq!(prepare(&json!({"limit": 5})).ok(), Some(json!({"limit": 5})));
+        assert_eq!(prepare(&json!({"limit": "2"}), jiff::Timestamp::UNIX_EPOCH).ok(), Some(json!({})));
+        assert!(prepare(&json!({"limit": 0}), jiff::Timestamp::UNIX_EPOCH).is_err());
+        assert!(prepare(&json!({"limit": "-1"}), jiff::Timestamp::UNIX_EPOCH).is_err());
+        assert_eq!(prepare(&json!({"limit": 5}), jiff::Timestamp::UNIX_EPOCH).ok(), Some(json!({"limit": 5})));
     }
 
     #[test]
     fn a_one_day_date_range_becomes_that_day() {
-        let q = prepare(&json!({"timeDimensions": [{"dimension": "A.t", "dateRange": ["2024-03-10"]}]})).ok();
+        let q = prepare(
+            &json!({"timeDimensions": [{"dimension": "A.t", "dateRange": ["2024-03-10"]}]}),
+            jiff::Timestamp::UNIX_EPOCH,
+        )
+        .ok();
         assert_eq!(
             q,
             Some(json!({"timeDimensions": [{"dimension": "A.t", "dateRange": ["2024-03-10", "2024-03-10"]}]}))
         );
+    }
+
+    #[test]
+    fn a_relative_date_range_becomes_absolute_in_the_querys_zone() {
+        let now: jiff::Timestamp = "2024-03-13T23:30:00Z".parse().expect("now");
+        let td = |tz: &str| json!({"timezone": tz, "timeDimensions": [{"dimension": "A.t", "granularity": "day", "dateRange": "yesterday"}]});
+        let q = prepare(&td("UTC"), now).expect("prepared");
+        assert_eq!(q["timeDimensions"][0]["dateRange"], json!(["2024-03-12T00:00:00.000", "2024-03-12T23:59:59.999"]));
+        let q = prepare(&td("Asia/Kolkata"), now).expect("prepared");
+        assert_eq!(q["timeDimensions"][0]["dateRange"], json!(["2024-03-13T00:00:00.000", "2024-03-13T23:59:59.999"]));
+        assert_eq!(prepare(&td("Not/AZone"), now).map_err(|e| e.code()).err(), Some("unknown_timezone"));
     }
 
     #[test]

@@ -149,7 +149,12 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
         ) => json_response(StatusCode::FORBIDDEN, &json!({"error": e.to_string(), "code": e.code()})),
         // Cube.js's schema compiler raises these as `UserError`, and its
         // answer says so in `type`.
-        ApiError::Query(e @ (QueryError::UnknownMember(_) | QueryError::UnknownCube(_))) => json_response(
+        ApiError::Query(
+            e @ (QueryError::UnknownMember(_)
+            | QueryError::UnknownCube(_)
+            | QueryError::NoJoinPath(_)
+            | QueryError::Compiler(_)),
+        ) => json_response(
             StatusCode::BAD_REQUEST,
             &json!({"type": "UserError", "error": e.to_string(), "code": e.code()}),
         ),

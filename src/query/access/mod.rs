@@ -666,7 +666,11 @@ impl<'m> Caller<'m> {
                     .map(|td| Ref { id: td.dimension, view: td.view }),
             )
             .collect();
+        // Conditions reveal a member's real values without selecting it:
+        // segments, date ranges, filters and an order by a member the
+        // query does not select.
         let mut conditions: Vec<Ref> = q.segments.iter().map(|n| n.as_ref()).collect();
+        conditions.extend(q.order_only.iter().map(|n| n.as_ref()));
         conditions.extend(
             q.time_dimensions
                 .iter()

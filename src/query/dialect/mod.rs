@@ -5,6 +5,8 @@
 mod postgres;
 mod sqlite;
 
+pub use sqlite::LOCAL_TIME_FUNCTION as SQLITE_LOCAL_TIME_FUNCTION;
+
 use super::request::Granularity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +32,23 @@ impl Dialect {
     }
 
     /// The expression truncated to a granularity, as the same text shape in
-    /// both dialects' results (`2024-03-01T00:00:00.000`).
-    pub fn truncate(self, granularity: Granularity, expr: &str) -> String {
+    /// both dialects' results (`2024-03-01T00:00:00.000`): in UTC, or in the
+    /// zone whose name is bound at `zone` (a placeholder), as local time.
+    pub fn truncate(self, granularity: Granularity, expr: &str, zone: Option<&str>) -> String {
         match self {
-            Dialect::Sqlite => sqlite::truncate(granularity, expr),
-            Dialect::Postgres => postgres::truncate(granularity, expr),
+            Dialect::Sqlite => sqlite::truncate(granularity, &sqlite::local(expr, zone)),
+            Dialect::Postgres => postgres::truncate(granularity, expr, zone),
+        }
+    }
+
+    /// A time dimension selected as it is (no granularity), in the shape
+    /// Cube.js's API answers it (`transformValue`: `YYYY-MM-DDTHH:MM:SS.mmm`,
+    /// UTC). SQLite's text is normalized by strftime (it reads `Z` and
+    /// offsets); PostgreSQL's driver decodes times in that shape already.
+    pub fn time_value(self, expr: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("strftime('%Y-%m-%dT%H:%M:%f', {expr})"),
+            Dialect::Postgres => expr.to_string(),
         }
     }
 

@@ -2,6 +2,20 @@
 
 use crate::query::request::Granularity;
 
+/// The SQL function (registered on every connection by `db::sqlite`) that
+/// turns a UTC time into local time in a named zone, from the time-zone
+/// database compiled in: `tenantgate_local_time(utc_text, zone)`.
+pub const LOCAL_TIME_FUNCTION: &str = "tenantgate_local_time";
+
+/// The expression as local time in the zone bound at `zone`, normalized
+/// to UTC by strftime first (it reads `Z` and offsets); unchanged in UTC.
+pub fn local(expr: &str, zone: Option<&str>) -> String {
+    match zone {
+        None => expr.to_string(),
+        Some(p) => format!("{LOCAL_TIME_FUNCTION}(strftime('%Y-%m-%dT%H:%M:%f', {expr}), {p})"),
+    }
+}
+
 pub fn truncate(g: Granularity, expr: &str) -> String {
     match g {
         Granularity::Second => format!("strftime('%Y-%m-%dT%H:%M:%S.000', {expr})"),

@@ -1,0 +1,294 @@
+//! A query's time zone and its relative date ranges, pure: the IANA
+//! database is compiled in (jiff's bundled tzdb), and "now" is an argument,
+//! so the same inputs always give the same SQL parameters.
+//!
+//! Cube.js 0.33's reading is the model: `normalizeQuery` (API gateway)
+//! parses a relative `dateRange` with `dateParser` in the query's zone, and
+//! `BaseFilter`/`BaseTimeDimension` turn local bounds into UTC instants
+//! (`inDbTimeZone`). Local times here are `YYYY-MM-DDTHH:MM:SS.mmm` text.
+
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use jiff::{Span, Timestamp, Zoned};
+
+use super::QueryError;
+
+/// The zone of a query: `None` is UTC (absent, `UTC`, `Etc/UTC`).
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub name: String,
+    tz: TimeZone,
+}
+
+impl Zone {
+    /// An IANA name from the compiled-in database; anything else is the
+    /// client's 400 (Cube.js answers a 500 `Unknown timezone`).
+    pub fn parse(name: &str) -> Result<Option<Zone>, QueryError> {
+        if name == "UTC" || name == "Etc/UTC" {
+            return Ok(None);
+        }
+        let tz = jiff::tz::db().get(name).map_err(|_| QueryError::UnknownTimezone(bounded(name)))?;
+        Ok(Some(Zone { name: name.to_string(), tz }))
+    }
+
+    /// A local wall-clock time in this zone as the UTC instant it names
+    /// (a time in a DST gap moves forward, a repeated one takes the
+    /// earlier instant, as moment-timezone does).
+    pub fn local_to_utc(&self, local: &str) -> Option<String> {
+        let dt: DateTime = local.parse().ok()?;
+        let zoned = dt.to_zoned(self.tz.clone()).ok()?;
+        Some(format_local(&zoned.timestamp().to_zoned(TimeZone::UTC).datetime()))
+    }
+}
+
+/// A UTC time (`YYYY-MM-DDTHH:MM:SS[.fff]`, as SQLite's strftime writes it)
+/// as local wall-clock time in the named zone: SQLite's
+/// `tenantgate_local_time`. `None` (SQL NULL) for text that is not a time
+/// or a zone the database does not know.
+pub fn utc_to_local(utc: &str, zone: &str) -> Option<String> {
+    let dt: DateTime = utc.trim_end_matches('Z').parse().ok()?;
+    let tz = jiff::tz::db().get(zone).ok()?;
+    let ts = dt.to_zoned(TimeZone::UTC).ok()?.timestamp();
+    Some(format_local(&ts.to_zoned(tz).datetime()))
+}
+
+/// A client's text in a message, cut to 100 characters.
+fn bounded(s: &str) -> String {
+    s.chars().take(100).collect()
+}
+
+fn format_local(dt: &DateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.subsec_nanosecond() / 1_000_000
+    )
+}
+
+/// The units Cube.js's `dateParser` names, with moment's start-of rules
+/// (a week starts on Monday: `isoWeek`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Period {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Period {
+    fn parse(s: &str) -> Option<Period> {
+        Some(match s.strip_suffix('s').unwrap_or(s) {
+            "second" => Period::Second,
+            "minute" => Period::Minute,
+            "hour" => Period::Hour,
+            "day" => Period::Day,
+            "week" => Period::Week,
+            "month" => Period::Month,
+            "quarter" => Period::Quarter,
+            "year" => Period::Year,
+            _ => return None,
+        })
+    }
+
+    fn span(self, n: i64) -> Option<Span> {
+        let span = Span::new();
+        match self {
+            Period::Second => span.try_seconds(n),
+            Period::Minute => span.try_minutes(n),
+            Period::Hour => span.try_hours(n),
+            Period::Day => span.try_days(n),
+            Period::Week => span.try_weeks(n),
+            Period::Month => span.try_months(n),
+            Period::Quarter => n.checked_mul(3).map_or_else(|| span.try_months(i64::MAX), |m| span.try_months(m)),
+            Period::Year => span.try_years(n),
+        }
+        .ok()
+    }
+
+    /// moment's `startOf`: the first instant of the period holding `t`.
+    fn start(self, t: &Zoned) -> Option<Zoned> {
+        let d = t.datetime();
+        let day = |y: i16, m: i8, dd: i8| DateTime::new(y, m, dd, 0, 0, 0, 0).ok();
+        let dt = match self {
+            Period::Second => d.with().subsec_nanosecond(0).build().ok()?,
+            Period::Minute => d.with().second(0).subsec_nanosecond(0).build().ok()?,
+            Period::Hour => d.with().minute(0).second(0).subsec_nanosecond(0).build().ok()?,
+            Period::Day => day(d.year(), d.month(), d.day())?,
+            Period::Week => {
+                let monday =
+                    d.date().checked_sub(Span::new().days(i64::from(d.weekday().to_monday_zero_offset()))).ok()?;
+                day(monday.year(), monday.month(), monday.day())?
+            }
+            Period::Month => day(d.year(), d.month(), 1)?,
+            Period::Quarter => day(d.year(), (d.month() - 1) / 3 * 3 + 1, 1)?,
+            Period::Year => day(d.year(), 1, 1)?,
+        };
+        dt.to_zoned(t.time_zone().clone()).ok()
+    }
+
+    /// moment's `endOf`: the last millisecond of the period holding `t`.
+    fn end(self, t: &Zoned) -> Option<Zoned> {
+        let next = self.start(t)?.checked_add(self.span(1)?).ok()?;
+        next.checked_sub(Span::new().milliseconds(1)).ok()
+    }
+}
+
+/// A relative `dateRange` as Cube.js 0.33's `dateParser` reads it, in
+/// `zone` (UTC when `None`) at `now`: `[from, to]` as local times.
+/// `today`, `yesterday`, `tomorrow`; `this|last|next <unit>`;
+/// `last|next N <unit>s`; `from N <unit>s ago to now` (and `now`,
+/// `today`, `yesterday`, `tomorrow`, `N <unit>s from now` on either side,
+/// the day-or-finer bound rule of Cube.js: days unless the text names
+/// hours, minutes or seconds). Anything else is Cube.js's
+/// `Can't parse date: '...'`.
+pub fn relative_range(text: &str, zone: Option<&Zone>, now: Timestamp) -> Result<(String, String), QueryError> {
+    let bad = || QueryError::Invalid(format!("Can't parse date: '{}'", bounded(text)));
+    let tz = zone.map_or(TimeZone::UTC, |z| z.tz.clone());
+    let now = now.to_zoned(tz);
+    let lower = text.trim().to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    let range = |from: Option<Zoned>, to: Option<Zoned>| -> Result<(String, String), QueryError> {
+        match (from, to) {
+            (Some(f), Some(t)) => Ok((format_local(&f.datetime()), format_local(&t.datetime()))),
+            _ => Err(bad()),
+        }
+    };
+    let shift = |t: &Zoned, p: Period, n: i64| p.span(n).and_then(|s| t.checked_add(s).ok());
+    match words.as_slice() {
+        [which @ ("this" | "last" | "next"), unit] => {
+            let p = Period::parse(unit).filter(|_| !unit.ends_with('s')).ok_or_else(bad)?;
+            let n = match *which {
+                "last" => -1,
+                "next" => 1,
+                _ => 0,
+            };
+            let at = shift(&now, p, n);
+            range(at.as_ref().and_then(|t| p.start(t)), at.as_ref().and_then(|t| p.end(t)))
+        }
+        [which @ ("last" | "next"), n, unit] => {
+            let n: i64 = n.parse().map_err(|_| bad())?;
+            let p = Period::parse(unit).ok_or_else(bad)?;
+            // Cube.js: last N is [now - N, now - 1] and next N [now + 1, now + N],
+            // each widened to whole periods.
+            let (a, b) = if *which == "last" { (-n, -1) } else { (1, n) };
+            let from = shift(&now, p, a).and_then(|t| p.start(&t));
+            let to = shift(&now, p, b).and_then(|t| p.end(&t));
+            range(from, to)
+        }
+        ["today"] | ["yesterday"] | ["tomorrow"] => {
+            let n = match words[0] {
+                "yesterday" => -1,
+                "tomorrow" => 1,
+                _ => 0,
+            };
+            let at = shift(&now, Period::Day, n);
+            range(at.as_ref().and_then(|t| Period::Day.start(t)), at.as_ref().and_then(|t| Period::Day.end(t)))
+        }
+        ["from", rest @ ..] => {
+            let to_at = rest.iter().position(|w| *w == "to").ok_or_else(bad)?;
+            let (from, to) = (&rest[..to_at], &rest[to_at + 1..]);
+            let exact = [("second", Period::Second), ("minute", Period::Minute), ("hour", Period::Hour)]
+                .into_iter()
+                .find(|(g, _)| lower.contains(g))
+                .map_or(Period::Day, |(_, p)| p);
+            let from = point(from, &now).and_then(|t| exact.start(&t));
+            let to = point(to, &now).and_then(|t| exact.end(&t));
+            range(from, to)
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// One side of `from ... to ...`: `now`, `today`, `yesterday`, `tomorrow`,
+/// `N <unit>s ago`, `N <unit>s from now`.
+fn point(words: &[&str], now: &Zoned) -> Option<Zoned> {
+    let shift = |p: Period, n: i64| p.span(n).and_then(|s| now.checked_add(s).ok());
+    match words {
+        ["now"] | ["today"] => Some(now.clone()),
+        ["yesterday"] => shift(Period::Day, -1),
+        ["tomorrow"] => shift(Period::Day, 1),
+        [n, unit, "ago"] => shift(Period::parse(unit)?, -n.parse::<i64>().ok()?),
+        [n, unit, "from", "now"] => shift(Period::parse(unit)?, n.parse::<i64>().ok()?),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    fn rel(text: &str, zone: Option<&str>, now: &str) -> Result<(String, String), String> {
+        let zone = zone.map(|z| Zone::parse(z).expect("zone").expect("not UTC"));
+        relative_range(text, zone.as_ref(), at(now)).map_err(|e| e.to_string())
+    }
+
+    fn pair(a: &str, b: &str) -> Result<(String, String), String> {
+        Ok((a.to_string(), b.to_string()))
+    }
+
+    #[test]
+    fn relative_ranges_read_as_cube_js_date_parser_reads_them() {
+        let now = "2024-03-13T15:30:00Z"; // a Wednesday
+        assert_eq!(rel("today", None, now), pair("2024-03-13T00:00:00.000", "2024-03-13T23:59:59.999"));
+        assert_eq!(rel("yesterday", None, now), pair("2024-03-12T00:00:00.000", "2024-03-12T23:59:59.999"));
+        assert_eq!(rel("this week", None, now), pair("2024-03-11T00:00:00.000", "2024-03-17T23:59:59.999"));
+        assert_eq!(rel("last week", None, now), pair("2024-03-04T00:00:00.000", "2024-03-10T23:59:59.999"));
+        assert_eq!(rel("next week", None, now), pair("2024-03-18T00:00:00.000", "2024-03-24T23:59:59.999"));
+        assert_eq!(rel("this month", None, now), pair("2024-03-01T00:00:00.000", "2024-03-31T23:59:59.999"));
+        assert_eq!(rel("last month", None, now), pair("2024-02-01T00:00:00.000", "2024-02-29T23:59:59.999"));
+        assert_eq!(rel("this quarter", None, now), pair("2024-01-01T00:00:00.000", "2024-03-31T23:59:59.999"));
+        assert_eq!(rel("last year", None, now), pair("2023-01-01T00:00:00.000", "2023-12-31T23:59:59.999"));
+        assert_eq!(rel("last 7 days", None, now), pair("2024-03-06T00:00:00.000", "2024-03-12T23:59:59.999"));
+        assert_eq!(rel("Last 12 months", None, now), pair("2023-03-01T00:00:00.000", "2024-02-29T23:59:59.999"));
+        assert_eq!(rel("next 2 quarters", None, now), pair("2024-04-01T00:00:00.000", "2024-09-30T23:59:59.999"));
+        assert_eq!(
+            rel("from 7 days ago to now", None, now),
+            pair("2024-03-06T00:00:00.000", "2024-03-13T23:59:59.999")
+        );
+        assert_eq!(
+            rel("from 2 hours ago to now", None, now),
+            pair("2024-03-13T13:00:00.000", "2024-03-13T15:59:59.999")
+        );
+        for bad in ["soon", "last fortnight", "this weeks", "last x days", "from then to now", ""] {
+            assert!(rel(bad, None, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_zone_moves_now_and_the_bounds_with_dst() {
+        // 2024-03-31 is the EU switch to summer time: 23:30 UTC on the 30th
+        // is already the 31st in Berlin.
+        let now = "2024-03-30T23:30:00Z";
+        assert_eq!(
+            rel("today", Some("Europe/Berlin"), now),
+            pair("2024-03-31T00:00:00.000", "2024-03-31T23:59:59.999")
+        );
+        let berlin = Zone::parse("Europe/Berlin").expect("zone").expect("zone");
+        assert_eq!(berlin.local_to_utc("2024-03-31T00:00:00.000").as_deref(), Some("2024-03-30T23:00:00.000"));
+        assert_eq!(berlin.local_to_utc("2024-03-31T23:59:59.999").as_deref(), Some("2024-03-31T21:59:59.999"));
+        let la = Zone::parse("America/Los_Angeles").expect("zone").expect("zone");
+        assert_eq!(la.local_to_utc("2024-03-10T00:00:00.000").as_deref(), Some("2024-03-10T08:00:00.000"));
+        assert_eq!(la.local_to_utc("2024-03-11T00:00:00.000").as_deref(), Some("2024-03-11T07:00:00.000"));
+        assert_eq!(
+            utc_to_local("2024-07-01T12:00:00.000", "Europe/Berlin").as_deref(),
+            Some("2024-07-01T14:00:00.000")
+        );
+        assert_eq!(utc_to_local("2024-01-01T12:00:00", "Asia/Kolkata").as_deref(), Some("2024-01-01T17:30:00.000"));
+        assert_eq!(utc_to_local("not a time", "Europe/Berlin"), None);
+        assert!(Zone::parse("Not/AZone").is_err());
+        assert!(Zone::parse("UTC").expect("utc").is_none());
+    }
+}
