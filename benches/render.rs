@@ -58,6 +58,40 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // How rendering grows with the model: the same query over a model of
+    // 1 cube and of 100 (each with its measures, dimensions and a join to
+    // the next), the query on the last one.
+    let mut g = c.benchmark_group("cubes");
+    for n in [1usize, 100] {
+        let mut yaml = String::from("cubes:\n");
+        for i in 0..n {
+            yaml.push_str(&format!(
+                "  - name: C{i}\n    sql: SELECT * FROM t{i} WHERE {{SECURITY_CONTEXT.id.filter('user_id')}}\n\
+                 \x20   measures:\n      - {{name: count, type: count}}\n      - {{name: total, sql: amount, type: sum}}\n\
+                 \x20   dimensions:\n      - {{name: id, sql: id, type: number, primary_key: true}}\n\
+                 \x20     - {{name: status, sql: status, type: string}}\n      - {{name: created, sql: created_at, type: time}}\n"
+            ));
+            if i + 1 < n {
+                yaml.push_str(&format!(
+                    "    joins:\n      - {{name: C{}, relationship: many_to_one, sql: \"{{CUBE}}.next_id = {{C{}}}.id\"}}\n",
+                    i + 1,
+                    i + 1
+                ));
+            }
+        }
+        let model = tenantgate::query::model::load_sources(&[("bench.yml".into(), yaml)], Default::default())
+            .expect("generated model");
+        let last = n - 1;
+        let q = json!({"measures": [format!("C{last}.count"), format!("C{last}.total")], "dimensions": [format!("C{last}.status")]});
+        g.bench_function(format!("{n} cubes: parse + render (postgres)"), |b| {
+            b.iter(|| {
+                let query = Query::parse(black_box(&q), &model).expect("valid query");
+                render(&model, &query, &ctx, Dialect::Postgres, RenderOptions::default()).expect("renders")
+            })
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bench);

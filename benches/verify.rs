@@ -168,6 +168,47 @@ fn jwks(c: &mut Criterion) {
     }
 }
 
+/// How verification grows with the key set: ES256 with 1 key and with 50
+/// (the fixture key under 50 kids; what grows is the set the kid is looked
+/// up in), the token naming the last one, verification cache off.
+fn jwks_keys(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let enc = EncodingKey::from_ec_pem(&fixture("ec256_private.pem")).expect("key");
+    let jwk = serde_json::to_value(jsonwebtoken::jwk::Jwk::from_encoding_key(&enc, Algorithm::ES256).expect("jwk"))
+        .expect("json");
+    let mut g = c.benchmark_group("keys");
+    for n in [1usize, 50] {
+        let keys: Vec<Value> = (0..n)
+            .map(|i| {
+                let mut k = jwk.clone();
+                k["kid"] = json!(format!("k{i}"));
+                k
+            })
+            .collect();
+        let url = rt.block_on(serve_jwks(json!({ "keys": keys }).to_string()));
+        let toml = format!(
+            "{NO_CACHE}[[auth.providers]]\nname = \"idp\"\ntype = \"jwks\"\nissuer = \"https://idp.bench\"\njwks_url = \"{url}\"\nalgorithms = [\"ES256\"]\ndangerous_skip_audience = true\n"
+        );
+        let p = {
+            let _enter = rt.enter();
+            pipeline(&toml)
+        };
+        rt.block_on(async {
+            while !p.not_ready().is_empty() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        });
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(format!("k{}", n - 1));
+        let token = jsonwebtoken::encode(&header, &claims(), &enc).expect("sign");
+        assert!(ready(p.authenticate_token(&token, NOW as f64)).is_ok());
+        g.bench_function(format!("es256, {n} keys in the set: token to security context"), |b| {
+            b.iter(|| ready(p.authenticate_token(black_box(&token), NOW as f64)).is_ok())
+        });
+    }
+    g.finish();
+}
+
 /// Answer every request with one JSON object, cacheable for an hour.
 async fn serve_json(body: String) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -285,6 +326,7 @@ fn setup(c: &mut Criterion) {
     tenantgate::install_crypto_provider();
     hs256(c);
     jwks(c);
+    jwks_keys(c);
     webhook_and_enrich(c);
 }
 

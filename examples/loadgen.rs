@@ -20,6 +20,9 @@ struct Args {
     connections: usize,
     duration: Duration,
     pid: Option<u32>,
+    /// `--tokens-file`: one token per line, sent in turn (each connection
+    /// starting at its own offset), so a run spreads over many callers.
+    tokens: Vec<String>,
 }
 
 fn args() -> Result<Args, String> {
@@ -29,6 +32,7 @@ fn args() -> Result<Args, String> {
         connections: 32,
         duration: Duration::from_secs(10),
         pid: None,
+        tokens: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -39,11 +43,19 @@ fn args() -> Result<Args, String> {
             "--connections" => a.connections = value()?.parse().map_err(|_| "--connections takes a number")?,
             "--duration" => a.duration = Duration::from_secs(value()?.parse().map_err(|_| "--duration takes seconds")?),
             "--pid" => a.pid = Some(value()?.parse().map_err(|_| "--pid takes a number")?),
+            "--tokens-file" => {
+                let path = value()?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("--tokens-file {path}: {e}"))?;
+                a.tokens = text.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if a.url.is_empty() {
         return Err("--url is required".into());
+    }
+    if a.tokens.is_empty() {
+        a.tokens.push(a.token.clone());
     }
     Ok(a)
 }
@@ -75,8 +87,10 @@ async fn main() {
     let started = Instant::now();
     let deadline = started + a.duration;
     let mut tasks = Vec::new();
-    for _ in 0..a.connections {
-        let (authority, path, token) = (authority.clone(), path.clone(), a.token.clone());
+    let tokens = std::sync::Arc::new(a.tokens.clone());
+    for c in 0..a.connections {
+        let (authority, path, tokens) = (authority.clone(), path.clone(), tokens.clone());
+        let mut turn = c * tokens.len() / a.connections.max(1);
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::new();
             let mut errors = 0u64;
@@ -87,6 +101,8 @@ async fn main() {
             };
             tokio::spawn(conn);
             while Instant::now() < deadline {
+                let token = &tokens[turn % tokens.len()];
+                turn += 1;
                 let req = http::Request::get(&path)
                     .header("host", &authority)
                     .header("authorization", format!("Bearer {token}"))

@@ -14,6 +14,13 @@
 # bare hyper HS256 server (examples/bare_hs256.rs) on the same token: the
 # whoami ratio's baseline.
 #
+# Then how cost grows, on SQLite with the result cache on: 1, 100 and 10,000
+# distinct tenants (tokens sent in turn; each tenant's query is its own cache
+# entry, so the hit rate falls as tenants outnumber what one run repeats),
+# with the hit rate read from /metrics. LOAD_SCALING=0 skips it. The cost of
+# 1 against 100 cubes and 1 against 50 JWKS keys is in the criterion benches
+# (`cargo bench --bench render -- cubes`, `cargo bench --bench verify -- keys`).
+#
 # LOAD_SECONDS (default 10), LOAD_CONNECTIONS (default 16), LOAD_PORT
 # (default 4099; the baseline uses the next one) and PG_URL (default the
 # local test database) adjust it. The generator shares the machine with the
@@ -89,7 +96,7 @@ rows=()
 measure() { # label url pid
   local out
   if ! out=$(target/release/examples/loadgen --url "$2" --token "$token" \
-    --connections "$connections" --duration "$seconds" --pid "$3"); then
+    --connections "$connections" --duration "$seconds" --pid "$3" ${4:+--tokens-file "$4"}); then
     echo "$out" >&2
     echo "load.sh: $1: requests failed" >&2
     exit 1
@@ -99,7 +106,15 @@ measure() { # label url pid
   p50=$(awk '/latency p50/ {print $3}' <<< "$out")
   p99=$(awk '/latency p99/ {print $3}' <<< "$out")
   rss=$(awk '/peak RSS/ {print $4}' <<< "$out")
-  rows+=("| $1 | $rps | $p50 | $p99 | ${rss:--} |")
+  local hit=""
+  if [ -n "${5:-}" ]; then
+    local metrics hits misses
+    metrics=$(curl -fs "$5" || true)
+    hits=$(awk '/^tenantgate_cache_hits_total\{cache="result"\}/ {print $2}' <<< "$metrics")
+    misses=$(awk '/^tenantgate_cache_misses_total\{cache="result"\}/ {print $2}' <<< "$metrics")
+    hit=$(python3 -c 'import sys; h, m = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f"{100 * h / max(h + m, 1):.1f}%")' "${hits:-0}" "${misses:-0}")
+  fi
+  rows+=("| $1 | $rps | $p50 | $p99 | ${rss:--} | ${hit:--} |")
   echo "load.sh: $1: $rps req/s" >&2
 }
 
@@ -148,9 +163,35 @@ for db in "${databases[@]}"; do
   stop_server
 done
 
+# Tokens for N tenants (tenant_id t0..tN-1), HS256 with the test secret.
+mint_tokens() { # n file
+  python3 - "$1" "$secret" > "$2" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+n, secret = int(sys.argv[1]), sys.argv[2].encode()
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+exp = int(time.time()) + 3600
+for i in range(n):
+    body = b64(json.dumps({"tenant_id": f"t{i}", "id": i, "exp": exp}).encode())
+    sig = b64(hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest())
+    print(f"{head}.{body}.{sig}")
+PY
+}
+
+if [ "${LOAD_SCALING:-1}" != 0 ] && printf '%s\n' "${databases[@]}" | grep -qx sqlite; then
+  write_config sqlite
+  for n in 1 100 10000; do
+    mint_tokens "$n" "$tmp/tokens-$n"
+    serve sqlite TENANTGATE__CACHE__ENABLED=true
+    measure "sqlite /load, cached, $n tenants" "http://127.0.0.1:$port$load_path" "$server" "$tmp/tokens-$n" \
+      "http://127.0.0.1:$port/metrics"
+    stop_server
+  done
+fi
+
 echo
 echo "$connections connections, ${seconds}s per scenario, $(nproc) cores shared by generator and server"
 echo
-echo "| scenario | req/s | p50 ms | p99 ms | peak RSS MiB |"
-echo "|---|---:|---:|---:|---:|"
+echo "| scenario | req/s | p50 ms | p99 ms | peak RSS MiB | cache hit rate |"
+echo "|---|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
