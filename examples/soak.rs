@@ -9,7 +9,11 @@
 //! before SIGTERM answered; a clean exit. Prints requests/s, p50/p99 and peak
 //! RSS; exits non-zero on any failure.
 //!
-//! `cargo run --release --example soak -- [--seconds 10] [--connections 16]`
+//! `cargo run --release --example soak -- [--seconds 10] [--connections 16] [--result-cache]`
+//!
+//! The verification cache is on by default; `--result-cache` turns the
+//! in-memory result cache on too (`[cache] enabled`), bounded by its
+//! default `max_bytes`, so the memory check covers both caches filling.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -55,6 +59,7 @@ enum Kind {
 async fn main() {
     let seconds = arg("--seconds", 10);
     let connections = arg("--connections", 16) as usize;
+    let result_cache = std::env::args().any(|a| a == "--result-cache");
     let root = env!("CARGO_MANIFEST_DIR");
     tenantgate::install_crypto_provider();
 
@@ -91,8 +96,9 @@ async fn main() {
              [[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"{SECRET}\"]\n\
              [[auth.providers]]\nname = \"idp\"\ntype = \"jwks\"\nissuer = \"{ISS}\"\naudience = [\"{AUD}\"]\njwks_url = \"http://{jwks_addr}/jwks.json\"\n\
              [model]\npath = \"{root}/fixtures/demo/model\"\n\
-             [database]\npath = \"{}\"\nseed = \"{root}/fixtures/demo/seed.sql\"\n",
-            tmp.join("demo.sqlite").display()
+             [database]\npath = \"{}\"\nseed = \"{root}/fixtures/demo/seed.sql\"\n{}",
+            tmp.join("demo.sqlite").display(),
+            if result_cache { "[cache]\nenabled = true\n" } else { "" }
         ),
     )
     .expect("config");
