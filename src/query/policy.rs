@@ -150,13 +150,9 @@ impl Policy {
     }
 
     /// The caller's groups (roles), from `[access] groups_key` (or
-    /// `roles_key`): a string or a list of strings; none without the key.
+    /// `roles_key`), read as the API scopes read them.
     pub fn groups(&self, ctx: &SecurityContext) -> Vec<String> {
-        match self.roles_key.as_ref().map(|k| ctx.resolve(k)) {
-            Some(Resolved::Scalar(Value::String(s))) => vec![s.clone()],
-            Some(Resolved::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-            _ => Vec::new(),
-        }
+        crate::auth::scope::groups(ctx, self.roles_key.as_ref()).into_iter().map(str::to_owned).collect()
     }
 
     /// The model's access policies judged for this caller.
