@@ -4,7 +4,7 @@
 //! "forbid"`, `/meta`, `explain`, and a randomized isolation property over
 //! tenants, policies, masks and views.
 
-mod common;
+use crate::common;
 
 use common::pg::{TestDb, admin_url};
 use common::*;

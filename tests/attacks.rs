@@ -2,7 +2,7 @@
 //! real server, each row with the expected status and code. No row may panic
 //! the server or reach a 5xx.
 
-mod common;
+use crate::common;
 
 use common::jwks_server::{JwksServer, Route, TestKey, jwk_set};
 use common::*;

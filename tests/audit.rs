@@ -2,7 +2,7 @@
 //! one JSON line per data request on `tenantgate::audit`, with who, what
 //! and how it ended, and never the token, a secret or the claim set.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};

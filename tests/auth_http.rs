@@ -1,6 +1,6 @@
 //! The auth pipeline through the real server over a socket.
 
-mod common;
+use crate::common;
 
 use common::*;
 use http::{Method, StatusCode};

@@ -1,7 +1,7 @@
 //! The binary's commands: `token` (compatible with `cubejs token`) and
 //! `check-config`.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

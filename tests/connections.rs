@@ -3,7 +3,7 @@
 //! `handshake_timeout`, idle keep-alive connections at `idle_timeout`, and
 //! beyond `max_connections` a new connection is closed at once.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

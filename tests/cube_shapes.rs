@@ -3,7 +3,7 @@
 //! error strings, each as `scripts/cube-conformance/` found the real Cube.js
 //! answering.
 
-mod common;
+use crate::common;
 
 use common::*;
 use http::{Method, StatusCode};

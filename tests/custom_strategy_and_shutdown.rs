@@ -1,7 +1,7 @@
 //! The public check-auth extension point, and graceful shutdown draining an
 //! in-flight request (held open by a deliberately slow custom strategy).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

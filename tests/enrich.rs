@@ -1,7 +1,7 @@
 //! `[[auth.enrich]]`: claims fetched after verification from a real local
 //! server (the JWKS fixture server, which counts hits per path).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

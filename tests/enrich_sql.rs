@@ -3,7 +3,7 @@
 //! real server. The claim value is always a bound parameter: hostile values
 //! find nothing and change nothing.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! Self-tests for the JWKS server fixture and the fixture keys as JWKs.
 
-#[path = "common/jwks_server.rs"]
-mod jwks_server;
+use crate::common::jwks_server;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `/tenantgate/v1/authorize`: forward auth for gateways, directly and
 //! behind a real nginx (`auth_request`) and a real Caddy (`forward_auth`).
 
-mod common;
+use crate::common;
 
 use common::gateway::{self, Echo};
 use common::{SECRET, TestServer, claims, hs256};

@@ -5,7 +5,7 @@
 //! declared, each cube's tenant filter inside it, every measure aggregated
 //! over the distinct rows of its own cube in the group).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

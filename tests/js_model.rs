@@ -4,7 +4,7 @@
 //! gives, a tenant never sees another's rows through the JS model, and
 //! `check-config` reports a JS file's errors with the file.
 
-mod common;
+use crate::common;
 
 use common::*;
 use http::StatusCode;

@@ -3,7 +3,7 @@
 //! Timing runs on real time with millisecond-scale settings; the policy's
 //! own timing is unit-tested with synthetic instants in `auth::jwks::policy`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! converted to inferred types, row-level security as a second wall, the
 //! statement timeout, and a database that disappears and comes back.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

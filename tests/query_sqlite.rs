@@ -2,7 +2,7 @@
 //! errors, tenant isolation (including a randomized property test), the
 //! statement timeout and the concurrency cap.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! route, session settings), renewQuery, lastRefreshTime, expiry, the byte
 //! bound, refresh keys and single flight, on real SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

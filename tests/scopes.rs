@@ -2,7 +2,7 @@
 //! server: which endpoint needs which scope, both configuration forms, the
 //! default, and Cube.js's 403 `API scope is missing: <scope>`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use http::{Method, StatusCode};

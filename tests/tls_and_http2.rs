@@ -1,7 +1,7 @@
 //! TLS (with ALPN h2 and http/1.1) and cleartext HTTP/2, through the real
 //! server.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! `/metrics`) against a real local JWKS server; where a clock has to move,
 //! through the real pipeline built from configuration with a chosen `now`.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

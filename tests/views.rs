@@ -5,7 +5,7 @@
 //! written by hand and run on the same database; the cases where Cube.js
 //! 0.33 answers wrongly (README, deliberate differences) are among them.
 
-mod common;
+use crate::common;
 
 use common::pg::{TestDb, admin_url, connect};
 use common::*;

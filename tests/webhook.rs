@@ -1,7 +1,7 @@
 //! `type = "webhook"` providers against a real local webhook server (the
 //! JWKS fixture server, whose routes answer any path and count hits).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
