@@ -182,6 +182,7 @@ fn serve(args: &ConfigArgs) -> ExitCode {
             }
         };
         let hint = development_curl(app.config(), app.model(), scheme, &local);
+        let shutdown = shutdown_signal();
         tracing::info!(
             environment = %app.config().environment,
             address = %local,
@@ -196,7 +197,7 @@ fn serve(args: &ConfigArgs) -> ExitCode {
         if let Some(hint) = hint {
             println!("{hint}");
         }
-        match server::run(listener, app, shutdown_signal()).await {
+        match server::run(listener, app, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("server error: {e}");
@@ -309,25 +310,39 @@ fn token(args: &TokenArgs) -> ExitCode {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or SIGINT. The handlers are installed by this call,
+/// not when the future is first polled: `serve` calls it before it says it is
+/// listening, so a SIGTERM sent the moment the server is ready (an
+/// orchestrator's rollout) is a clean shutdown, never the default action's
+/// immediate exit.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        [signal(SignalKind::terminate()), signal(SignalKind::interrupt())]
+            .map(|s| s.map_err(|e| tracing::warn!("cannot install a signal handler: {e}")).ok())
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let [term, int] = signals;
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term) => {}
+                () = wait(int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }
