@@ -65,10 +65,67 @@ pub fn is_js(file: &str) -> bool {
 /// A JavaScript model file as the YAML loader's document: `{"cubes": [...],
 /// "views": [...]}`. The error is one line for `{file}: {error}`.
 pub fn document(source: &str) -> Result<Value, String> {
-    document_with(source, Limits::default())
+    document_with(source, Limits::default(), &[])
 }
 
-pub fn document_with(source: &str, limits: Limits) -> Result<Value, String> {
+/// [`document`] for one file of a model whose cubes and views are named
+/// `declared` (see [`declared_names`]): those names are references in the
+/// file even where JavaScript has a global of that name (`Map`, `Number`,
+/// `Error`), as Cube.js binds a cube's name over the global inside the
+/// functions it compiles.
+pub fn document_among(source: &str, declared: &[String]) -> Result<Value, String> {
+    document_with(source, Limits::default(), declared)
+}
+
+/// The cube and view names a model's files declare: `cube(\`X\`, ...)` and
+/// `view('X', ...)` in its JavaScript files (read from the text, before any
+/// file runs), `name:` of each cube and view in its YAML files. Empty when
+/// no file is JavaScript: only JavaScript files need it.
+pub fn declared_names(sources: &[(String, String)]) -> Vec<String> {
+    if !sources.iter().any(|(file, _)| is_js(file)) {
+        return Vec::new();
+    }
+    let mut names = Vec::new();
+    for (file, text) in sources {
+        if is_js(file) {
+            names.extend(declared_in_js(text));
+        } else if let Ok(doc) = serde_saphyr::from_str::<Value>(text) {
+            for list in [doc.get("cubes"), doc.get("views")].into_iter().flatten() {
+                let named = list.as_array().into_iter().flatten().filter_map(|c| c.get("name")?.as_str());
+                names.extend(named.map(str::to_owned));
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// `cube` or `view` (not part of a longer name), `(`, a quote, a name, the
+/// same quote.
+fn declared_in_js(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for call in ["cube", "view"] {
+        for (at, _) in text.match_indices(call) {
+            let before = text[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == '.') {
+                continue;
+            }
+            let Some(rest) = text[at + call.len()..].trim_start().strip_prefix('(') else { continue };
+            let rest = rest.trim_start();
+            let Some(quote) = rest.chars().next().filter(|q| matches!(q, '`' | '\'' | '"')) else { continue };
+            let body = &rest[1..];
+            let Some(end) = body.find(quote) else { continue };
+            let name = &body[..end];
+            if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+pub fn document_with(source: &str, limits: Limits, declared: &[String]) -> Result<Value, String> {
     let runtime = Runtime::new().map_err(|e| format!("JavaScript: cannot start the engine: {e}"))?;
     runtime.set_memory_limit(limits.memory);
     runtime.set_max_stack_size(limits.stack);
@@ -101,6 +158,11 @@ pub fn document_with(source: &str, limits: Limits) -> Result<Value, String> {
     .map_err(|e| format!("JavaScript: cannot start the engine: {e}"))?;
     let out = context.with(|ctx| -> Result<Option<String>, String> {
         let explain = |e: CaughtError<'_>| explain(e, &timed_out, limits);
+        let names = rquickjs::Array::new(ctx.clone()).catch(&ctx).map_err(explain)?;
+        for (i, name) in declared.iter().enumerate() {
+            names.set(i, name.as_str()).catch(&ctx).map_err(explain)?;
+        }
+        ctx.globals().set("__tenantgate_declared", names).catch(&ctx).map_err(explain)?;
         ctx.eval::<(), _>(PRELUDE).catch(&ctx).map_err(|e| format!("JavaScript: the prelude failed: {e}"))?;
         ctx.globals().set("__tenantgate_source", source).catch(&ctx).map_err(explain)?;
         // A direct eval inside `with`: the file's own line numbers, and
@@ -195,7 +257,7 @@ mod tests {
 
     fn refused(js: &str) -> String {
         let limits = Limits { time: Duration::from_millis(300), memory: 16 << 20, ..Limits::default() };
-        match document_with(js, limits) {
+        match document_with(js, limits, &[]) {
             Ok(v) => panic!("accepted {js}: {v}"),
             Err(e) => e,
         }
@@ -204,6 +266,33 @@ mod tests {
     /// The one cube's `sql` of a file `cube('T', {sql: <expr>})`.
     fn cube_sql(expr: &str) -> Value {
         doc(&format!("cube(`T`, {{ sql: {expr} }})"))["cubes"][0]["sql"].clone()
+    }
+
+    #[test]
+    fn a_cube_named_like_a_javascript_global_is_a_reference_to_the_cube() {
+        let orders = "cube(`Orders`, { sql: `SELECT 1`, joins: { Map: { relationship: `belongsTo`, sql: `${CUBE}.map_id = ${Map.id}` } } })";
+        let sources = vec![
+            ("orders.js".to_string(), orders.to_string()),
+            ("map.yml".to_string(), "cubes:\n  - name: Map\n    sql_table: maps\n".to_string()),
+            (
+                "n.js".to_string(),
+                "view ('Number', {cubes: []}); xcube(`Skip`, {}); cube(\"Error\", {sql: `${Map}`})".to_string(),
+            ),
+        ];
+        assert_eq!(declared_names(&sources), ["Error", "Map", "Number", "Orders"]);
+        let doc = document_among(orders, &declared_names(&sources)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(doc["cubes"][0]["joins"][0]["sql"], json!("{CUBE}.map_id = {Map.id}"));
+        // Without the declaration, `Map` is JavaScript's Map, as before.
+        let global = document(orders).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(global["cubes"][0]["joins"][0]["sql"], json!("{CUBE}.map_id = undefined"));
+        // A global the model does not name still works in helper code.
+        let helper = "const m = new Map([[`a`, `id`]]); cube(`T`, { sql: `SELECT ${m.get('a')}` })";
+        assert_eq!(
+            document_among(helper, &["T".to_string()]).unwrap_or_else(|e| panic!("{e}"))["cubes"][0]["sql"],
+            json!("SELECT id")
+        );
+        // Only JavaScript models need the names.
+        assert!(declared_names(&[("a.yml".to_string(), "cubes: [{name: Map}]".to_string())]).is_empty());
     }
 
     #[test]

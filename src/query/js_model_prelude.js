@@ -22,6 +22,10 @@
   const PLACED = Symbol('placed');
   const cubes = [];
   const views = [];
+  // The model's cube and view names (js_model.rs `declared_names`): each is
+  // a reference here even where a global has that name (`Map`, `Number`).
+  const declared = new Set(g.__tenantgate_declared || []);
+  delete g.__tenantgate_declared;
 
   const text = (s) => () => s;
 
@@ -95,11 +99,12 @@
     return reference(name);
   }
 
-  // The scope the file runs in (`with`): a name that is not a global is a
-  // reference. Globals (including the refusals below) resolve as usual.
+  // The scope the file runs in (`with`): a name that is not a global, or
+  // that names a cube or view of the model, is a reference. Other globals
+  // (including the refusals below) resolve as usual.
   const scope = new Proxy(Object.create(null), {
     has(_, key) {
-      return typeof key === 'string' && !(key in g);
+      return typeof key === 'string' && (!(key in g) || (declared.has(key) && key !== 'cube' && key !== 'view'));
     },
     get(_, key) {
       if (typeof key === 'symbol') return undefined;

@@ -482,10 +482,11 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
     let mut cubes: Vec<Cube> = Vec::new();
     let mut raw_views: Vec<(String, Value)> = Vec::new();
     let mut raw_cubes: Vec<(String, Value)> = Vec::new();
+    let declared = super::js_model::declared_names(sources);
     for (file, text) in sources {
         // A JavaScript file becomes the document its YAML form parses to.
         let parsed = if super::js_model::is_js(file) {
-            super::js_model::document(text)
+            super::js_model::document_among(text, &declared)
         } else {
             serde_saphyr::from_str(text)
                 .map_err(|e| format!("invalid YAML: {}", e.to_string().lines().next().unwrap_or_default()))
