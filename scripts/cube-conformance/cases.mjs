@@ -46,6 +46,7 @@ const ROW = {
   orderUnselected: 'an `order` entry naming a member the query does not select is silently dropped',
   notFound: 'an unknown path, or a method a route does not take, is Express\'s HTML 404 page (`Cannot DELETE /cubejs-api/v1/load`)',
   notADate: 'a `dateRange` that is not a date reads as `Invalid date`: no rows on SQLite, a 500 on PostgreSQL',
+  hiddenMember: '0.33: a query naming a hidden member runs, then fails only if rows came back, naming the column alias (`You requested hidden member: \'orders__id\'. Please make it visible using \\`shown: true\\`.`); with no rows it answers 200',
 };
 
 const cases = [];
@@ -64,7 +65,9 @@ add('load', [
   { name: 'segments', query: { measures: [O('count')], segments: [O('completed')] } },
   { name: 'two segments', query: { measures: [O('count')], dimensions: [O('status')], segments: [O('completed'), O('big')] } },
   { name: 'tenant globex', token: 'globex', query: { measures: [O('count'), O('totalAmount')] } },
-  { name: 'ungrouped', query: { dimensions: [O('id'), O('status')], ungrouped: true, order: { [O('id')]: 'asc' }, limit: 3 } },
+  { name: 'ungrouped', query: { dimensions: [O('id'), O('status')], ungrouped: true, order: { [O('id')]: 'asc' }, limit: 3 }, known: { row: ROW.hiddenMember, status: 400, code: 'hidden_member', ownWords: true } },
+  { name: 'ungrouped rows', query: { dimensions: ['Tenants.id', 'Tenants.plan'], ungrouped: true, order: { 'Tenants.id': 'desc' } } },
+  { name: 'ungrouped with a measure', query: { measures: ['Tenants.count'], dimensions: ['Tenants.id'], ungrouped: true, order: { 'Tenants.id': 'asc' } } },
   { name: 'ungrouped without the primary key', query: { measures: [O('count')], dimensions: [O('status')], ungrouped: true } },
 ]);
 

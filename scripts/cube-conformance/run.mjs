@@ -264,8 +264,16 @@ async function send(base, c, { retryContinueWait }) {
       r = await fetch(url, { method, headers, body });
       text = await r.text();
     } catch (e) {
-      // A reset connection or a server that died is an answer too.
-      return { status: 0, body: { '<network error>': String(e.cause?.code || e.cause?.message || e.message) } };
+      const code = String(e.cause?.code || e.cause?.message || e.message);
+      // A kept-alive socket the server closed just as it was reused
+      // (UND_ERR_SOCKET, ECONNRESET: Node's 5 s keep-alive timeout against
+      // undici's pool) is transport noise: one retry on a fresh request. A
+      // reset that repeats, or a server that died, is an answer too.
+      if (attempt === 0 && /UND_ERR_SOCKET|ECONNRESET/.test(code)) {
+        await new Promise((res) => setTimeout(res, 100));
+        continue;
+      }
+      return { status: 0, body: { '<network error>': code } };
     }
     let parsed;
     try { parsed = JSON.parse(text); } catch { parsed = { '<text>': text.slice(0, 300) }; }
