@@ -46,6 +46,7 @@ const ROW = {
   orderUnselected: 'an `order` entry naming a member the query does not select is silently dropped',
   notFound: 'an unknown path, or a method a route does not take, is Express\'s HTML 404 page (`Cannot DELETE /cubejs-api/v1/load`)',
   notADate: 'a `dateRange` that is not a date reads as `Invalid date`: no rows on SQLite, a 500 on PostgreSQL',
+  oneValueRange: 'a date-range filter (`inDateRange`, `notInDateRange`, `onTheDate`) with one value ends the range at the end of today, by the server\'s clock',
   hiddenMember: '0.33: a query naming a hidden member runs, then fails only if rows came back, naming the column alias (`You requested hidden member: \'orders__id\'. Please make it visible using \\`shown: true\\`.`); with no rows it answers 200',
 };
 
@@ -159,6 +160,9 @@ add('filters', [
   { name: 'afterDate', query: { measures: [O('count')], filters: [f(O('createdAt'), 'afterDate', ['2025-06-01'])] } },
   { name: 'beforeOrOnDate', query: { measures: [O('count')], filters: [f(O('createdAt'), 'beforeOrOnDate', ['2024-01-01'])] } },
   { name: 'afterOrOnDate', query: { measures: [O('count')], filters: [f(O('createdAt'), 'afterOrOnDate', ['2025-06-01'])] } },
+  { name: 'onTheDate, a range', query: { measures: [O('count')], filters: [f(O('createdAt'), 'onTheDate', ['2024-03-01', '2024-06-30'])] } },
+  { name: 'onTheDate, one value', query: { measures: [O('count')], filters: [f(O('createdAt'), 'onTheDate', ['2024-03-05'])] }, known: { row: ROW.oneValueRange, status: 400, code: 'invalid_query', ownWords: true } },
+  { name: 'inDateRange, one value', query: { measures: [O('count')], filters: [f(O('createdAt'), 'inDateRange', ['2024-03-05'])] }, known: { row: ROW.oneValueRange, status: 400, code: 'invalid_query', ownWords: true } },
   { name: 'measureFilter', query: { measures: [O('count')], filters: [f(O('completedCount'), 'measureFilter')] } },
   { name: 'and', query: { measures: [O('count')], filters: [{ and: [f(O('status'), 'equals', ['completed']), f(O('amount'), 'gt', ['100'])] }] } },
   { name: 'or', query: { measures: [O('count')], filters: [{ or: [f(O('status'), 'equals', ['completed']), f(O('coupon'), 'set')] }] } },

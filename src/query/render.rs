@@ -904,6 +904,7 @@ fn member_filter(
         Operator::NotSet => format!("{col} IS NULL"),
         Operator::InDateRange
         | Operator::NotInDateRange
+        | Operator::OnTheDate
         | Operator::BeforeDate
         | Operator::BeforeOrOnDate
         | Operator::AfterDate
@@ -927,7 +928,7 @@ fn member_filter(
             // start of their value (`afterDate ["2024-06-20"]` is after
             // 2024-06-20T00:00:00.000).
             match op {
-                Operator::InDateRange => {
+                Operator::InDateRange | Operator::OnTheDate => {
                     let (a, b) = (date(cx, nth(values, 0)?, false)?, date(cx, nth(values, 1)?, true)?);
                     format!("({col} >= {a} AND {col} <= {b})")
                 }

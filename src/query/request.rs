@@ -87,6 +87,8 @@ pub enum Operator {
     NotSet,
     InDateRange,
     NotInDateRange,
+    /// Cube.js's other name for `inDateRange` (the same two bounds).
+    OnTheDate,
     BeforeDate,
     BeforeOrOnDate,
     AfterDate,
@@ -128,6 +130,7 @@ impl Operator {
             "notSet" => Operator::NotSet,
             "inDateRange" => Operator::InDateRange,
             "notInDateRange" => Operator::NotInDateRange,
+            "onTheDate" => Operator::OnTheDate,
             "beforeDate" => Operator::BeforeDate,
             "beforeOrOnDate" => Operator::BeforeOrOnDate,
             "afterDate" => Operator::AfterDate,
@@ -155,6 +158,7 @@ impl Operator {
             Operator::NotSet => "notSet",
             Operator::InDateRange => "inDateRange",
             Operator::NotInDateRange => "notInDateRange",
+            Operator::OnTheDate => "onTheDate",
             Operator::BeforeDate => "beforeDate",
             Operator::BeforeOrOnDate => "beforeOrOnDate",
             Operator::AfterDate => "afterDate",
@@ -752,7 +756,9 @@ fn filter(model: &Model, f: &Value, depth: usize, count: &mut usize) -> Result<F
     };
     let need = match operator {
         Operator::Set | Operator::NotSet | Operator::MeasureFilter => Some(0),
-        Operator::InDateRange | Operator::NotInDateRange => Some(2),
+        // Cube.js takes one value too and ends the range at the end of today
+        // by its clock: an answer that changes with the day it is asked.
+        Operator::InDateRange | Operator::NotInDateRange | Operator::OnTheDate => Some(2),
         Operator::BeforeDate
         | Operator::BeforeOrOnDate
         | Operator::AfterDate
