@@ -255,10 +255,6 @@ mod tests {
         document(js).unwrap_or_else(|e| panic!("{e}\n{js}"))
     }
 
-    fn refused(js: &str) -> String {
-        refused_within(js, Duration::from_millis(300))
-    }
-
     /// `time` decides which limit a test meets first: a file that only
     /// allocates must run out of memory, never out of time on a busy machine.
     fn refused_within(js: &str, time: Duration) -> String {
