@@ -234,6 +234,17 @@ add('dry-run', [
   { name: 'blending', endpoint: 'dry-run', query: [monthly('count'), monthly('count', 'Users')] },
   { name: 'compareDateRange', endpoint: 'dry-run', query: { measures: [O('count')], timeDimensions: [td('month', undefined, { compareDateRange: [['2024-01-01', '2024-03-31'], ['2025-01-01', '2025-03-31']] })] } },
   { name: 'unknown member', endpoint: 'dry-run', query: { measures: [O('nope')] } },
+  // transformedQueries' edges: each filter kind, segments, a time dimension without granularity.
+  { name: 'one-value equals on a selected dimension', endpoint: 'dry-run', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('status'), 'equals', ['completed'])] } },
+  { name: 'one-value equals in an and', endpoint: 'dry-run', query: { measures: [O('count')], dimensions: [O('coupon')], filters: [{ and: [f(O('status'), 'equals', ['completed']), f(O('coupon'), 'equals', ['VIP'])] }] } },
+  { name: 'or of dimensions', endpoint: 'dry-run', query: { measures: [O('count')], filters: [{ or: [f(O('status'), 'equals', ['completed']), f(O('coupon'), 'set')] }] } },
+  { name: 'measure filter (HAVING)', endpoint: 'dry-run', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('totalAmount'), 'gt', ['100'])] } },
+  { name: 'measureFilter', endpoint: 'dry-run', query: { measures: [O('count')], filters: [f(O('completedCount'), 'measureFilter')] } },
+  { name: 'segment and non-additive measures', endpoint: 'dry-run', query: { measures: [O('averageAmount'), O('customers'), O('amountPerOrder')], dimensions: [O('status')], segments: [O('completed')] } },
+  { name: 'dateRange without granularity', endpoint: 'dry-run', query: { measures: [O('count')], timeDimensions: [td(null, ['2024-01-01', '2024-03-31'])] } },
+  { name: 'week granularity over whole months', endpoint: 'dry-run', query: { measures: [O('count')], timeDimensions: [td('week', ['2024-02-01', '2024-03-31']), td('year')] } },
+  { name: 'a join: measures of both cubes', endpoint: 'dry-run', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count', 'OrdersJoined.totalAmount', 'UsersJoined.count'], dimensions: ['UsersJoined.city'] } },
+  { name: 'through a view', endpoint: 'dry-run', target: 'ext', file: 'js_model.js', tgModelError: /js_model\.js/, query: { measures: ['SalesJs.count', 'SalesJs.totalAmount'], dimensions: ['SalesJs.UsersJs_city'], filters: [f('SalesJs.UsersJs_city', 'equals', ['Berlin'])] } },
 ]);
 add('meta', [
   { name: 'meta', endpoint: 'meta' },
