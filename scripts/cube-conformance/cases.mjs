@@ -11,7 +11,11 @@
 //   "Deliberate differences from Cube.js" table lists; row is that table's
 //   Cube.js cell, word for word, and status/code what tenantgate must answer
 //   (ownWords: the row says tenantgate's error text differs; db: the row
-//   applies on that database only).
+//   applies on that database only; paths: [{ path, row, when }] instead of
+//   row, for an answer that differs only in some fields: KNOWN when every
+//   difference is at one of the paths (a RegExp over the difference's path,
+//   and `when(cube, tenantgate)` of the two values there, when given), each
+//   path citing its own row; any other difference keeps the case DIFF).
 //   tgModelError (ext cases): the pattern of the check-config error that a
 //   tenantgate refusing that model file prints.
 // }
@@ -46,6 +50,31 @@ const ROW = {
   orderUnselected: 'an `order` entry naming a member the query does not select is silently dropped',
   notFound: 'an unknown path, or a method a route does not take, is Express\'s HTML 404 page (`Cannot DELETE /cubejs-api/v1/load`)',
   notADate: 'a `dateRange` that is not a date reads as `Invalid date`: no rows on SQLite, a 500 on PostgreSQL',
+  sqlText: '`/sql` answers the SQL text its own generator writes',
+  utcZ: '`/sql` (and the statement) binds a time bound as UTC with a `Z`, `2024-01-01T00:00:00.000Z`, which its SQL then converts',
+  cacheKeys: '`/sql`\'s `cacheKeyQueries` has one refresh-key query per cube of the query, the default (`every: 10 seconds`) rendered as SQL',
+};
+
+// /sql: the statement's text (and with it the form of a time bound, and
+// the refresh-key queries) is tenantgate's own; the parameters, their
+// order and every other field must be Cube.js's. `base` is the answer's
+// path to the sql object.
+const sqlPaths = (base) => {
+  const at = (tail) => new RegExp(`^${base.replace(/[.[\]]/g, '\\$&')}${tail}$`);
+  return [
+    { path: at('\\.sql\\[0\\]'), row: ROW.sqlText },
+    // Only a parameter that is tenantgate's with a `Z` after it.
+    { path: at('\\.sql\\[1\\]\\[\\d+\\]'), row: ROW.utcZ, when: (cube, tg) => typeof tg === 'string' && cube === `${tg}Z` },
+    // Only when tenantgate runs no refresh-key query (an `every` key or none).
+    { path: at('\\.cacheKeyQueries'), row: ROW.cacheKeys, when: (cube, tg) => Array.isArray(tg) && tg.length === 0 },
+  ];
+};
+const sqlKnown = { status: 200, paths: sqlPaths('body.sql') };
+
+// The JS client's calls (client.mjs), by id: `rawQuery().sql` is
+// [text, params].
+const CLIENT_KNOWN = {
+  'client / sql: rawQuery().sql': [{ path: /^value\.value\[0\]$/, row: ROW.sqlText }],
 };
 
 const cases = [];
@@ -221,9 +250,9 @@ add('multi', [
 
 // ---------------------------------------------------------------- other endpoints
 add('sql', [
-  { name: 'count by status', endpoint: 'sql', query: { measures: [O('count')], dimensions: [O('status')] } },
-  { name: 'filters and time dimension', endpoint: 'sql', query: { measures: [O('totalAmount')], timeDimensions: [td('month', ['2024-01-01', '2024-06-30'])], filters: [f(O('status'), 'equals', ['completed', 'shipped'])], limit: 5 } },
-  { name: 'POST', endpoint: 'sql', method: 'POST', query: { measures: [O('count')] } },
+  { name: 'count by status', endpoint: 'sql', query: { measures: [O('count')], dimensions: [O('status')] }, known: sqlKnown },
+  { name: 'filters and time dimension', endpoint: 'sql', query: { measures: [O('totalAmount')], timeDimensions: [td('month', ['2024-01-01', '2024-06-30'])], filters: [f(O('status'), 'equals', ['completed', 'shipped'])], limit: 5 }, known: sqlKnown },
+  { name: 'POST', endpoint: 'sql', method: 'POST', query: { measures: [O('count')] }, known: sqlKnown },
   { name: 'array of queries', endpoint: 'sql', query: [{ measures: [O('count')] }, { measures: ['Users.count'] }] },
   { name: 'unknown member', endpoint: 'sql', query: { measures: [O('nope')] } },
 ]);
@@ -338,4 +367,4 @@ add('JS model files', [
 ]);
 
 export default cases;
-export { ROW };
+export { CLIENT_KNOWN, ROW };
