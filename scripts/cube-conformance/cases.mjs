@@ -65,6 +65,9 @@ const sqlPaths = (base) => {
     { path: at('\\.sql\\[0\\]'), row: ROW.sqlText },
     // Only a parameter that is tenantgate's with a `Z` after it.
     { path: at('\\.sql\\[1\\]\\[\\d+\\]'), row: ROW.utcZ, when: (cube, tg) => typeof tg === 'string' && cube === `${tg}Z` },
+    // A number member's filter value: Cube.js binds the text it was sent,
+    // tenantgate the number (values are bound as the member's type).
+    { path: at('\\.sql\\[1\\]\\[\\d+\\]'), row: ROW.textValues, when: (cube, tg) => typeof cube === 'string' && typeof tg === 'number' && Number(cube) === tg },
     // Only when tenantgate runs no refresh-key query (an `every` key or none).
     { path: at('\\.cacheKeyQueries'), row: ROW.cacheKeys, when: (cube, tg) => Array.isArray(tg) && tg.length === 0 },
   ];
@@ -253,6 +256,8 @@ add('sql', [
   { name: 'count by status', endpoint: 'sql', query: { measures: [O('count')], dimensions: [O('status')] }, known: sqlKnown },
   { name: 'filters and time dimension', endpoint: 'sql', query: { measures: [O('totalAmount')], timeDimensions: [td('month', ['2024-01-01', '2024-06-30'])], filters: [f(O('status'), 'equals', ['completed', 'shipped'])], limit: 5 }, known: sqlKnown },
   { name: 'POST', endpoint: 'sql', method: 'POST', query: { measures: [O('count')] }, known: sqlKnown },
+  { name: 'dateRange without granularity, a segment and an equals', endpoint: 'sql', query: { measures: [O('count'), O('averageAmount')], dimensions: [O('coupon')], segments: [O('completed')], timeDimensions: [td(null, ['2024-01-01', '2024-03-31'])], filters: [f(O('status'), 'equals', ['completed'])] }, known: sqlKnown },
+  { name: 'measure filter and order', endpoint: 'sql', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('totalAmount'), 'gt', ['100'])], order: { [O('status')]: 'asc' }, limit: 3, offset: 1 }, known: sqlKnown },
   { name: 'array of queries', endpoint: 'sql', query: [{ measures: [O('count')] }, { measures: ['Users.count'] }] },
   { name: 'unknown member', endpoint: 'sql', query: { measures: [O('nope')] } },
 ]);

@@ -570,10 +570,11 @@ fn sql_object(app: &App, p: &Planned) -> Value {
         "external": false,
         "preAggregations": [],
     });
-    // Cube.js names the first time dimension with a granularity.
-    if let Some(c) = r.columns.iter().find(|c| c.also.is_some()) {
-        sql["timeDimensionAlias"] = json!(c.alias);
-        sql["timeDimensionField"] = json!(c.also);
+    // Cube.js names the query's first time dimension, with a granularity
+    // or not (`timeDimensions[0].unescapedAliasName()`).
+    if let Some(td) = p.query.time_dimensions.first() {
+        sql["timeDimensionAlias"] = json!(crate::query::render::time_dimension_alias(&app.model, td));
+        sql["timeDimensionField"] = json!(td.name);
     }
     sql
 }
