@@ -352,6 +352,11 @@ async fn sql_answers_cube_js_order_object_with_the_default_order_and_the_time_di
     let reply = env.get("sql", &json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"]}), "").await;
     assert_eq!(reply.body["sql"]["order"], json!({"Orders.count": "desc"}));
     assert_eq!(reply.body["sql"].get("timeDimensionAlias"), None);
+    // The first time dimension is named even without a granularity, by `day`.
+    let ranged = json!({"measures": ["Orders.count"], "timeDimensions": [{"dimension": "Orders.createdAt", "dateRange": ["2024-01-01", "2024-01-31"]}]});
+    let reply = env.get("sql", &ranged, "").await;
+    assert_eq!(reply.body["sql"]["timeDimensionAlias"], json!("orders__created_at_day"));
+    assert_eq!(reply.body["sql"]["timeDimensionField"], json!("Orders.createdAt"));
     // A blend answers a list of `{sql}`, whatever queryType says.
     let reply = env.get("sql", &json!([monthly("Orders"), monthly("Users")]), "&queryType=multi").await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);

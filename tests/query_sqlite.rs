@@ -322,6 +322,21 @@ async fn sql_dry_run_and_meta_answer_in_cube_js_shapes() {
         .await;
     assert_eq!(reply.body["queryType"], "regularQuery");
     assert_eq!(reply.body["normalizedQueries"][0]["measures"], json!(["Orders.count"]));
+    // Cube.js's transformed query, the same object in both answers.
+    let transformed = &reply.body["transformedQueries"][0];
+    assert_eq!(transformed["measures"], json!(["Orders.count"]));
+    assert_eq!(
+        transformed["measureToLeafMeasures"],
+        json!({"Orders.count": [{"measure": "Orders.count", "additive": true, "type": "count"}]})
+    );
+    assert_eq!(transformed["filterDimensionsSingleValueEqual"], json!({}));
+    let sql = env
+        .server
+        .get(&format!("/cubejs-api/v1/sql?query={}", tenantgate::server::url::encode(&q)), &[("authorization", &acme)])
+        .await;
+    assert_eq!(&sql.body["sql"]["canUseTransformedQuery"], transformed);
+    // No result cache: no refresh-key query runs.
+    assert_eq!(sql.body["sql"]["cacheKeyQueries"], json!([]));
     let reply = env.server.get("/cubejs-api/v1/meta", &[("authorization", &acme)]).await;
     let names: Vec<&str> =
         reply.body["cubes"].as_array().expect("cubes").iter().filter_map(|c| c["name"].as_str()).collect();

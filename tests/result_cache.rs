@@ -213,6 +213,29 @@ async fn a_sql_refresh_key_keeps_a_result_until_its_value_changes() {
     env.server.stop().await;
 }
 
+/// `/sql`'s `cacheKeyQueries` lists the refresh-key query the cache runs
+/// for the query's cube, in Cube.js's shape, and nothing for a cube whose
+/// results live for a time (no query runs for it).
+#[tokio::test]
+async fn sql_lists_the_refresh_key_query_the_cache_runs_and_none_for_a_time_to_live() {
+    let env = start("refresh_key_check = \"30s\"").await;
+    let acme = token("acme");
+    let sql = |q: Value| {
+        let path = format!("/cubejs-api/v1/sql?query={}", tenantgate::server::url::encode(&q.to_string()));
+        let (server, acme) = (&env.server, acme.clone());
+        async move { server.get(&path, &[("authorization", &acme)]).await }
+    };
+    let keyed = sql(json!({"measures": ["Keyed.count"]})).await;
+    assert_eq!(keyed.status, StatusCode::OK, "{:?}", keyed.body);
+    assert_eq!(
+        keyed.body["sql"]["cacheKeyQueries"],
+        json!([["SELECT max(id) FROM orders", [], {"external": false, "renewalThreshold": 30}]])
+    );
+    let ttl = sql(count()).await;
+    assert_eq!(ttl.body["sql"]["cacheKeyQueries"], json!([]));
+    env.server.stop().await;
+}
+
 #[tokio::test]
 async fn identical_queries_in_flight_at_once_run_once() {
     let env = start("ttl = \"1h\"").await;

@@ -11,7 +11,11 @@
 //   "Deliberate differences from Cube.js" table lists; row is that table's
 //   Cube.js cell, word for word, and status/code what tenantgate must answer
 //   (ownWords: the row says tenantgate's error text differs; db: the row
-//   applies on that database only).
+//   applies on that database only; paths: [{ path, row, when }] instead of
+//   row, for an answer that differs only in some fields: KNOWN when every
+//   difference is at one of the paths (a RegExp over the difference's path,
+//   and `when(cube, tenantgate)` of the two values there, when given), each
+//   path citing its own row; any other difference keeps the case DIFF).
 //   tgModelError (ext cases): the pattern of the check-config error that a
 //   tenantgate refusing that model file prints.
 // }
@@ -48,6 +52,34 @@ const ROW = {
   notADate: 'a `dateRange` that is not a date reads as `Invalid date`: no rows on SQLite, a 500 on PostgreSQL',
   oneValueRange: 'a date-range filter (`inDateRange`, `notInDateRange`, `onTheDate`) with one value ends the range at the end of today, by the server\'s clock',
   hiddenMember: '0.33: a query naming a hidden member runs, then fails only if rows came back, naming the column alias (`You requested hidden member: \'orders__id\'. Please make it visible using \\`shown: true\\`.`); with no rows it answers 200',
+  sqlText: '`/sql` answers the SQL text its own generator writes',
+  utcZ: '`/sql` (and the statement) binds a time bound as UTC with a `Z`, `2024-01-01T00:00:00.000Z`, which its SQL then converts',
+  cacheKeys: '`/sql`\'s `cacheKeyQueries` has one refresh-key query per cube of the query, the default (`every: 10 seconds`) rendered as SQL',
+};
+
+// /sql: the statement's text (and with it the form of a time bound, and
+// the refresh-key queries) is tenantgate's own; the parameters, their
+// order and every other field must be Cube.js's. `base` is the answer's
+// path to the sql object.
+const sqlPaths = (base) => {
+  const at = (tail) => new RegExp(`^${base.replace(/[.[\]]/g, '\\$&')}${tail}$`);
+  return [
+    { path: at('\\.sql\\[0\\]'), row: ROW.sqlText },
+    // Only a parameter that is tenantgate's with a `Z` after it.
+    { path: at('\\.sql\\[1\\]\\[\\d+\\]'), row: ROW.utcZ, when: (cube, tg) => typeof tg === 'string' && cube === `${tg}Z` },
+    // A number member's filter value: Cube.js binds the text it was sent,
+    // tenantgate the number (values are bound as the member's type).
+    { path: at('\\.sql\\[1\\]\\[\\d+\\]'), row: ROW.textValues, when: (cube, tg) => typeof cube === 'string' && typeof tg === 'number' && Number(cube) === tg },
+    // Only when tenantgate runs no refresh-key query (an `every` key or none).
+    { path: at('\\.cacheKeyQueries'), row: ROW.cacheKeys, when: (cube, tg) => Array.isArray(tg) && tg.length === 0 },
+  ];
+};
+const sqlKnown = { status: 200, paths: sqlPaths('body.sql') };
+
+// The JS client's calls (client.mjs), by id: `rawQuery().sql` is
+// [text, params].
+const CLIENT_KNOWN = {
+  'client / sql: rawQuery().sql': [{ path: /^value\.value\[0\]$/, row: ROW.sqlText }],
 };
 
 const cases = [];
@@ -228,9 +260,11 @@ add('multi', [
 
 // ---------------------------------------------------------------- other endpoints
 add('sql', [
-  { name: 'count by status', endpoint: 'sql', query: { measures: [O('count')], dimensions: [O('status')] } },
-  { name: 'filters and time dimension', endpoint: 'sql', query: { measures: [O('totalAmount')], timeDimensions: [td('month', ['2024-01-01', '2024-06-30'])], filters: [f(O('status'), 'equals', ['completed', 'shipped'])], limit: 5 } },
-  { name: 'POST', endpoint: 'sql', method: 'POST', query: { measures: [O('count')] } },
+  { name: 'count by status', endpoint: 'sql', query: { measures: [O('count')], dimensions: [O('status')] }, known: sqlKnown },
+  { name: 'filters and time dimension', endpoint: 'sql', query: { measures: [O('totalAmount')], timeDimensions: [td('month', ['2024-01-01', '2024-06-30'])], filters: [f(O('status'), 'equals', ['completed', 'shipped'])], limit: 5 }, known: sqlKnown },
+  { name: 'POST', endpoint: 'sql', method: 'POST', query: { measures: [O('count')] }, known: sqlKnown },
+  { name: 'dateRange without granularity, a segment and an equals', endpoint: 'sql', query: { measures: [O('count'), O('averageAmount')], dimensions: [O('coupon')], segments: [O('completed')], timeDimensions: [td(null, ['2024-01-01', '2024-03-31'])], filters: [f(O('status'), 'equals', ['completed'])] }, known: sqlKnown },
+  { name: 'measure filter and order', endpoint: 'sql', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('totalAmount'), 'gt', ['100'])], order: { [O('status')]: 'asc' }, limit: 3, offset: 1 }, known: sqlKnown },
   { name: 'array of queries', endpoint: 'sql', query: [{ measures: [O('count')] }, { measures: ['Users.count'] }] },
   { name: 'unknown member', endpoint: 'sql', query: { measures: [O('nope')] } },
 ]);
@@ -241,6 +275,17 @@ add('dry-run', [
   { name: 'blending', endpoint: 'dry-run', query: [monthly('count'), monthly('count', 'Users')] },
   { name: 'compareDateRange', endpoint: 'dry-run', query: { measures: [O('count')], timeDimensions: [td('month', undefined, { compareDateRange: [['2024-01-01', '2024-03-31'], ['2025-01-01', '2025-03-31']] })] } },
   { name: 'unknown member', endpoint: 'dry-run', query: { measures: [O('nope')] } },
+  // transformedQueries' edges: each filter kind, segments, a time dimension without granularity.
+  { name: 'one-value equals on a selected dimension', endpoint: 'dry-run', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('status'), 'equals', ['completed'])] } },
+  { name: 'one-value equals in an and', endpoint: 'dry-run', query: { measures: [O('count')], dimensions: [O('coupon')], filters: [{ and: [f(O('status'), 'equals', ['completed']), f(O('coupon'), 'equals', ['VIP'])] }] } },
+  { name: 'or of dimensions', endpoint: 'dry-run', query: { measures: [O('count')], filters: [{ or: [f(O('status'), 'equals', ['completed']), f(O('coupon'), 'set')] }] } },
+  { name: 'measure filter (HAVING)', endpoint: 'dry-run', query: { measures: [O('count')], dimensions: [O('status')], filters: [f(O('totalAmount'), 'gt', ['100'])] } },
+  { name: 'measureFilter', endpoint: 'dry-run', query: { measures: [O('count')], filters: [f(O('completedCount'), 'measureFilter')] } },
+  { name: 'segment and non-additive measures', endpoint: 'dry-run', query: { measures: [O('averageAmount'), O('customers'), O('amountPerOrder')], dimensions: [O('status')], segments: [O('completed')] } },
+  { name: 'dateRange without granularity', endpoint: 'dry-run', query: { measures: [O('count')], timeDimensions: [td(null, ['2024-01-01', '2024-03-31'])] } },
+  { name: 'week granularity over whole months', endpoint: 'dry-run', query: { measures: [O('count')], timeDimensions: [td('week', ['2024-02-01', '2024-03-31']), td('year')] } },
+  { name: 'a join: measures of both cubes', endpoint: 'dry-run', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count', 'OrdersJoined.totalAmount', 'UsersJoined.count'], dimensions: ['UsersJoined.city'] } },
+  { name: 'through a view', endpoint: 'dry-run', target: 'ext', file: 'js_model.js', tgModelError: /js_model\.js/, query: { measures: ['SalesJs.count', 'SalesJs.totalAmount'], dimensions: ['SalesJs.UsersJs_city'], filters: [f('SalesJs.UsersJs_city', 'equals', ['Berlin'])] } },
 ]);
 add('meta', [
   { name: 'meta', endpoint: 'meta' },
@@ -334,4 +379,4 @@ add('JS model files', [
 ]);
 
 export default cases;
-export { ROW };
+export { CLIENT_KNOWN, ROW };

@@ -200,6 +200,11 @@ impl ResultCache {
         })
     }
 
+    /// The refresh key of `cube`'s results (`None`: `[cache] ttl`).
+    pub fn refresh_key(&self, cube: &str) -> Option<&RefreshKey> {
+        self.refresh_keys.get(cube)
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.stats.snapshot(self.results.entry_count(), self.results.weighted_size())
     }

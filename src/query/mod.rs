@@ -33,6 +33,7 @@ pub mod render;
 pub mod request;
 pub mod template;
 pub mod time;
+pub mod transformed;
 pub mod view;
 
 pub use dialect::Dialect;

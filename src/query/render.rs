@@ -526,6 +526,13 @@ fn on_sql(cx: &Ctx<'_>, e: &Edge) -> String {
         .collect()
 }
 
+/// Cube.js's `unescapedAliasName` of a time dimension (`/sql`'s
+/// `timeDimensionAlias`): its column's alias, by `day` when it has no
+/// granularity.
+pub fn time_dimension_alias(model: &Model, td: &super::request::TimeDimension) -> String {
+    labels(model, Ref { id: td.dimension, view: td.view }, Some(td.granularity.unwrap_or(Granularity::Day))).0
+}
+
 /// The column of a member as the query names it: its alias
 /// (`orders__count`, `sales__count` through view `Sales`), title and short
 /// title.

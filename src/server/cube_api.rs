@@ -123,12 +123,18 @@ pub async fn handle(
             shape::mark_first(&mut normalized, req.kind);
             let order =
                 plan.queries.iter().map(|p| shape::order_object(&shape::effective_order(&p.query))).collect::<Vec<_>>();
+            let transformed = plan
+                .queries
+                .iter()
+                .map(|p| crate::query::transformed::transformed_query(&app.model, &p.query))
+                .collect::<Vec<_>>();
             Ok(json_response(
                 StatusCode::OK,
                 &json!({
                     "queryType": query_type(&req),
                     "normalizedQueries": normalized,
                     "queryOrder": order,
+                    "transformedQueries": transformed,
                     "pivotQuery": pivot,
                 }),
             ))
@@ -141,7 +147,7 @@ pub async fn handle(
             let (req, plan) = planned()?;
             // Cube.js: `{sql}` for a regular query, `[{sql}, ...]` for a
             // blend or a compare query, whatever `queryType` says.
-            let mut sqls: Vec<Value> = plan.queries.iter().map(|p| json!({"sql": sql_object(p)})).collect();
+            let mut sqls: Vec<Value> = plan.queries.iter().map(|p| json!({"sql": sql_object(app, p)})).collect();
             let body = if req.kind == shape::QueryType::Regular {
                 sqls.pop().unwrap_or(Value::Null)
             } else {
@@ -547,26 +553,46 @@ fn parse_request(parts: &Parts, body: &Bytes) -> Result<Request, ApiError> {
     Ok(Request { queries, multi, kind })
 }
 
-fn sql_object(p: &Planned) -> Value {
+/// Cube.js's `/sql` answer for one query (`CompilerApi.getSql`): the SQL
+/// and its parameters are tenantgate's own; the rest is derived as Cube.js
+/// derives it.
+fn sql_object(app: &App, p: &Planned) -> Value {
     let r = &p.rendered;
     let alias_to_member: Map<String, Value> = r.columns.iter().map(|c| (c.alias.clone(), json!(c.member))).collect();
     let mut sql = json!({
         "sql": [r.sql, r.params.iter().map(crate::query::SqlValue::to_json).collect::<Vec<_>>()],
         "lambdaQueries": {},
         "order": shape::order_object(&shape::effective_order(&p.query)),
-        "cacheKeyQueries": [],
+        "cacheKeyQueries": cache_key_queries(app, p),
         "dataSource": "default",
         "aliasNameToMember": alias_to_member,
-        "canUseTransformedQuery": {"allowed": false},
+        "canUseTransformedQuery": crate::query::transformed::transformed_query(&app.model, &p.query),
         "external": false,
         "preAggregations": [],
     });
-    // Cube.js names the first time dimension with a granularity.
-    if let Some(c) = r.columns.iter().find(|c| c.also.is_some()) {
-        sql["timeDimensionAlias"] = json!(c.alias);
-        sql["timeDimensionField"] = json!(c.also);
+    // Cube.js names the query's first time dimension, with a granularity
+    // or not (`timeDimensions[0].unescapedAliasName()`).
+    if let Some(td) = p.query.time_dimensions.first() {
+        sql["timeDimensionAlias"] = json!(crate::query::render::time_dimension_alias(&app.model, td));
+        sql["timeDimensionField"] = json!(td.name);
     }
     sql
+}
+
+/// Cube.js's `cacheKeyQueries` (`[sql, params, {external,
+/// renewalThreshold}]` per refresh key) as tenantgate runs them: with the
+/// result cache on, the query's cube's `sql` refresh key, checked every
+/// `renewalThreshold` seconds. An `every` key (and the default) is a time to
+/// live that runs no query, and without the cache nothing runs: no entry.
+fn cache_key_queries(app: &App, p: &Planned) -> Value {
+    use crate::cache::refresh_key::RefreshKey;
+    let Some(cache) = &app.cache else { return json!([]) };
+    match cache.refresh_key(&p.cube) {
+        Some(RefreshKey::Sql { sql, check }) => {
+            json!([[sql, [], {"external": false, "renewalThreshold": check.as_secs().max(1)}]])
+        }
+        Some(RefreshKey::Every(_)) | None => json!([]),
+    }
 }
 
 /// A column's key in `data`, escaped once (`"Orders.count":`), and the
