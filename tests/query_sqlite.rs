@@ -792,11 +792,10 @@ cubes:
         description: Orders placed
         format: number
         drill_members: [id, status]
-      - name: trailing
+      - name: staged
         sql: amount
         type: sum
-        rolling_window:
-          trailing: 1 month
+        multi_stage: true
     dimensions:
       - name: id
         sql: id
@@ -835,9 +834,9 @@ async fn hidden_and_unsupported_members_are_400_and_meta_carries_docs_without_hi
             "You requested hidden member: 'Internal.count'. Please make it visible using `public: true`. Please note primaryKey fields are `public: false` by default: https://cube.dev/docs/schema/reference/joins#setting-a-primary-key.",
         ),
         (
-            json!({"measures": ["Orders.trailing"]}),
+            json!({"measures": ["Orders.staged"]}),
             "member_not_supported",
-            "Member 'Orders.trailing' uses rolling_window, which tenantgate does not support",
+            "Member 'Orders.staged' uses multi_stage, which tenantgate does not support",
         ),
     ] {
         let reply = load(&env.server, &t, &q).await;
