@@ -246,6 +246,10 @@ pub(super) fn render(
     let MemberRef::Dimension(di) = td.dimension.member else {
         return Err(QueryError::Invalid(format!("{} is not a time dimension", short(&td.name))));
     };
+    // The windows group by the real time, which a mask would hide.
+    if q.masks.iter().any(|(id, _)| *id == td.dimension) {
+        return Err(QueryError::MaskedMember(td.name.clone()));
+    }
     // Cube.js's `BaseTimeDimension.timeSeries`, which every window asks.
     let Some((range_from, range_to)) = td.date_range.clone() else {
         return Err(QueryError::Compiler("Time series queries without dateRange aren't supported".into()));
