@@ -411,7 +411,7 @@ fn check_config_and_serve_report_model_and_access_errors_from_the_build() {
 fn check_config_lists_the_members_the_model_declares_but_tenantgate_does_not_serve() {
     let dir = config_dir(&[]);
     std::fs::create_dir(dir.path().join("model")).expect("model dir");
-    let model = "cubes:\n  - name: Orders\n    sql_table: orders\n    measures:\n      - name: count\n        type: count\n      - name: runningTotal\n        sql: amount\n        type: sum\n        rolling_window:\n          trailing: unbounded\n";
+    let model = "cubes:\n  - name: Orders\n    sql_table: orders\n    measures:\n      - name: count\n        type: count\n      - name: staged\n        sql: amount\n        type: sum\n        multi_stage: true\n";
     std::fs::write(dir.path().join("model/orders.yml"), model).expect("model");
     let toml = format!("{}\n[model]\npath = \"{}\"\n", secret_config(""), dir.path().join("model").display());
     std::fs::write(dir.path().join("test.toml"), toml).expect("config");
@@ -420,7 +420,7 @@ fn check_config_lists_the_members_the_model_declares_but_tenantgate_does_not_ser
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let listed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("not supported yet")).collect();
     assert_eq!(listed.len(), 1, "{stdout}");
-    assert!(listed[0].contains("Orders.runningTotal") && listed[0].contains("rolling_window"), "{stdout}");
+    assert!(listed[0].contains("Orders.staged") && listed[0].contains("multi_stage"), "{stdout}");
 }
 
 const POLICY_MODEL: &str = r#"

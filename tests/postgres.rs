@@ -62,6 +62,20 @@ cubes:
       - name: createdAt
         sql: created_at
         type: time
+  - name: Running
+    sql: SELECT * FROM orders WHERE {SECURITY_CONTEXT.tenant_id.filter('tenant_id')}
+    measures:
+      - name: total
+        sql: amount
+        type: running_total
+      - name: lastMonth
+        type: count
+        rolling_window:
+          trailing: 1 month
+    dimensions:
+      - name: createdAt
+        sql: created_at
+        type: time
   - name: MyOrders
     sql: SELECT * FROM orders WHERE {SECURITY_CONTEXT.id.filter('user_id')}
     measures:
@@ -227,6 +241,43 @@ async fn a_query_timezone_buckets_and_ranges_in_local_time_on_postgres() {
     let reply = load(&env.server, json!({"tenant_id": "acme"}), q).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     assert_eq!(reply.body["data"].as_array().map(Vec::len), Some(2), "{:?}", reply.body);
+    env.server.stop().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn two_tenants_running_totals_and_rolling_windows_never_mix_on_postgres() {
+    let Some(admin) = admin_url("two_tenants_running_totals_and_rolling_windows_never_mix_on_postgres") else { return };
+    let db = TestDb::create(&admin, "cumulative").await;
+    db.execute(SEED).await;
+    let env = start(&db.url(None), "").await;
+    let q = json!({"measures": ["Running.total", "Running.lastMonth"], "timezone": "Europe/Berlin",
+        "timeDimensions": [{"dimension": "Running.createdAt", "granularity": "month", "dateRange": ["2024-01-01", "2024-03-31"]}]});
+    let rows = |reply: &Reply| -> Vec<(Value, Value)> {
+        reply.body["data"]
+            .as_array()
+            .map(|r| r.iter().map(|r| (r["Running.total"].clone(), r["Running.lastMonth"].clone())).collect())
+            .unwrap_or_default()
+    };
+    let acme = load(&env.server, json!({"tenant_id": "acme"}), q.clone()).await;
+    assert_eq!(acme.status, StatusCode::OK, "{:?}", acme.body);
+    // NUMERIC sums and int8 counts are strings, as node-pg gives them.
+    assert_eq!(
+        rows(&acme),
+        vec![(json!("30.50"), json!("2")), (json!("35.75"), json!("1")), (json!("35.75"), Value::Null)]
+    );
+    let globex = load(&env.server, json!({"tenant_id": "globex"}), q.clone()).await;
+    assert_eq!(
+        rows(&globex),
+        vec![(Value::Null, Value::Null), (json!("100.00"), json!("1")), (json!("107.00"), json!("1"))]
+    );
+    let months: Vec<&str> = globex.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["Running.createdAt.month"].as_str())
+        .collect();
+    assert_eq!(months, ["2024-01-01T00:00:00.000", "2024-02-01T00:00:00.000", "2024-03-01T00:00:00.000"]);
     env.server.stop().await;
     db.drop_now().await;
 }

@@ -213,6 +213,95 @@ async fn time_dimensions_are_truncated_and_filtered_by_date_range() {
     );
 }
 
+/// A running total and a rolling window over the same tenant-filtered cube.
+const CUMULATIVE_MODEL: &str = r#"
+cubes:
+  - name: Running
+    sql: SELECT * FROM orders WHERE {SECURITY_CONTEXT.tenant_id.filter('tenant_id')}
+    measures:
+      - name: total
+        sql: amount
+        type: running_total
+      - name: lastMonth
+        type: count
+        rolling_window:
+          trailing: 1 month
+    dimensions:
+      - name: createdAt
+        sql: created_at
+        type: time
+"#;
+
+/// Each row's (bucket, running total, rolling count).
+fn cumulative_rows(reply: &Reply) -> Vec<(String, Value, Value)> {
+    reply.body["data"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    let bucket = r["Running.createdAt.month"].as_str().unwrap_or_default().to_string();
+                    (bucket, r["Running.total"].clone(), r["Running.lastMonth"].clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn two_tenants_running_totals_and_rolling_windows_never_mix() {
+    let env = start_env(CUMULATIVE_MODEL, "", "", "").await;
+    let q = json!({"measures": ["Running.total", "Running.lastMonth"],
+        "timeDimensions": [{"dimension": "Running.createdAt", "granularity": "month", "dateRange": ["2024-01-01", "2024-03-31"]}]});
+    let month = |m: u8| format!("2024-0{m}-01T00:00:00.000");
+    let acme = load(&env.server, &token(json!({"tenant_id": "acme"})), &q).await;
+    assert_eq!(acme.status, StatusCode::OK, "{:?}", acme.body);
+    // acme: 30.50 in January, 5.25 in February, nothing in March; every
+    // bucket of the series answers, an empty window as null (Cube.js's sum).
+    assert_eq!(
+        cumulative_rows(&acme),
+        vec![
+            (month(1), json!(30.5), json!(2)),
+            (month(2), json!(35.75), json!(1)),
+            (month(3), json!(35.75), Value::Null),
+        ]
+    );
+    let globex = load(&env.server, &token(json!({"tenant_id": "globex"})), &q).await;
+    assert_eq!(globex.status, StatusCode::OK, "{:?}", globex.body);
+    assert_eq!(
+        cumulative_rows(&globex),
+        // SQLite's date modifiers (as in Cube.js): 2024-03-31 minus a month
+        // is 2024-03-02, past March's bucket, so March's window is empty
+        // (PostgreSQL's holds March).
+        vec![
+            (month(1), Value::Null, Value::Null),
+            (month(2), json!(100), json!(1)),
+            (month(3), json!(107), Value::Null)
+        ]
+    );
+    // The row filed under a tenant id that looks like SQL is that tenant's alone.
+    let odd = load(&env.server, &token(json!({"tenant_id": "42 OR 1=1"})), &q).await;
+    assert_eq!(cumulative_rows(&odd)[2], (month(3), json!(4), Value::Null), "{:?}", odd.body);
+    // Without a date range there is no series: Cube.js's error, a 400.
+    let q = json!({"measures": ["Running.total"], "timeDimensions": [{"dimension": "Running.createdAt", "granularity": "day"}]});
+    let refused = load(&env.server, &token(json!({"tenant_id": "acme"})), &q).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.body["error"], "Time series queries without dateRange aren't supported");
+    // A series too long to bind is refused before any SQL runs.
+    let q = json!({"measures": ["Running.total"], "timeDimensions": [{"dimension": "Running.createdAt", "granularity": "second", "dateRange": ["2000-01-01", "2024-12-31"]}]});
+    let refused = load(&env.server, &token(json!({"tenant_id": "acme"})), &q).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{:?}", refused.body);
+    assert_eq!(refused.body["code"], "invalid_query");
+    // /meta flags them as Cube.js does.
+    let meta = env.server.get("/cubejs-api/v1/meta", &[("authorization", &token(json!({"tenant_id": "acme"})))]).await;
+    let measures = &meta.body["cubes"][0]["measures"];
+    assert_eq!(
+        (&measures[0]["name"], &measures[0]["aggType"], &measures[0]["cumulative"], &measures[0]["cumulativeTotal"]),
+        (&json!("Running.total"), &json!("runningTotal"), &json!(true), &json!(true)),
+        "{measures}"
+    );
+    assert_eq!((&measures[1]["aggType"], &measures[1]["cumulative"]), (&json!("count"), &json!(true)));
+}
+
 #[tokio::test]
 async fn a_token_without_the_filtered_claim_is_refused_not_shown_every_tenant() {
     let env = start("").await;
@@ -807,11 +896,10 @@ cubes:
         description: Orders placed
         format: number
         drill_members: [id, status]
-      - name: trailing
+      - name: staged
         sql: amount
         type: sum
-        rolling_window:
-          trailing: 1 month
+        multi_stage: true
     dimensions:
       - name: id
         sql: id
@@ -850,9 +938,9 @@ async fn hidden_and_unsupported_members_are_400_and_meta_carries_docs_without_hi
             "You requested hidden member: 'Internal.count'. Please make it visible using `public: true`. Please note primaryKey fields are `public: false` by default: https://cube.dev/docs/schema/reference/joins#setting-a-primary-key.",
         ),
         (
-            json!({"measures": ["Orders.trailing"]}),
+            json!({"measures": ["Orders.staged"]}),
             "member_not_supported",
-            "Member 'Orders.trailing' uses rolling_window, which tenantgate does not support",
+            "Member 'Orders.staged' uses multi_stage, which tenantgate does not support",
         ),
     ] {
         let reply = load(&env.server, &t, &q).await;

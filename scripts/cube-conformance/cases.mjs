@@ -55,6 +55,7 @@ const ROW = {
   sqlText: '`/sql` answers the SQL text its own generator writes',
   utcZ: '`/sql` (and the statement) binds a time bound as UTC with a `Z`, `2024-01-01T00:00:00.000Z`, which its SQL then converts',
   cacheKeys: '`/sql`\'s `cacheKeyQueries` has one refresh-key query per cube of the query, the default (`every: 10 seconds`) rendered as SQL',
+  weekWindow: 'on SQLite, a `rolling_window` of weeks or quarters is always empty (`null`): SQLite\'s date modifiers have no such unit',
 };
 
 // /sql: the statement's text (and with it the form of a time bound, and
@@ -357,11 +358,55 @@ add('model features', [
   { name: 'measure type time', target: 'ext', file: 'measure_types.yml', tgModelError: /lastOrderAt/, query: { measures: [X('lastOrderAt')], dimensions: [X('status')] } },
   { name: 'measure type boolean', target: 'ext', file: 'measure_types.yml', tgModelError: /anyBig/, query: { measures: [X('anyBig')], dimensions: [X('status')] } },
   { name: 'number measure referencing measures', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrder')], dimensions: [X('status')] } },
-  { name: 'running_total', target: 'ext', file: 'cumulative.yml', tgModelError: /runningAmount/, query: { measures: ['OrdersCumulative.runningAmount'], timeDimensions: [{ dimension: 'OrdersCumulative.createdAt', granularity: 'month', dateRange: ['2024-01-01', '2024-04-30'] }] } },
-  { name: 'rolling_window', target: 'ext', file: 'cumulative.yml', tgModelError: /rollingCount|rolling_window/, query: { measures: ['OrdersCumulative.rollingCount'], timeDimensions: [{ dimension: 'OrdersCumulative.createdAt', granularity: 'month', dateRange: ['2024-01-01', '2024-04-30'] }] } },
   { name: 'joins: measure by a joined dimension', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count'], dimensions: ['UsersJoined.city'] } },
   { name: 'joins: filter on the joined cube', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.totalAmount'], filters: [f('UsersJoined.city', 'equals', ['Berlin'])] } },
   { name: 'joins: measures of both cubes', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count', 'UsersJoined.count'], dimensions: ['UsersJoined.city'] } },
+]);
+
+// ---------------------------------------------------------------- cumulative measures (model-ext/cumulative.yml)
+// Cube.js 0.33 renders these over a time series of the query's buckets, each
+// bucket joined to the rows in its window.
+const C = (m) => `OrdersCumulative.${m}`;
+const K = { target: 'ext', file: 'cumulative.yml', tgModelError: /OrdersCumulative|rolling_window|running_total/ };
+const ctd = (granularity, dateRange, extra = {}) => ({
+  dimension: C('createdAt'),
+  ...(granularity ? { granularity } : {}),
+  ...(dateRange ? { dateRange } : {}),
+  ...extra,
+});
+const H1 = ['2024-01-01', '2024-04-30'];
+add('model features', [
+  { name: 'running_total', ...K, query: { measures: [C('runningAmount')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'rolling_window', ...K, query: { measures: [C('rollingCount')], timeDimensions: [ctd('month', H1)] } },
+]);
+add('cumulative measures', [
+  { name: 'trailing and leading', ...K, query: { measures: [C('aroundAmount')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'offset start', ...K, query: { measures: [C('startOffsetCount')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'trailing unbounded', ...K, query: { measures: [C('cumulativeCount')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'with a dimension', ...K, query: { measures: [C('rollingCount')], dimensions: [C('status')], timeDimensions: [ctd('month', H1)], order: [[C('createdAt'), 'asc'], [C('status'), 'asc']] } },
+  { name: 'with a filter', ...K, query: { measures: [C('rollingCount')], timeDimensions: [ctd('month', H1)], filters: [f(C('status'), 'equals', ['completed'])] } },
+  { name: 'beside a regular measure', ...K, query: { measures: [C('rollingCount'), C('count')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'two cumulative measures and a regular one', ...K, query: { measures: [C('count'), C('runningAmount'), C('rollingCount')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'beside a regular measure and a dimension', ...K, query: { measures: [C('count'), C('cumulativeCount')], dimensions: [C('status')], timeDimensions: [ctd('quarter', ['2024-01-01', '2024-12-31'])] }, known: { row: ROW.quarter, status: 200, db: 'sqlite' } },
+  { name: 'without a dateRange', ...K, query: { measures: [C('rollingCount')], timeDimensions: [ctd('month')] } },
+  { name: 'without a granularity', ...K, query: { measures: [C('rollingCount')], timeDimensions: [ctd(null, H1)] } },
+  { name: 'running_total without a granularity', ...K, query: { measures: [C('runningAmount'), C('count')], timeDimensions: [ctd(null, H1)] } },
+  { name: 'without a granularity, by a dimension', ...K, query: { measures: [C('aroundAmount')], dimensions: [C('status')], timeDimensions: [ctd(null, H1)] } },
+  { name: 'without a time dimension', ...K, query: { measures: [C('rollingCount'), C('runningAmount')] } },
+  { name: 'without a time dimension, by a dimension', ...K, query: { measures: [C('rollingCount')], dimensions: [C('status')], order: { [C('status')]: 'asc' } } },
+  { name: 'time dimension with neither', ...K, query: { measures: [C('rollingCount')], timeDimensions: [ctd()] } },
+  { name: 'day granularity', ...K, query: { measures: [C('runningAmount')], timeDimensions: [ctd('day', ['2024-03-01', '2024-03-15'])] } },
+  { name: 'week granularity', ...K, query: { measures: [C('cumulativeCount'), C('rollingCount')], timeDimensions: [ctd('week', ['2024-02-01', '2024-03-31'])] } },
+  { name: 'year granularity', ...K, query: { measures: [C('rollingCount')], timeDimensions: [ctd('year', ['2023-01-01', '2025-12-31'])] } },
+  { name: 'avg over a window', ...K, query: { measures: [C('rollingAverage')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'count_distinct over a window', ...K, query: { measures: [C('rollingCustomers')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'max over days', ...K, query: { measures: [C('rollingMax')], timeDimensions: [ctd('day', ['2024-03-01', '2024-03-20'])] } },
+  { name: 'a window of weeks', ...K, query: { measures: [C('weekCount')], timeDimensions: [ctd('day', ['2024-03-05', '2024-03-14'])] }, known: { row: ROW.weekWindow, status: 200, db: 'sqlite' } },
+  { name: 'a measure with filters', ...K, query: { measures: [C('completedRolling')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'ordered by the measure', ...K, query: { measures: [C('rollingCount')], timeDimensions: [ctd('month', H1)], order: { [C('rollingCount')]: 'desc' }, limit: 2 } },
+  { name: 'another tenant', ...K, token: 'globex', query: { measures: [C('runningAmount'), C('rollingCount')], timeDimensions: [ctd('month', H1)] } },
+  { name: 'in a time zone', ...K, query: { measures: [C('runningAmount')], timeDimensions: [ctd('month', H1)], timezone: 'Asia/Tokyo' } },
+  { name: 'a granular time dimension without dateRange, dry-run', ...K, endpoint: 'dry-run', query: { measures: [C('runningAmount')], timeDimensions: [ctd('month')] } },
 ]);
 
 // ---------------------------------------------------------------- JS model files (model-ext/js_model.js)

@@ -43,8 +43,8 @@ pub fn meta(model: &Model, grants: Option<&Grants>, caller: &Caller<'_>) -> Valu
                             "shortTitle": m.title,
                             "type": "number",
                             "aggType": m.kind.as_str(),
-                            "cumulative": false,
-                            "cumulativeTotal": false,
+                            "cumulative": m.cumulative_flag || m.cumulative.is_some(),
+                            "cumulativeTotal": m.cumulative_flag || m.cumulative.is_some(),
                             "drillMembers": m.drill_members,
                             "drillMembersGrouped": {"measures": drill_measures, "dimensions": drill_dimensions},
                             "isVisible": true,
@@ -147,8 +147,10 @@ fn view(model: &Model, v: &View, granted: &dyn Fn(&str) -> bool) -> Value {
                     t.drill_members.iter().partition(|d| is_measure(d));
                 o.insert("type".into(), json!("number"));
                 o.insert("aggType".into(), json!(t.kind.as_str()));
-                o.insert("cumulative".into(), json!(false));
-                o.insert("cumulativeTotal".into(), json!(false));
+                // Cube.js: `cumulative: true`, or a rolling window / running total.
+                let cumulative = t.cumulative_flag || t.cumulative.is_some();
+                o.insert("cumulative".into(), json!(cumulative));
+                o.insert("cumulativeTotal".into(), json!(cumulative));
                 o.insert("drillMembers".into(), json!(t.drill_members));
                 o.insert(
                     "drillMembersGrouped".into(),

@@ -101,6 +101,9 @@ pub enum MeasureType {
     Avg,
     Min,
     Max,
+    /// Cube.js's `running_total`: a sum over the query's date range up to
+    /// each bucket (rendered by `render::cumulative`).
+    RunningTotal,
     Number,
 }
 
@@ -125,6 +128,76 @@ pub struct Measure {
     /// `drill_members`, resolved to `Cube.member` names.
     pub drill_members: Vec<String>,
     pub unsupported: Option<String>,
+    /// `rolling_window` (or `type: running_total`): aggregated per bucket of
+    /// the query's time series over a window of rows.
+    pub cumulative: Option<Cumulative>,
+    /// `cumulative: true`, which only `/meta` shows.
+    pub cumulative_flag: bool,
+}
+
+/// A cumulative measure, as Cube.js 0.33's `dateJoinCondition` reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cumulative {
+    /// `type: running_total`: the rows from the start of the query's date
+    /// range to the end of each bucket.
+    RunningTotal,
+    Rolling(RollingWindow),
+}
+
+/// `rolling_window: {trailing, leading, offset}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollingWindow {
+    /// `None`: not set (the window starts at the offset's date).
+    pub trailing: Option<Window>,
+    pub leading: Option<Window>,
+    /// `offset: start`; the default is `end`.
+    pub offset_start: bool,
+}
+
+/// One side of a rolling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    Unbounded,
+    Interval(Interval),
+}
+
+/// `N unit`, as Cube.js's schema allows it (`/^(-?\d+) (minute|hour|day|week|month|quarter|year)$/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    pub n: i64,
+    pub unit: IntervalUnit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalUnit {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Interval {
+    fn parse(s: &str) -> Option<Interval> {
+        let (n, unit) = s.split_once(' ')?;
+        let digits = n.strip_prefix('-').unwrap_or(n);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let unit = match unit {
+            "minute" => IntervalUnit::Minute,
+            "hour" => IntervalUnit::Hour,
+            "day" => IntervalUnit::Day,
+            "week" => IntervalUnit::Week,
+            "month" => IntervalUnit::Month,
+            "quarter" => IntervalUnit::Quarter,
+            "year" => IntervalUnit::Year,
+            _ => return None,
+        };
+        Some(Interval { n: n.parse().ok()?, unit })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -211,8 +284,8 @@ pub const MEASURE_KEYS: &[(&str, KeyUse)] = &[
     ("visible", Supported),
     ("aliases", Ignored),
     ("drill_filters", Ignored),
-    ("cumulative", Unsupported),
-    ("rolling_window", Unsupported),
+    ("cumulative", Supported),
+    ("rolling_window", Supported),
     ("multi_stage", Unsupported),
     ("group_by", Unsupported),
     ("reduce_by", Unsupported),
@@ -222,8 +295,7 @@ pub const MEASURE_KEYS: &[(&str, KeyUse)] = &[
 ];
 
 /// Measure types Cube.js knows and tenantgate does not implement.
-pub const UNSUPPORTED_MEASURE_TYPES: &[&str] =
-    &["count_distinct_approx", "running_total", "string", "boolean", "time", "rank"];
+pub const UNSUPPORTED_MEASURE_TYPES: &[&str] = &["count_distinct_approx", "string", "boolean", "time", "rank"];
 
 /// Dimension keys.
 pub const DIMENSION_KEYS: &[(&str, KeyUse)] = &[
@@ -289,6 +361,7 @@ impl MeasureType {
             MeasureType::Avg => "avg",
             MeasureType::Min => "min",
             MeasureType::Max => "max",
+            MeasureType::RunningTotal => "runningTotal",
             MeasureType::Number => "number",
         }
     }
@@ -932,6 +1005,7 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
         Some("avg") => MeasureType::Avg,
         Some("min") => MeasureType::Min,
         Some("max") => MeasureType::Max,
+        Some("running_total") => MeasureType::RunningTotal,
         Some("number") => MeasureType::Number,
         Some(t) if UNSUPPORTED_MEASURE_TYPES.contains(&t) => {
             unsupported.get_or_insert_with(|| format!("type {t}"));
@@ -978,6 +1052,15 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
             Vec::new()
         }
     };
+    let cumulative = if unsupported.is_none() { cumulative_of(cx, &at, kind, m) } else { None };
+    let cumulative_flag = match get(m, "cumulative") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            cx.err(format!("{at}cumulative must be true or false"));
+            false
+        }
+    };
     Some(Measure {
         name: name.into(),
         title: title_of(cx, &at, name, m),
@@ -988,7 +1071,56 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
         docs: docs(cx, &at, m),
         drill_members,
         unsupported,
+        cumulative,
+        cumulative_flag,
     })
+}
+
+/// `type: running_total`, or `rolling_window:` on an aggregate Cube.js
+/// renders over a window (count, count_distinct, sum, avg, min, max).
+fn cumulative_of(cx: &mut CubeCx<'_>, at: &str, kind: MeasureType, m: &Obj) -> Option<Cumulative> {
+    if kind == MeasureType::RunningTotal {
+        return Some(Cumulative::RunningTotal);
+    }
+    let raw = match get(m, "rolling_window") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => return None,
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            cx.err(format!("{at}rolling_window must be a mapping of trailing, leading and offset"));
+            return None;
+        }
+    };
+    if kind == MeasureType::Number {
+        cx.err(format!("{at}rolling_window needs an aggregate type (count, count_distinct, sum, avg, min, max)"));
+        return None;
+    }
+    let mut window = RollingWindow { trailing: None, leading: None, offset_start: false };
+    for (key, value) in raw {
+        let side = match key.as_str() {
+            "trailing" => &mut window.trailing,
+            "leading" => &mut window.leading,
+            "offset" => {
+                match value.as_str() {
+                    Some("start") => window.offset_start = true,
+                    Some("end") => {}
+                    _ => cx.err(format!("{at}rolling_window offset must be start or end")),
+                }
+                continue;
+            }
+            other => {
+                cx.err(format!("{at}rolling_window: unknown key {other:?}"));
+                continue;
+            }
+        };
+        match value.as_str() {
+            Some("unbounded") => *side = Some(Window::Unbounded),
+            Some(s) if Interval::parse(s).is_some() => *side = Interval::parse(s).map(Window::Interval),
+            _ => cx.err(format!(
+                "{at}rolling_window {key} must be unbounded or match /^(-?\\d+) (minute|hour|day|week|month|quarter|year)$/, not {value}"
+            )),
+        }
+    }
+    Some(Cumulative::Rolling(window))
 }
 
 fn dimension(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Dimension> {
@@ -1322,7 +1454,6 @@ cubes:
         assert_eq!(
             m.unsupported(),
             vec![
-                "Orders.running: rolling_window",
                 "Orders.approx: type count_distinct_approx",
                 "Orders.size: case",
                 "Orders.createdAt: granularities",
@@ -1333,6 +1464,77 @@ cubes:
         assert_eq!(feature("Orders.count"), None, "cumulative: false asks for nothing");
         assert_eq!(feature("Orders.amount"), None);
         assert_eq!(feature("Old.count").as_deref(), Some("extends"), "a cube's feature covers its members");
+    }
+
+    #[test]
+    fn rolling_windows_and_running_totals_load_as_cumulative_and_bad_windows_are_model_errors() {
+        let m = load(
+            r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    measures:
+      - name: running
+        sql: amount
+        type: running_total
+      - name: rolling
+        type: count
+        rollingWindow:
+          trailing: 2 month
+          leading: unbounded
+          offset: start
+      - name: flagged
+        type: count
+        cumulative: true
+"#,
+        )
+        .expect("loads");
+        let c = &m.cubes[0];
+        assert_eq!(c.measures[0].cumulative, Some(Cumulative::RunningTotal));
+        assert_eq!(c.measures[0].kind.as_str(), "runningTotal");
+        assert_eq!(
+            c.measures[1].cumulative,
+            Some(Cumulative::Rolling(RollingWindow {
+                trailing: Some(Window::Interval(Interval { n: 2, unit: IntervalUnit::Month })),
+                leading: Some(Window::Unbounded),
+                offset_start: true,
+            }))
+        );
+        assert!(c.measures[2].cumulative.is_none() && c.measures[2].cumulative_flag);
+        assert!(m.unsupported().is_empty(), "{:?}", m.unsupported());
+
+        let errs = load(
+            r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    measures:
+      - name: a
+        type: count
+        rolling_window:
+          trailing: 2 months
+          offset: middle
+      - name: b
+        sql: amount
+        type: number
+        rolling_window:
+          trailing: 1 day
+      - name: c
+        type: count
+        rolling_window:
+          size: 3
+"#,
+        )
+        .expect_err("invalid");
+        assert_eq!(
+            errs,
+            vec![
+                "model/orders.yml: cube Orders: measure a: rolling_window trailing must be unbounded or match /^(-?\\d+) (minute|hour|day|week|month|quarter|year)$/, not \"2 months\"",
+                "model/orders.yml: cube Orders: measure a: rolling_window offset must be start or end",
+                "model/orders.yml: cube Orders: measure b: rolling_window needs an aggregate type (count, count_distinct, sum, avg, min, max)",
+                "model/orders.yml: cube Orders: measure c: rolling_window: unknown key \"size\"",
+            ]
+        );
     }
 
     #[test]

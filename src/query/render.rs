@@ -16,6 +16,8 @@ use super::{Dialect, QueryError, SqlValue};
 use crate::auth::{Resolved, SecurityContext};
 use crate::context_path::ContextPath;
 
+mod cumulative;
+
 /// What the renderer may do beyond the safe defaults.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RenderOptions {
@@ -199,7 +201,11 @@ pub fn render(
             }
         }
     }
-    let mut sql = if measures.iter().any(|m| needs_keys(&cx, *m)) {
+    let mut sql = if let Some(sql) =
+        cumulative::render(&mut cx, tz_param.as_deref(), &dims, &columns, &measures, &measure_filters)?
+    {
+        sql
+    } else if measures.iter().any(|m| needs_keys(&cx, *m)) {
         fan_out(&mut cx, &dims, &columns, &measures, &measure_filters)?
     } else {
         simple(&mut cx, &dims, &columns, &measure_filters)?
@@ -617,6 +623,7 @@ fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
         MeasureType::Avg => format!("avg({})", wrap(expr.unwrap_or_default())),
         MeasureType::Min => format!("min({})", wrap(expr.unwrap_or_default())),
         MeasureType::Max => format!("max({})", wrap(expr.unwrap_or_default())),
+        MeasureType::RunningTotal => format!("sum({})", wrap(expr.unwrap_or_default())),
         MeasureType::Number if multiplied && is_count_star(m.kind, m.sql.as_deref()) => {
             let (_, pk, _) = cx.primary_key(c)?;
             format!("count(distinct {pk})")

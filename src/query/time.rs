@@ -222,6 +222,55 @@ fn point(words: &[&str], now: &Zoned) -> Option<Zoned> {
     }
 }
 
+/// Cube.js's time series (`@cubejs-backend/shared`'s `timeSeries`, moment's
+/// `range.snapTo(unit).by(unit)`): the buckets of `granularity` from the one
+/// holding `from` to the one holding `to`, each `[start, end]` as local
+/// wall-clock text (`2024-01-01T00:00:00.000`, `2024-01-31T23:59:59.999`).
+/// Weeks start on Monday. More than `max` buckets is the client's 400,
+/// found without making them all.
+pub fn time_series(
+    granularity: super::request::Granularity,
+    from: &str,
+    to: &str,
+    max: usize,
+) -> Result<Vec<(String, String)>, QueryError> {
+    use super::request::Granularity as G;
+    let parse = |s: &str| -> Result<DateTime, QueryError> {
+        s.parse().map_err(|_| QueryError::Invalid(format!("{} is not a date", bounded(s))))
+    };
+    let (from, to) = (parse(from)?, parse(to)?);
+    let period = match granularity {
+        G::Second => Period::Second,
+        G::Minute => Period::Minute,
+        G::Hour => Period::Hour,
+        G::Day => Period::Day,
+        G::Week => Period::Week,
+        G::Month => Period::Month,
+        G::Quarter => Period::Quarter,
+        G::Year => Period::Year,
+    };
+    let bad =
+        || QueryError::Invalid(format!("the dateRange of a {} time series is out of range", granularity.as_str()));
+    let start = period.start(&from.to_zoned(TimeZone::UTC).map_err(|_| bad())?).ok_or_else(bad)?.datetime();
+    let mut out = Vec::new();
+    for n in 0.. {
+        let at = start.checked_add(period.span(n).ok_or_else(bad)?).map_err(|_| bad())?;
+        if at > to {
+            break;
+        }
+        if out.len() == max {
+            return Err(QueryError::Invalid(format!(
+                "the time series of this query has more than {max} {}s; a query with a cumulative measure may span {max} at most",
+                granularity.as_str()
+            )));
+        }
+        let next = start.checked_add(period.span(n + 1).ok_or_else(bad)?).map_err(|_| bad())?;
+        let end = next.checked_sub(Span::new().milliseconds(1)).map_err(|_| bad())?;
+        out.push((format_local(&at), format_local(&end)));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +314,35 @@ mod tests {
         for bad in ["soon", "last fortnight", "this weeks", "last x days", "from then to now", ""] {
             assert!(rel(bad, None, now).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn time_series_snaps_both_ends_to_whole_buckets_as_cube_js_does() {
+        use crate::query::request::Granularity as G;
+        let s = |g, a: &str, b: &str| time_series(g, a, b, 100).expect("series");
+        assert_eq!(
+            s(G::Month, "2024-01-15T10:00:00.000", "2024-03-01T00:00:00.000"),
+            vec![
+                ("2024-01-01T00:00:00.000".to_string(), "2024-01-31T23:59:59.999".to_string()),
+                ("2024-02-01T00:00:00.000".to_string(), "2024-02-29T23:59:59.999".to_string()),
+                ("2024-03-01T00:00:00.000".to_string(), "2024-03-31T23:59:59.999".to_string()),
+            ]
+        );
+        // 2024-02-01 is a Thursday: the first week starts on Monday the 29th.
+        let weeks = s(G::Week, "2024-02-01T00:00:00.000", "2024-02-12T23:59:59.999");
+        assert_eq!(weeks.first().map(|w| w.0.as_str()), Some("2024-01-29T00:00:00.000"));
+        assert_eq!(weeks.last().map(|w| w.1.as_str()), Some("2024-02-18T23:59:59.999"));
+        assert_eq!(weeks.len(), 3);
+        let quarters = s(G::Quarter, "2024-02-01T00:00:00.000", "2024-12-31T23:59:59.999");
+        assert_eq!(quarters[1], ("2024-04-01T00:00:00.000".to_string(), "2024-06-30T23:59:59.999".to_string()));
+        assert_eq!(quarters.len(), 4);
+        assert_eq!(s(G::Day, "2024-03-02T00:00:00.000", "2024-03-01T23:59:59.999"), vec![]);
+        let hours = s(G::Hour, "2024-03-10T01:30:00.000", "2024-03-10T02:00:00.000");
+        assert_eq!(hours[1], ("2024-03-10T02:00:00.000".to_string(), "2024-03-10T02:59:59.999".to_string()));
+        // A decade by the second stops at the bound, without making the rest.
+        let err =
+            time_series(G::Second, "2015-01-01T00:00:00.000", "2024-12-31T23:59:59.999", 4000).expect_err("too many");
+        assert!(err.to_string().contains("more than 4000 seconds"), "{err}");
     }
 
     #[test]

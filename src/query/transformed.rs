@@ -14,18 +14,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::model::{MeasureType, MemberId, MemberRef, Model};
+use super::model::{Cumulative, IntervalUnit, MeasureType, MemberId, MemberRef, Model, RollingWindow, Window};
 use super::request::{Filter, Granularity, Operator, Query};
-
-/// A cumulative measure, as Cube.js's `BaseMeasure.isCumulative` sees one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cumulative {
-    /// `type: running_total`.
-    RunningTotal,
-    /// `rolling_window: {leading, trailing}` (each an interval such as
-    /// `"1 month"`, or `"unbounded"`).
-    RollingWindow { leading: Option<String>, trailing: Option<String> },
-}
 
 /// What the transformed query reads of one measure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,9 +38,8 @@ impl MeasureFacts {
     }
 }
 
-/// The facts of a model measure. Today's model has no cumulative measure
-/// types; a measure's references are read from its SQL, so a `number`
-/// measure over measures needs nothing more here.
+/// The facts of a model measure: a measure's references are read from its
+/// SQL, its window from the model (`rolling_window`, `running_total`).
 pub fn measure_facts(model: &Model, id: MemberId) -> MeasureFacts {
     let cube = &model.cubes[id.cube];
     let MemberRef::Measure(i) = id.member else {
@@ -69,7 +58,7 @@ pub fn measure_facts(model: &Model, id: MemberId) -> MeasureFacts {
         m.kind == MeasureType::Number && m.sql.as_deref().is_some_and(|s| s.trim().eq_ignore_ascii_case("count(*)"));
     let join_safe =
         (m.kind == MeasureType::Count && m.sql.is_none()) || m.kind == MeasureType::CountDistinct || count_star;
-    MeasureFacts { kind: m.kind.as_str(), references, cumulative: None, join_safe }
+    MeasureFacts { kind: m.kind.as_str(), references, cumulative: m.cumulative.clone(), join_safe }
 }
 
 /// The members a member's SQL names: `{name}`, `{CUBE.name}` and
@@ -544,20 +533,28 @@ fn min_granularity_js(a: Js, b: Js) -> Js {
 fn window_granularity(c: &Cumulative) -> Js {
     match c {
         Cumulative::RunningTotal => Js::Undefined,
-        Cumulative::RollingWindow { leading, trailing } => {
-            let of = |i: &Option<String>| i.as_deref().map_or(Js::Undefined, granularity_from_interval);
+        Cumulative::Rolling(RollingWindow { leading, trailing, .. }) => {
+            let of = |w: &Option<Window>| match w {
+                Some(Window::Interval(i)) => granularity_from_interval(i.unit),
+                _ => Js::Undefined,
+            };
             min_granularity_js(of(leading), of(trailing))
         }
     }
 }
 
-/// `BaseMeasure.granularityFromInterval`, its tests in its order.
-fn granularity_from_interval(interval: &str) -> Js {
-    use Granularity::*;
-    [("day", Day), ("month", Month), ("year", Year), ("week", Week), ("hour", Hour)]
-        .into_iter()
-        .find(|(word, _)| interval.contains(word))
-        .map_or(Js::Undefined, |(_, g)| Js::Is(g))
+/// `BaseMeasure.granularityFromInterval`: the interval's text holds `day`,
+/// `month`, `year`, `week` or `hour`; `minute`, `quarter` and `unbounded`
+/// give none.
+fn granularity_from_interval(unit: IntervalUnit) -> Js {
+    match unit {
+        IntervalUnit::Day => Js::Is(Granularity::Day),
+        IntervalUnit::Month => Js::Is(Granularity::Month),
+        IntervalUnit::Year => Js::Is(Granularity::Year),
+        IntervalUnit::Week => Js::Is(Granularity::Week),
+        IntervalUnit::Hour => Js::Is(Granularity::Hour),
+        IntervalUnit::Minute | IntervalUnit::Quarter => Js::Undefined,
+    }
 }
 
 /// `BaseTimeDimension.dateRangeGranularity`: the coarsest granularity both
@@ -592,7 +589,7 @@ fn granularity_for(t: jiff::civil::DateTime) -> Granularity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::model::{ModelOptions, load_sources};
+    use crate::query::model::{Interval, ModelOptions, load_sources};
     use Granularity::*;
 
     const MODEL: &str = r#"
@@ -790,8 +787,7 @@ cubes:
         assert_eq!(t["sortedTimeDimensions"], json!([["Orders.createdAt", "month"], ["Orders.createdAt", null]]));
     }
 
-    /// Measures over measures and cumulative measures come in as facts:
-    /// what the model will say of them once it has them.
+    /// Measures over measures and cumulative measures come in as facts.
     #[test]
     fn leaf_measures_and_cumulative_facts_follow_the_references() {
         let model = model();
@@ -805,7 +801,9 @@ cubes:
                 f.kind = "number";
                 f.references = vec![total, count];
             } else if m == total {
-                f.cumulative = Some(Cumulative::RollingWindow { leading: None, trailing: Some("1 month".into()) });
+                let month = Interval { n: 1, unit: IntervalUnit::Month };
+                let window = RollingWindow { trailing: Some(Window::Interval(month)), leading: None, offset_start: false };
+                f.cumulative = Some(Cumulative::Rolling(window));
             } else if m == count {
                 f.cumulative = Some(Cumulative::RunningTotal);
             }

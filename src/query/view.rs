@@ -446,6 +446,13 @@ fn own_members(
         };
         let at = format!("{what} {name}: ");
         let mut unsupported = check_keys(cx, &at, obj, keys);
+        // A view member renders as its cube member: a window of its own
+        // would be dropped without a word.
+        if kind == "measures"
+            && get(obj, "rolling_window").is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)))
+        {
+            unsupported.get_or_insert_with(|| "rolling_window on a view member".to_string());
+        }
         let sql = get(obj, "sql").and_then(Value::as_str).unwrap_or("").trim();
         let reference = sql
             .strip_prefix('$')

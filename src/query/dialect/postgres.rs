@@ -11,3 +11,10 @@ pub fn truncate(g: Granularity, expr: &str, zone: Option<&str>) -> String {
         g.as_str()
     )
 }
+
+/// The expression as local time (a `timestamp`) in UTC or the zone bound
+/// at `zone`.
+pub fn local(expr: &str, zone: Option<&str>) -> String {
+    let zone = zone.map_or_else(|| "'UTC'".to_string(), |p| format!("{p}::text"));
+    format!("(({expr})::timestamptz AT TIME ZONE {zone})")
+}
