@@ -102,6 +102,15 @@ pub enum MeasureType {
     Min,
     Max,
     Number,
+    /// Cube.js's `count_distinct_approx`: a refusal on both databases here
+    /// (SQLite has no HyperLogLog; PostgreSQL's needs the `hll` extension).
+    CountDistinctApprox,
+    /// `string`, `time`, `boolean`: like `number`, the sql is already an
+    /// aggregate and is rendered as it is; only the type Cube.js reports
+    /// (and, for `time`, the value's shape) differs.
+    String,
+    Time,
+    Boolean,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,8 +231,7 @@ pub const MEASURE_KEYS: &[(&str, KeyUse)] = &[
 ];
 
 /// Measure types Cube.js knows and tenantgate does not implement.
-pub const UNSUPPORTED_MEASURE_TYPES: &[&str] =
-    &["count_distinct_approx", "running_total", "string", "boolean", "time", "rank"];
+pub const UNSUPPORTED_MEASURE_TYPES: &[&str] = &["running_total", "rank"];
 
 /// Dimension keys.
 pub const DIMENSION_KEYS: &[(&str, KeyUse)] = &[
@@ -290,6 +298,22 @@ impl MeasureType {
             MeasureType::Min => "min",
             MeasureType::Max => "max",
             MeasureType::Number => "number",
+            MeasureType::CountDistinctApprox => "countDistinctApprox",
+            MeasureType::String => "string",
+            MeasureType::Time => "time",
+            MeasureType::Boolean => "boolean",
+        }
+    }
+
+    /// The `type` Cube.js reports for the measure (`/meta`, a result's
+    /// annotation): its own for the calculated types, else `number`
+    /// (Cube.js's `isCalculatedMeasureType`).
+    pub fn reported_type(self) -> &'static str {
+        match self {
+            MeasureType::String => "string",
+            MeasureType::Time => "time",
+            MeasureType::Boolean => "boolean",
+            _ => "number",
         }
     }
 }
@@ -932,6 +956,10 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
         Some("min") => MeasureType::Min,
         Some("max") => MeasureType::Max,
         Some("number") => MeasureType::Number,
+        Some("count_distinct_approx") => MeasureType::CountDistinctApprox,
+        Some("string") => MeasureType::String,
+        Some("time") => MeasureType::Time,
+        Some("boolean") => MeasureType::Boolean,
         Some(t) if UNSUPPORTED_MEASURE_TYPES.contains(&t) => {
             unsupported.get_or_insert_with(|| format!("type {t}"));
             MeasureType::Number
@@ -942,7 +970,7 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
                 v => v.to_string(),
             });
             cx.err(format!(
-                "measure {name}: type {other} is not one of count, count_distinct, sum, avg, min, max, number"
+                "measure {name}: type {other} is not one of count, count_distinct, count_distinct_approx, sum, avg, min, max, number, string, time, boolean"
             ));
             return None;
         }
@@ -1216,7 +1244,7 @@ cubes:
             vec![
                 "model/orders.yml: cube Orders: unknown key \"colour\"",
                 "model/orders.yml: cube Orders: sql: template {SECURITY_CONTEXT.id} must end in .filter('column'), .requiredFilter('column') or .unsafeValue()",
-                "model/orders.yml: cube Orders: measure count: type \"tally\" is not one of count, count_distinct, sum, avg, min, max, number",
+                "model/orders.yml: cube Orders: measure count: type \"tally\" is not one of count, count_distinct, count_distinct_approx, sum, avg, min, max, number, string, time, boolean",
                 "model/orders.yml: cube Orders: member total: needs sql",
                 "model/orders.yml: cube Orders: member status: {SECURITY_CONTEXT.tenant} is not supported in member sql (use {CUBE}; the security context belongs in the cube's sql)",
                 "model/orders.yml: cube Orders: dimension when: type \"date\" is not one of string, number, time, boolean",
@@ -1322,7 +1350,6 @@ cubes:
             m.unsupported(),
             vec![
                 "Orders.running: rolling_window",
-                "Orders.approx: type count_distinct_approx",
                 "Orders.size: case",
                 "Orders.createdAt: granularities",
                 "Old: extends",

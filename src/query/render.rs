@@ -234,7 +234,7 @@ fn simple(
     let mut select: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, cx.dialect.quote(&d.alias))).collect();
     for n in &q.measures {
         let alias = columns.iter().find(|c| c.member == n.name).map_or_else(String::new, |c| c.alias.clone());
-        select.push(format!("{} {}", measure_sql(cx, n.id)?, cx.dialect.quote(&alias)));
+        select.push(format!("{} {}", measure_select(cx, n.id)?, cx.dialect.quote(&alias)));
     }
     let from = tree_sql(cx)?;
     let where_parts = where_parts(cx)?;
@@ -330,7 +330,7 @@ fn fan_out(
     if let Some(list) = main {
         let mut select: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, dialect.quote(&d.alias))).collect();
         for m in &list {
-            select.push(format!("{} {}", measure_sql(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
+            select.push(format!("{} {}", measure_select(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
         }
         let from = tree_sql(cx)?;
         let where_parts = where_parts(cx)?;
@@ -421,7 +421,7 @@ fn keyed_subquery(
     }
     let mut select: Vec<String> = dims.iter().map(|d| format!("{keys}.{}", dialect.quote(&d.alias))).collect();
     for m in measures {
-        select.push(format!("{} {}", measure_sql(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
+        select.push(format!("{} {}", measure_select(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
     }
     let tree = tree_sql(cx)?;
     let where_parts = where_parts(cx)?;
@@ -563,6 +563,17 @@ fn mask_sql(cx: &Ctx<'_>, id: MemberId) -> Option<String> {
     })
 }
 
+/// A measure as a result column: a `time` measure's value in the shape
+/// Cube.js's API gives every `time` member (`transformValue`).
+fn measure_select(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
+    let sql = measure_sql(cx, id)?;
+    let time = match id.member {
+        MemberRef::Measure(i) => cx.cube(id.cube).measures[i].kind == MeasureType::Time,
+        _ => false,
+    };
+    Ok(if time { cx.dialect.time_value(&sql) } else { sql })
+}
+
 fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
     let MemberRef::Measure(i) = id.member else {
         return Err(QueryError::Invalid("not a measure".into()));
@@ -580,7 +591,9 @@ fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
     // request check refuses measures with `filters` here).
     if cx.q.ungrouped {
         return Ok(match (m.kind, expr) {
-            (MeasureType::Count | MeasureType::CountDistinct, _) | (_, None) => "1".to_string(),
+            (MeasureType::Count | MeasureType::CountDistinct | MeasureType::CountDistinctApprox, _) | (_, None) => {
+                "1".to_string()
+            }
             (_, Some(e)) => e,
         });
     }
@@ -614,9 +627,21 @@ fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
             let (_, pk, _) = cx.primary_key(c)?;
             format!("count(distinct {pk})")
         }
-        MeasureType::Number => expr.unwrap_or_default(),
+        // Already an aggregate, as Cube.js renders it (its measure filters
+        // wrap it in CASE too).
+        MeasureType::Number | MeasureType::String | MeasureType::Time | MeasureType::Boolean => {
+            wrap(expr.unwrap_or_default())
+        }
+        // Cube.js's SQLite query has no HyperLogLog and says so; its
+        // PostgreSQL query calls the `hll` extension's functions, which a
+        // database without it refuses. Refused here on both: never an
+        // exact count in its place.
+        MeasureType::CountDistinctApprox => return Err(QueryError::NotSupportedByDb(APPROX_NOT_SUPPORTED)),
     })
 }
+
+/// Cube.js's words (`BaseQuery.countDistinctApprox`).
+pub const APPROX_NOT_SUPPORTED: &str = "Approximate distinct count is not supported by this DB";
 
 /// A cube's relation in FROM: `table AS "alias"` or `(sql) AS "alias"`,
 /// its security-context templates bound. In a join, the rules forced on the
@@ -764,7 +789,16 @@ fn filter_sql(cx: &mut Ctx<'_>, f: &Filter) -> Result<String, QueryError> {
                 MemberRef::Dimension(i) => {
                     (cx.dimension_sql(member.cube, i), Some(cx.cube(member.cube).dimensions[i].kind))
                 }
-                MemberRef::Measure(_) => (measure_sql(cx, *member)?, None),
+                // Values of a calculated measure are typed as its type says.
+                MemberRef::Measure(i) => (
+                    measure_sql(cx, *member)?,
+                    match cx.cube(member.cube).measures[i].kind {
+                        MeasureType::String => Some(DimensionType::String),
+                        MeasureType::Time => Some(DimensionType::Time),
+                        MeasureType::Boolean => Some(DimensionType::Boolean),
+                        _ => None,
+                    },
+                ),
                 MemberRef::Segment(_) => return Err(QueryError::Invalid(format!("{} is a segment", short(name)))),
             };
             member_filter(cx, &expr, kind, name, *operator, values)
