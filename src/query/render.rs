@@ -586,7 +586,11 @@ fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
     }
     let c = id.cube;
     let m = &cx.cube(c).measures[i];
-    let expr = m.sql.as_deref().map(|s| cx.member_sql(c, s));
+    let expr = match m.sql.as_deref() {
+        Some(s) if !m.refs.is_empty() => Some(with_refs(cx, c, s, &m.refs)?),
+        Some(s) => Some(cx.member_sql(c, s)),
+        None => None,
+    };
     // Cube.js's ungrouped measure: the row's value, a count's is 1 (the
     // request check refuses measures with `filters` here).
     if cx.q.ungrouped {
@@ -642,6 +646,34 @@ fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
 
 /// Cube.js's words (`BaseQuery.countDistinctApprox`).
 pub const APPROX_NOT_SUPPORTED: &str = "Approximate distinct count is not supported by this DB";
+
+/// A measure's sql with the members it names rendered in place, as Cube.js
+/// evaluates them: a measure as its own aggregate (its filters and mask
+/// included), a dimension as its sql; `{CUBE}` and `{CUBE.column}` as in
+/// any member sql. Parenthesized, so operators around it bind as written.
+fn with_refs(cx: &Ctx<'_>, c: usize, sql: &str, refs: &[super::model::SqlRef]) -> Result<String, QueryError> {
+    let alias = cx.alias(c);
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        out.push_str(&rest[..open]);
+        let token = &rest[open..=open + close];
+        let inner = &token[1..token.len() - 1];
+        match refs.iter().find(|r| r.text == token).map(|r| r.member) {
+            Some(MemberRef::Measure(j)) => {
+                out.push_str(&measure_sql(cx, MemberId { cube: c, member: MemberRef::Measure(j) })?)
+            }
+            Some(MemberRef::Dimension(j)) => out.push_str(&cx.dimension_sql(c, j)),
+            Some(MemberRef::Segment(_)) => return Err(QueryError::Invalid("a measure's sql names a segment".into())),
+            None if inner == "CUBE" => out.push_str(&alias),
+            None => out.push_str(&format!("{alias}.{}", inner.strip_prefix("CUBE.").unwrap_or(inner))),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    Ok(format!("({out})"))
+}
 
 /// A cube's relation in FROM: `table AS "alias"` or `(sql) AS "alias"`,
 /// its security-context templates bound. In a join, the rules forced on the
