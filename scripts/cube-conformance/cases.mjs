@@ -46,6 +46,8 @@ const ROW = {
   orderUnselected: 'an `order` entry naming a member the query does not select is silently dropped',
   notFound: 'an unknown path, or a method a route does not take, is Express\'s HTML 404 page (`Cannot DELETE /cubejs-api/v1/load`)',
   notADate: 'a `dateRange` that is not a date reads as `Invalid date`: no rows on SQLite, a 500 on PostgreSQL',
+  timeMeasureDate: 'a date operator (`afterDate`, `inDateRange`, ...) on a `time` measure is a 500 `TypeError: Cannot read properties of null (reading \'split\')`',
+  approxPg: 'on PostgreSQL, `count_distinct_approx` calls the `hll` extension\'s functions: without the extension, a 400 `Error: function hll_hash_any(integer) does not exist`',
 };
 
 const cases = [];
@@ -300,16 +302,28 @@ add('auth, failure_status = 403', authCases('strict403', 403));
 // and then its cases are DIFF with tenantgate's model error.
 const X = (m) => `OrdersExt.${m}`;
 add('model features', [
-  { name: 'count_distinct_approx', target: 'ext', file: 'measure_types.yml', tgModelError: /approxCustomers/, query: { measures: [X('approxCustomers')] } },
+  { name: 'count_distinct_approx', target: 'ext', file: 'measure_types.yml', tgModelError: /approxCustomers/, query: { measures: [X('approxCustomers')] }, known: { row: ROW.approxPg, status: 400, code: 'not_supported_by_database', ownWords: true, db: 'postgres' } },
   { name: 'measure type string', target: 'ext', file: 'measure_types.yml', tgModelError: /topStatus/, query: { measures: [X('topStatus')], dimensions: [X('coupon')] } },
   { name: 'measure type time', target: 'ext', file: 'measure_types.yml', tgModelError: /lastOrderAt/, query: { measures: [X('lastOrderAt')], dimensions: [X('status')] } },
   { name: 'measure type boolean', target: 'ext', file: 'measure_types.yml', tgModelError: /anyBig/, query: { measures: [X('anyBig')], dimensions: [X('status')] } },
   { name: 'number measure referencing measures', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrder')], dimensions: [X('status')] } },
+  { name: 'number measure referencing {CUBE.measure}', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrderCube')], dimensions: [X('status')] } },
+  { name: 'number measure referencing {Cube.measure}', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrderNamed'), X('averageOrder')], dimensions: [X('status')] } },
+  { name: 'number over measures with a dimension and a filter', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrder'), X('completedShare')], dimensions: [X('coupon')], filters: [f(X('status'), 'equals', ['completed', 'shipped'])], order: { [X('averageOrder')]: 'desc' } } },
+  { name: 'number over a filtered measure, ordered by it', target: 'ext', file: 'measure_types.yml', tgModelError: /completedShare/, query: { measures: [X('completedShare')], dimensions: [X('status')], order: { [X('completedShare')]: 'asc' } } },
+  { name: 'number over a dimension and a measure', target: 'ext', file: 'measure_types.yml', tgModelError: /bigShare/, query: { measures: [X('bigShare')], dimensions: [X('status')], order: { [X('status')]: 'asc' } } },
+  { name: 'number over a number over measures', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOfAverage/, query: { measures: [X('averageOfAverage'), X('count')], dimensions: [X('status')] } },
+  { name: 'number over measures as a measure filter', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('count')], dimensions: [X('status')], filters: [f(X('averageOrder'), 'gt', ['200'])] }, known: { row: ROW.textValues, status: 200, db: 'sqlite' } },
+  { name: 'string measure as a measure filter', target: 'ext', file: 'measure_types.yml', tgModelError: /topStatus/, query: { measures: [X('topStatus'), X('count')], dimensions: [X('coupon')], filters: [f(X('topStatus'), 'equals', ['shipped'])] } },
+  { name: 'time measure as a measure filter', target: 'ext', file: 'measure_types.yml', tgModelError: /lastOrderAt/, query: { measures: [X('lastOrderAt')], dimensions: [X('status')], filters: [f(X('lastOrderAt'), 'afterDate', ['2024-03-01'])] }, known: { row: ROW.timeMeasureDate, status: 200 } },
+  { name: 'calculated measure types together, by a time dimension', target: 'ext', file: 'measure_types.yml', tgModelError: /lastOrderAt/, query: { measures: [X('lastOrderAt'), X('anyBig'), X('topStatus')], timeDimensions: [{ dimension: X('createdAt'), granularity: 'month', dateRange: ['2024-01-01', '2024-06-30'] }] } },
   { name: 'running_total', target: 'ext', file: 'cumulative.yml', tgModelError: /runningAmount/, query: { measures: ['OrdersCumulative.runningAmount'], timeDimensions: [{ dimension: 'OrdersCumulative.createdAt', granularity: 'month', dateRange: ['2024-01-01', '2024-04-30'] }] } },
   { name: 'rolling_window', target: 'ext', file: 'cumulative.yml', tgModelError: /rollingCount|rolling_window/, query: { measures: ['OrdersCumulative.rollingCount'], timeDimensions: [{ dimension: 'OrdersCumulative.createdAt', granularity: 'month', dateRange: ['2024-01-01', '2024-04-30'] }] } },
   { name: 'joins: measure by a joined dimension', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count'], dimensions: ['UsersJoined.city'] } },
   { name: 'joins: filter on the joined cube', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.totalAmount'], filters: [f('UsersJoined.city', 'equals', ['Berlin'])] } },
   { name: 'joins: measures of both cubes', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count', 'UsersJoined.count'], dimensions: ['UsersJoined.city'] } },
+  { name: 'joins: number over measures by a joined dimension', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.averageOrder'], dimensions: ['UsersJoined.city'] } },
+  { name: 'joins: number over measures of the multiplied cube', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.totalAmount', 'UsersJoined.countTimesTen'], dimensions: ['UsersJoined.city'] } },
 ]);
 
 // ---------------------------------------------------------------- JS model files (model-ext/js_model.js)
