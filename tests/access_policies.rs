@@ -299,6 +299,17 @@ cubes:
         member_masking:
           includes: [email]
       - group: hr
+views:
+  - name: PayView
+    cubes:
+      - join_path: Pay
+        includes: [count, total_salary, avg_salary]
+    access_policy:
+      - group: "*"
+        member_level:
+          includes: [count, avg_salary]
+        member_masking:
+          includes: [total_salary]
 "#;
 
 async fn a_measure_built_from_hidden_or_masked_members_is_hidden_or_masked(postgres: Option<&str>) {
@@ -336,6 +347,20 @@ async fn a_measure_built_from_hidden_or_masked_members_is_hidden_or_masked(postg
         .filter_map(|m| m["name"].as_str())
         .collect();
     assert_eq!(measures, ["Pay.count", "Pay.emails", "Pay.per_head"]);
+    // explain names them among the hidden members.
+    let reply = explain(&server, &anyone, &json!({"measures": ["Pay.count"]})).await;
+    assert_eq!(
+        reply.body["hidden"],
+        json!(["Pay.total_salary", "Pay.avg_salary", "Pay.avg_salary_again", "Pay.top_salary", "Pay.id", "Pay.salary"]),
+        "{:?}",
+        reply.body
+    );
+
+    // Through the view, by the view's members: total_salary is masked
+    // there, so the average built from it answers a mask (NULL) too.
+    let reply = load(&server, &anyone, &json!({"measures": ["PayView.avg_salary", "PayView.count"]})).await;
+    assert_eq!(value(&reply, "PayView.avg_salary"), Value::Null);
+    assert_eq!(num(&value(&reply, "PayView.count")), 4.0);
 
     // hr sees every member: the real values, the referenced aggregates
     // rendered in place (acme's salaries 100, 200, 300, 500).

@@ -829,13 +829,24 @@ impl<'m> Caller<'m> {
         Ok(Some(Value::Object(resolved)))
     }
 
-    /// The members of `e` the caller cannot see (for `explain`).
+    /// The members of `e` the caller cannot see (for `explain`), measures
+    /// hidden by what they are built from included.
     pub fn hidden_members(&self, e: Entity) -> Vec<String> {
         let prefix = e.name(self.model);
         e.members(self.model)
             .into_iter()
-            .filter(|(m, _)| matches!(self.standing(e, m), Standing::Hidden { .. }))
-            .map(|(m, _)| format!("{prefix}.{m}"))
+            .enumerate()
+            .filter(|(i, (_, member))| {
+                let r = match e {
+                    Entity::Cube(cube) => Ref { id: MemberId { cube, member: *member }, view: None },
+                    Entity::View(view) => {
+                        let v = ViewRef { view, member: *i };
+                        Ref { id: self.model.view_member(v).target, view: Some(v) }
+                    }
+                };
+                matches!(self.standing_of(r), Standing::Hidden { .. })
+            })
+            .map(|(_, (m, _))| format!("{prefix}.{m}"))
             .collect()
     }
 }
