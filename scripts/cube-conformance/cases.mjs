@@ -334,6 +334,7 @@ add('JS model files', [
   { name: 'measures by a dimension', ...J, query: { measures: ['OrdersJs.count', 'OrdersJs.totalAmount'], dimensions: ['OrdersJs.status'] } },
   { name: 'a filtered measure and a segment', ...J, query: { measures: ['OrdersJs.completedAmount', 'OrdersJs.count'], segments: ['OrdersJs.completed'] } },
   { name: 'a join to another JS cube', ...J, query: { measures: ['OrdersJs.count'], dimensions: ['UsersJs.city'] } },
+  { name: 'a number measure built from measures', ...J, query: { measures: ['OrdersJs.completedShare'], dimensions: ['OrdersJs.status'] } },
   { name: 'a time dimension', ...J, query: { measures: ['OrdersJs.count'], timeDimensions: [{ dimension: 'OrdersJs.createdAt', granularity: 'month', dateRange: ['2024-01-01', '2024-03-31'] }] } },
   { name: 'through the view', ...J, query: { measures: ['SalesJs.count', 'SalesJs.totalAmount'], dimensions: ['SalesJs.UsersJs_city'] } },
   { name: 'another tenant', ...J, token: 'globex', query: { measures: ['OrdersJs.count'], dimensions: ['UsersJs.city'] } },
