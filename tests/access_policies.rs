@@ -99,9 +99,18 @@ fn seed() -> String {
 
 /// The server over the model and seed, on SQLite or PostgreSQL.
 async fn start(postgres: Option<&str>, access: &str) -> (TestServer, tempfile::TempDir, Option<TestDb>) {
+    start_with(MODEL, postgres, access).await
+}
+
+/// The same over another model of the same tables.
+async fn start_with(
+    model: &str,
+    postgres: Option<&str>,
+    access: &str,
+) -> (TestServer, tempfile::TempDir, Option<TestDb>) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("model")).expect("model dir");
-    std::fs::write(dir.path().join("model/hr.yml"), MODEL).expect("model");
+    std::fs::write(dir.path().join("model/hr.yml"), model).expect("model");
     std::fs::write(dir.path().join("seed.sql"), seed()).expect("seed");
     let (database, pg) = match postgres {
         None => {
@@ -262,6 +271,122 @@ async fn policies_decide_rows_members_and_masks_on_sqlite() {
 async fn policies_decide_rows_members_and_masks_on_postgres() {
     let Some(admin) = admin_url("policies_decide_rows_members_and_masks_on_postgres") else { return };
     policies_decide_rows_members_and_masks(Some(&admin)).await;
+}
+
+/// Measures built from other members (`{total_salary} / {count}`): each
+/// stands no better than what it is built from, or it would show it.
+const DERIVED: &str = r#"
+cubes:
+  - name: Pay
+    sql: SELECT * FROM employees WHERE {SECURITY_CONTEXT.tenant_id.filter('tenant_id')}
+    dimensions:
+      - {name: id, sql: id, type: number, primary_key: true}
+      - {name: country, sql: country, type: string}
+      - {name: email, sql: email, type: string}
+      - {name: salary, sql: salary, type: number}
+    measures:
+      - {name: count, type: count}
+      - {name: total_salary, sql: salary, type: sum}
+      - {name: avg_salary, sql: "{total_salary} / NULLIF({count}, 0)", type: number}
+      - {name: avg_salary_again, sql: "{CUBE.avg_salary} * 1", type: number}
+      - {name: top_salary, sql: "MAX({Pay.salary})", type: number}
+      - {name: emails, sql: "count(distinct {email})", type: number, mask: -1}
+      - {name: per_head, sql: "{count} * 1", type: number}
+    access_policy:
+      - group: "*"
+        member_level:
+          includes: [country, count, avg_salary, avg_salary_again, top_salary, emails, per_head]
+        member_masking:
+          includes: [email]
+      - group: hr
+views:
+  - name: PayView
+    cubes:
+      - join_path: Pay
+        includes: [count, total_salary, avg_salary]
+    access_policy:
+      - group: "*"
+        member_level:
+          includes: [count, avg_salary]
+        member_masking:
+          includes: [total_salary]
+"#;
+
+async fn a_measure_built_from_hidden_or_masked_members_is_hidden_or_masked(postgres: Option<&str>) {
+    let (server, _dir, pg) = start_with(DERIVED, postgres, "").await;
+    let anyone = token(json!({"tenant_id": "acme"}));
+    let hr = token(json!({"tenant_id": "acme", "groups": ["hr"]}));
+    let value = |reply: &Reply, m: &str| {
+        assert_eq!(reply.status, StatusCode::OK, "{m}: {:?}", reply.body);
+        reply.body["data"][0][m].clone()
+    };
+    // total_salary and salary are hidden from anyone: so is every measure
+    // computed from them, directly or through another measure.
+    for m in ["Pay.avg_salary", "Pay.avg_salary_again", "Pay.top_salary"] {
+        let reply = load(&server, &anyone, &json!({"measures": [m]})).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "hidden_member"), "{m}: {:?}", reply.body);
+        let order = json!({"measures": ["Pay.count"], "order": {m: "desc"}});
+        let reply = load(&server, &anyone, &order).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{m} as an order: {:?}", reply.body);
+    }
+    // email is masked: a count of distinct emails answers its own mask, and
+    // cannot be filtered on.
+    let reply = load(&server, &anyone, &json!({"measures": ["Pay.emails", "Pay.per_head"]})).await;
+    assert_eq!(num(&value(&reply, "Pay.emails")), -1.0);
+    assert_eq!(num(&value(&reply, "Pay.per_head")), 4.0, "built from visible members only");
+    let filtered =
+        json!({"measures": ["Pay.count"], "filters": [{"member": "Pay.emails", "operator": "gt", "values": ["1"]}]});
+    let reply = load(&server, &anyone, &filtered).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "masked_member"), "{:?}", reply.body);
+    // /meta lists the masked measure, not the hidden ones.
+    let meta = server.get("/cubejs-api/v1/meta", &[("authorization", &anyone)]).await;
+    let measures: Vec<&str> = meta.body["cubes"][0]["measures"]
+        .as_array()
+        .expect("measures")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert_eq!(measures, ["Pay.count", "Pay.emails", "Pay.per_head"]);
+    // explain names them among the hidden members.
+    let reply = explain(&server, &anyone, &json!({"measures": ["Pay.count"]})).await;
+    assert_eq!(
+        reply.body["hidden"],
+        json!(["Pay.total_salary", "Pay.avg_salary", "Pay.avg_salary_again", "Pay.top_salary", "Pay.id", "Pay.salary"]),
+        "{:?}",
+        reply.body
+    );
+
+    // Through the view, by the view's members: total_salary is masked
+    // there, so the average built from it answers a mask (NULL) too.
+    let reply = load(&server, &anyone, &json!({"measures": ["PayView.avg_salary", "PayView.count"]})).await;
+    assert_eq!(value(&reply, "PayView.avg_salary"), Value::Null);
+    assert_eq!(num(&value(&reply, "PayView.count")), 4.0);
+
+    // hr sees every member: the real values, the referenced aggregates
+    // rendered in place (acme's salaries 100, 200, 300, 500).
+    let q = json!({"measures": ["Pay.avg_salary", "Pay.avg_salary_again", "Pay.top_salary", "Pay.emails"]});
+    let reply = load(&server, &hr, &q).await;
+    assert_eq!(num(&value(&reply, "Pay.avg_salary")), 275.0);
+    assert_eq!(num(&value(&reply, "Pay.avg_salary_again")), 275.0);
+    assert_eq!(num(&value(&reply, "Pay.top_salary")), 500.0);
+    assert_eq!(num(&value(&reply, "Pay.emails")), 4.0);
+    server.stop().await;
+    if let Some(db) = pg {
+        db.drop_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_measure_built_from_hidden_or_masked_members_is_hidden_or_masked_on_sqlite() {
+    a_measure_built_from_hidden_or_masked_members_is_hidden_or_masked(None).await;
+}
+
+#[tokio::test]
+async fn a_measure_built_from_hidden_or_masked_members_is_hidden_or_masked_on_postgres() {
+    let Some(admin) = admin_url("a_measure_built_from_hidden_or_masked_members_is_hidden_or_masked_on_postgres") else {
+        return;
+    };
+    a_measure_built_from_hidden_or_masked_members_is_hidden_or_masked(Some(&admin)).await;
 }
 
 #[tokio::test]

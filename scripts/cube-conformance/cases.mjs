@@ -56,6 +56,8 @@ const ROW = {
   utcZ: '`/sql` (and the statement) binds a time bound as UTC with a `Z`, `2024-01-01T00:00:00.000Z`, which its SQL then converts',
   cacheKeys: '`/sql`\'s `cacheKeyQueries` has one refresh-key query per cube of the query, the default (`every: 10 seconds`) rendered as SQL',
   weekWindow: 'on SQLite, a `rolling_window` of weeks or quarters is always empty (`null`): SQLite\'s date modifiers have no such unit',
+  timeMeasureDate: 'a date operator (`afterDate`, `inDateRange`, ...) on a `time` measure is a 500 `TypeError: Cannot read properties of null (reading \'split\')`',
+  approxPg: 'on PostgreSQL, `count_distinct_approx` calls the `hll` extension\'s functions: without the extension, a 400 `Error: function hll_hash_any(integer) does not exist`',
 };
 
 // /sql: the statement's text (and with it the form of a time bound, and
@@ -353,14 +355,26 @@ add('auth, failure_status = 403', authCases('strict403', 403));
 // and then its cases are DIFF with tenantgate's model error.
 const X = (m) => `OrdersExt.${m}`;
 add('model features', [
-  { name: 'count_distinct_approx', target: 'ext', file: 'measure_types.yml', tgModelError: /approxCustomers/, query: { measures: [X('approxCustomers')] } },
+  { name: 'count_distinct_approx', target: 'ext', file: 'measure_types.yml', tgModelError: /approxCustomers/, query: { measures: [X('approxCustomers')] }, known: { row: ROW.approxPg, status: 400, code: 'not_supported_by_database', ownWords: true, db: 'postgres' } },
   { name: 'measure type string', target: 'ext', file: 'measure_types.yml', tgModelError: /topStatus/, query: { measures: [X('topStatus')], dimensions: [X('coupon')] } },
   { name: 'measure type time', target: 'ext', file: 'measure_types.yml', tgModelError: /lastOrderAt/, query: { measures: [X('lastOrderAt')], dimensions: [X('status')] } },
   { name: 'measure type boolean', target: 'ext', file: 'measure_types.yml', tgModelError: /anyBig/, query: { measures: [X('anyBig')], dimensions: [X('status')] } },
   { name: 'number measure referencing measures', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrder')], dimensions: [X('status')] } },
+  { name: 'number measure referencing {CUBE.measure}', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrderCube')], dimensions: [X('status')] } },
+  { name: 'number measure referencing {Cube.measure}', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrderNamed'), X('averageOrder')], dimensions: [X('status')] } },
+  { name: 'number over measures with a dimension and a filter', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('averageOrder'), X('completedShare')], dimensions: [X('coupon')], filters: [f(X('status'), 'equals', ['completed', 'shipped'])], order: { [X('averageOrder')]: 'desc' } } },
+  { name: 'number over a filtered measure, ordered by it', target: 'ext', file: 'measure_types.yml', tgModelError: /completedShare/, query: { measures: [X('completedShare')], dimensions: [X('status')], order: { [X('completedShare')]: 'asc' } } },
+  { name: 'number over a dimension and a measure', target: 'ext', file: 'measure_types.yml', tgModelError: /bigShare/, query: { measures: [X('bigShare')], dimensions: [X('status')], order: { [X('status')]: 'asc' } } },
+  { name: 'number over a number over measures', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOfAverage/, query: { measures: [X('averageOfAverage'), X('count')], dimensions: [X('status')] } },
+  { name: 'number over measures as a measure filter', target: 'ext', file: 'measure_types.yml', tgModelError: /averageOrder/, query: { measures: [X('count')], dimensions: [X('status')], filters: [f(X('averageOrder'), 'gt', ['200'])] }, known: { row: ROW.textValues, status: 200, db: 'sqlite' } },
+  { name: 'string measure as a measure filter', target: 'ext', file: 'measure_types.yml', tgModelError: /topStatus/, query: { measures: [X('topStatus'), X('count')], dimensions: [X('coupon')], filters: [f(X('topStatus'), 'equals', ['shipped'])] } },
+  { name: 'time measure as a measure filter', target: 'ext', file: 'measure_types.yml', tgModelError: /lastOrderAt/, query: { measures: [X('lastOrderAt')], dimensions: [X('status')], filters: [f(X('lastOrderAt'), 'afterDate', ['2024-03-01'])] }, known: { row: ROW.timeMeasureDate, status: 200 } },
+  { name: 'calculated measure types together, by a time dimension', target: 'ext', file: 'measure_types.yml', tgModelError: /lastOrderAt/, query: { measures: [X('lastOrderAt'), X('anyBig'), X('topStatus')], timeDimensions: [{ dimension: X('createdAt'), granularity: 'month', dateRange: ['2024-01-01', '2024-06-30'] }] } },
   { name: 'joins: measure by a joined dimension', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count'], dimensions: ['UsersJoined.city'] } },
   { name: 'joins: filter on the joined cube', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.totalAmount'], filters: [f('UsersJoined.city', 'equals', ['Berlin'])] } },
   { name: 'joins: measures of both cubes', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.count', 'UsersJoined.count'], dimensions: ['UsersJoined.city'] } },
+  { name: 'joins: number over measures by a joined dimension', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.averageOrder'], dimensions: ['UsersJoined.city'] } },
+  { name: 'joins: number over measures of the multiplied cube', target: 'ext', file: 'joins.yml', tgModelError: /joins/, query: { measures: ['OrdersJoined.totalAmount', 'UsersJoined.countTimesTen'], dimensions: ['UsersJoined.city'] } },
 ]);
 
 // ---------------------------------------------------------------- cumulative measures (model-ext/cumulative.yml)
@@ -417,6 +431,7 @@ add('JS model files', [
   { name: 'measures by a dimension', ...J, query: { measures: ['OrdersJs.count', 'OrdersJs.totalAmount'], dimensions: ['OrdersJs.status'] } },
   { name: 'a filtered measure and a segment', ...J, query: { measures: ['OrdersJs.completedAmount', 'OrdersJs.count'], segments: ['OrdersJs.completed'] } },
   { name: 'a join to another JS cube', ...J, query: { measures: ['OrdersJs.count'], dimensions: ['UsersJs.city'] } },
+  { name: 'a number measure built from measures', ...J, query: { measures: ['OrdersJs.completedShare'], dimensions: ['OrdersJs.status'] } },
   { name: 'a time dimension', ...J, query: { measures: ['OrdersJs.count'], timeDimensions: [{ dimension: 'OrdersJs.createdAt', granularity: 'month', dateRange: ['2024-01-01', '2024-03-31'] }] } },
   { name: 'through the view', ...J, query: { measures: ['SalesJs.count', 'SalesJs.totalAmount'], dimensions: ['SalesJs.UsersJs_city'] } },
   { name: 'another tenant', ...J, token: 'globex', query: { measures: ['OrdersJs.count'], dimensions: ['UsersJs.city'] } },

@@ -495,7 +495,7 @@ views:
         );
         assert_eq!(
             errs[1],
-            "model/orders.js: cube Orders: measure count: type \"tally\" is not one of count, count_distinct, sum, avg, min, max, number"
+            "model/orders.js: cube Orders: measure count: type \"tally\" is not one of count, count_distinct, count_distinct_approx, sum, avg, min, max, number, string, time, boolean"
         );
         assert!(errs[2].starts_with("model/bad.js: JavaScript: SyntaxError: "), "{}", errs[2]);
         assert_eq!(errs[3], "model/orders.js: cube Orders: join Nope: no cube named Nope in the model");

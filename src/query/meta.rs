@@ -41,7 +41,7 @@ pub fn meta(model: &Model, grants: Option<&Grants>, caller: &Caller<'_>) -> Valu
                             "name": format!("{}.{}", c.name, m.name),
                             "title": format!("{} {}", c.title, m.title),
                             "shortTitle": m.title,
-                            "type": "number",
+                            "type": m.kind.reported_type(),
                             "aggType": m.kind.as_str(),
                             "cumulative": m.cumulative_flag || m.cumulative.is_some(),
                             "cumulativeTotal": m.cumulative_flag || m.cumulative.is_some(),
@@ -145,7 +145,7 @@ fn view(model: &Model, v: &View, granted: &dyn Fn(&str) -> bool) -> Value {
                     |name: &String| model.member(name).is_ok_and(|id| matches!(id.member, MemberRef::Measure(_)));
                 let (drill_measures, drill_dimensions): (Vec<&String>, Vec<&String>) =
                     t.drill_members.iter().partition(|d| is_measure(d));
-                o.insert("type".into(), json!("number"));
+                o.insert("type".into(), json!(t.kind.reported_type()));
                 o.insert("aggType".into(), json!(t.kind.as_str()));
                 // Cube.js: `cumulative: true`, or a rolling window / running total.
                 let cumulative = t.cumulative_flag || t.cumulative.is_some();

@@ -132,6 +132,10 @@ pub enum QueryError {
     /// A request whose results pass a configured bound (cells or bytes).
     #[error("{0}")]
     ResultTooLarge(String),
+    /// A measure the tenant's database cannot compute (Cube.js's words for
+    /// `count_distinct_approx`).
+    #[error("{0}")]
+    NotSupportedByDb(&'static str),
 }
 
 impl QueryError {
@@ -152,6 +156,7 @@ impl QueryError {
             QueryError::MaskedMember(_) => "masked_member",
             QueryError::ResultTooLarge(_) => "result_too_large",
             QueryError::UnknownTimezone(_) => "unknown_timezone",
+            QueryError::NotSupportedByDb(_) => "not_supported_by_database",
             QueryError::MissingQuery
             | QueryError::BadJson(_)
             | QueryError::Empty

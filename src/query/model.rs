@@ -105,6 +105,15 @@ pub enum MeasureType {
     /// each bucket (rendered by `render::cumulative`).
     RunningTotal,
     Number,
+    /// Cube.js's `count_distinct_approx`: a refusal on both databases here
+    /// (SQLite has no HyperLogLog; PostgreSQL's needs the `hll` extension).
+    CountDistinctApprox,
+    /// `string`, `time`, `boolean`: like `number`, the sql is already an
+    /// aggregate and is rendered as it is; only the type Cube.js reports
+    /// (and, for `time`, the value's shape) differs.
+    String,
+    Time,
+    Boolean,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +142,19 @@ pub struct Measure {
     pub cumulative: Option<Cumulative>,
     /// `cumulative: true`, which only `/meta` shows.
     pub cumulative_flag: bool,
+    /// The members of its own cube that `sql` names (`{count}`,
+    /// `{CUBE.count}`, `{Orders.count}`), resolved once every cube is
+    /// loaded; Cube.js renders each in place, a measure as its aggregate.
+    pub refs: Vec<SqlRef>,
+}
+
+/// One `{...}` of a measure's `sql` that names a member of its cube.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlRef {
+    /// The reference as written, braces included.
+    pub text: String,
+    /// A measure or a dimension of the same cube.
+    pub member: MemberRef,
 }
 
 /// A cumulative measure, as Cube.js 0.33's `dateJoinCondition` reads it.
@@ -295,7 +317,7 @@ pub const MEASURE_KEYS: &[(&str, KeyUse)] = &[
 ];
 
 /// Measure types Cube.js knows and tenantgate does not implement.
-pub const UNSUPPORTED_MEASURE_TYPES: &[&str] = &["count_distinct_approx", "string", "boolean", "time", "rank"];
+pub const UNSUPPORTED_MEASURE_TYPES: &[&str] = &["rank"];
 
 /// Dimension keys.
 pub const DIMENSION_KEYS: &[(&str, KeyUse)] = &[
@@ -363,6 +385,22 @@ impl MeasureType {
             MeasureType::Max => "max",
             MeasureType::RunningTotal => "runningTotal",
             MeasureType::Number => "number",
+            MeasureType::CountDistinctApprox => "countDistinctApprox",
+            MeasureType::String => "string",
+            MeasureType::Time => "time",
+            MeasureType::Boolean => "boolean",
+        }
+    }
+
+    /// The `type` Cube.js reports for the measure (`/meta`, a result's
+    /// annotation): its own for the calculated types, else `number`
+    /// (Cube.js's `isCalculatedMeasureType`).
+    pub fn reported_type(self) -> &'static str {
+        match self {
+            MeasureType::String => "string",
+            MeasureType::Time => "time",
+            MeasureType::Boolean => "boolean",
+            _ => "number",
         }
     }
 }
@@ -446,6 +484,25 @@ impl Model {
             MemberRef::Segment(i) => &c.segments[i].unsupported,
         };
         c.unsupported.as_deref().or(own.as_deref())
+    }
+
+    /// The members a measure's sql names, and theirs in turn (the model
+    /// has no cycles): what its value is computed from.
+    pub fn measure_inputs(&self, id: MemberId) -> Vec<MemberId> {
+        let mut out: Vec<MemberId> = Vec::new();
+        let mut todo = vec![id];
+        while let Some(MemberId { cube, member: MemberRef::Measure(i) }) = todo.pop() {
+            for r in &self.cubes[cube].measures[i].refs {
+                let input = MemberId { cube, member: r.member };
+                if input != id && !out.contains(&input) {
+                    out.push(input);
+                    if matches!(r.member, MemberRef::Measure(_)) {
+                        todo.push(input);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Whether a member is public: its cube and itself (Cube.js's
@@ -603,6 +660,7 @@ pub fn load_sources(sources: &[(String, String)], opts: ModelOptions) -> Result<
     }
     let mut model = Model { cubes, views: Vec::new(), access: Default::default() };
     resolve_drill_members(&mut model, &mut errors);
+    resolve_measure_refs(&mut model, &mut errors);
     resolve_joins(&mut model, &mut errors);
     super::view::resolve_views(&mut model, &raw_views, &mut errors);
     model.access = super::access::resolve(&model, &raw_cubes, &raw_views, &mut errors);
@@ -1007,6 +1065,10 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
         Some("max") => MeasureType::Max,
         Some("running_total") => MeasureType::RunningTotal,
         Some("number") => MeasureType::Number,
+        Some("count_distinct_approx") => MeasureType::CountDistinctApprox,
+        Some("string") => MeasureType::String,
+        Some("time") => MeasureType::Time,
+        Some("boolean") => MeasureType::Boolean,
         Some(t) if UNSUPPORTED_MEASURE_TYPES.contains(&t) => {
             unsupported.get_or_insert_with(|| format!("type {t}"));
             MeasureType::Number
@@ -1017,7 +1079,7 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
                 v => v.to_string(),
             });
             cx.err(format!(
-                "measure {name}: type {other} is not one of count, count_distinct, sum, avg, min, max, number"
+                "measure {name}: type {other} is not one of count, count_distinct, count_distinct_approx, sum, avg, min, max, number, string, time, boolean"
             ));
             return None;
         }
@@ -1025,7 +1087,7 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
     // An unsupported measure may lack what a supported one needs.
     let sql = match get(m, "sql") {
         None if kind == MeasureType::Count || unsupported.is_some() => None,
-        raw => Some(member_sql(cx, name, raw, true)?),
+        raw => Some(measure_sql_text(cx, name, raw)?),
     };
     let mut filters = Vec::new();
     if let Some(list) = get(m, "filters") {
@@ -1073,6 +1135,7 @@ fn measure(cx: &mut CubeCx<'_>, name: &str, m: &Obj) -> Option<Measure> {
         unsupported,
         cumulative,
         cumulative_flag,
+        refs: Vec::new(),
     })
 }
 
@@ -1218,6 +1281,191 @@ fn member_sql(cx: &mut CubeCx<'_>, name: &str, raw: Option<&Value>, required: bo
     Some(sql)
 }
 
+/// A measure's `sql` may also name members (`{count}`, `{CUBE.count}`,
+/// `{Orders.count}`), as in Cube.js; they are resolved once every cube is
+/// loaded ([`resolve_measure_refs`]). The security context still belongs
+/// in the cube's sql.
+fn measure_sql_text(cx: &mut CubeCx<'_>, name: &str, raw: Option<&Value>) -> Option<String> {
+    let sql = match raw {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => {
+            cx.err(format!("member {name}: needs sql"));
+            return None;
+        }
+    };
+    for inner in references(&sql) {
+        let Some(inner) = inner else {
+            cx.err(format!("member {name}: unclosed {{ in sql"));
+            return None;
+        };
+        let context = matches!(inner.split('.').next(), Some("SECURITY_CONTEXT" | "USER_CONTEXT"));
+        if context || !(inner == "CUBE" || is_member_path(inner)) {
+            cx.err(format!(
+                "member {name}: {{{inner}}} is not supported in member sql (use {{CUBE}} and members of the cube; the security context belongs in the cube's sql)"
+            ));
+            return None;
+        }
+    }
+    Some(sql)
+}
+
+/// The text inside each `{...}` of `sql`, in order; `None` for an unclosed one.
+fn references(sql: &str) -> Vec<Option<&str>> {
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            out.push(None);
+            break;
+        };
+        out.push(Some(&rest[open + 1..open + close]));
+        rest = &rest[open + close + 1..];
+    }
+    out
+}
+
+/// Resolve the members each measure's `sql` names, now that every cube is
+/// known: a measure or dimension of its own cube (by `{name}`,
+/// `{CUBE.name}` or `{Cube.name}`) renders in place; `{CUBE.column}` that
+/// names no member stays a column. A member of another cube (Cube.js
+/// joins it in a query of its own) and a segment mark the measure
+/// unsupported; a name that is nothing, and a cycle, are model errors.
+fn resolve_measure_refs(model: &mut Model, errors: &mut Vec<String>) {
+    let mut resolved = Vec::new();
+    for (ci, c) in model.cubes.iter().enumerate() {
+        for (mi, m) in c.measures.iter().enumerate() {
+            let Some(sql) = m.sql.as_deref().filter(|_| m.unsupported.is_none()) else { continue };
+            let at = format!("{}: cube {}: measure {}: ", c.file, c.name, m.name);
+            let mut refs: Vec<SqlRef> = Vec::new();
+            let mut unsupported = None;
+            for inner in references(sql).into_iter().flatten() {
+                let (cube, member) = match inner.split_once('.') {
+                    None if inner == "CUBE" => continue,
+                    None => (None, inner),
+                    Some(("CUBE", member)) => (Some("CUBE"), member),
+                    Some((cube, member)) => (Some(cube), member),
+                };
+                if let Some(other) = cube.filter(|n| *n != "CUBE" && *n != c.name) {
+                    if model.cube(other).is_none() {
+                        errors.push(format!("{at}{{{inner}}}: no cube named {other} in the model"));
+                    } else {
+                        unsupported.get_or_insert_with(|| format!("a reference to another cube's member ({inner})"));
+                    }
+                    continue;
+                }
+                let member_ref = if let Some(i) = c.measures.iter().position(|x| x.name == member) {
+                    MemberRef::Measure(i)
+                } else if let Some(i) = c.dimensions.iter().position(|x| x.name == member) {
+                    MemberRef::Dimension(i)
+                } else if c.segments.iter().any(|x| x.name == member) {
+                    unsupported.get_or_insert_with(|| format!("a reference to segment {member} in sql"));
+                    continue;
+                } else if cube == Some("CUBE") {
+                    // `{CUBE.column}`: a column of the cube's table.
+                    continue;
+                } else {
+                    errors.push(format!("{at}{{{inner}}}: {} has no member {member}", c.name));
+                    continue;
+                };
+                let text = format!("{{{inner}}}");
+                if !refs.iter().any(|r| r.text == text) {
+                    refs.push(SqlRef { text, member: member_ref });
+                }
+            }
+            resolved.push((ci, mi, refs, unsupported));
+        }
+    }
+    for (ci, mi, refs, unsupported) in resolved {
+        let m = &mut model.cubes[ci].measures[mi];
+        m.refs = refs;
+        if m.unsupported.is_none() {
+            m.unsupported = unsupported;
+        }
+    }
+    // Cube.js would recurse without end: refused when the model loads.
+    let mut cyclic = false;
+    for c in &model.cubes {
+        let mut state = vec![0u8; c.measures.len()]; // 0 new, 1 on the path, 2 done
+        for start in 0..c.measures.len() {
+            let mut path = Vec::new();
+            if let Some(cycle) = find_cycle(c, start, &mut state, &mut path) {
+                let names: Vec<String> = cycle.iter().map(|&i| format!("{}.{}", c.name, c.measures[i].name)).collect();
+                errors.push(format!(
+                    "{}: cube {}: measure {}: sql references form a cycle: {}",
+                    c.file,
+                    c.name,
+                    c.measures[cycle[0]].name,
+                    names.join(" -> ")
+                ));
+                cyclic = true;
+            }
+        }
+    }
+    if cyclic {
+        return;
+    }
+    // Rendered in place, an unsupported or cumulative input would be
+    // rendered without its feature (a rolling window as a plain sum): the
+    // measure built on it is unsupported too.
+    let mut marks = Vec::new();
+    for (ci, c) in model.cubes.iter().enumerate() {
+        for (mi, m) in c.measures.iter().enumerate() {
+            if m.unsupported.is_some() {
+                continue;
+            }
+            let id = MemberId { cube: ci, member: MemberRef::Measure(mi) };
+            // A cumulative input is aggregated over a window of buckets;
+            // rendered in place it would be a plain aggregate.
+            let cumulative = |i: MemberId| match i.member {
+                MemberRef::Measure(j) => model.cubes[i.cube].measures[j].cumulative.is_some(),
+                _ => false,
+            };
+            let inputs = model.measure_inputs(id);
+            if let Some(input) = inputs.iter().find(|i| model.unsupported_feature(**i).is_some()) {
+                let feature = model.unsupported_feature(*input).unwrap_or_default();
+                marks.push((ci, mi, format!("a reference to {} ({feature})", model.member_name(*input))));
+            } else if let Some(input) = inputs.iter().find(|i| cumulative(**i)) {
+                marks.push((ci, mi, format!("a reference to {} (a cumulative measure)", model.member_name(*input))));
+            }
+        }
+    }
+    for (ci, mi, f) in marks {
+        model.cubes[ci].measures[mi].unsupported = Some(f);
+    }
+}
+
+/// A depth-first walk of measure references from `i`: the cycle found, as
+/// the measures on it with the first repeated at the end.
+fn find_cycle(c: &Cube, i: usize, state: &mut [u8], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+    match state[i] {
+        2 => return None,
+        1 => {
+            let from = path.iter().position(|&p| p == i).unwrap_or(0);
+            let mut cycle = path[from..].to_vec();
+            cycle.push(i);
+            return Some(cycle);
+        }
+        _ => {}
+    }
+    state[i] = 1;
+    path.push(i);
+    for r in &c.measures[i].refs {
+        if let MemberRef::Measure(j) = r.member
+            && let Some(cycle) = find_cycle(c, j, state, path)
+        {
+            // Leave the rest of the walk marked done: one error per cycle.
+            for &p in path.iter() {
+                state[p] = 2;
+            }
+            return Some(cycle);
+        }
+    }
+    path.pop();
+    state[i] = 2;
+    None
+}
+
 pub(super) fn title_of(cx: &mut CubeCx<'_>, at: &str, name: &str, m: &Obj) -> String {
     match get(m, "title") {
         None | Some(Value::Null) => titleize(name),
@@ -1349,7 +1597,7 @@ cubes:
             vec![
                 "model/orders.yml: cube Orders: unknown key \"colour\"",
                 "model/orders.yml: cube Orders: sql: template {SECURITY_CONTEXT.id} must end in .filter('column'), .requiredFilter('column') or .unsafeValue()",
-                "model/orders.yml: cube Orders: measure count: type \"tally\" is not one of count, count_distinct, sum, avg, min, max, number",
+                "model/orders.yml: cube Orders: measure count: type \"tally\" is not one of count, count_distinct, count_distinct_approx, sum, avg, min, max, number, string, time, boolean",
                 "model/orders.yml: cube Orders: member total: needs sql",
                 "model/orders.yml: cube Orders: member status: {SECURITY_CONTEXT.tenant} is not supported in member sql (use {CUBE}; the security context belongs in the cube's sql)",
                 "model/orders.yml: cube Orders: dimension when: type \"date\" is not one of string, number, time, boolean",
@@ -1451,15 +1699,7 @@ cubes:
 "#,
         )
         .expect("loads");
-        assert_eq!(
-            m.unsupported(),
-            vec![
-                "Orders.approx: type count_distinct_approx",
-                "Orders.size: case",
-                "Orders.createdAt: granularities",
-                "Old: extends",
-            ]
-        );
+        assert_eq!(m.unsupported(), vec!["Orders.size: case", "Orders.createdAt: granularities", "Old: extends",]);
         let feature = |name: &str| m.member(name).ok().and_then(|id| m.unsupported_feature(id).map(str::to_owned));
         assert_eq!(feature("Orders.count"), None, "cumulative: false asks for nothing");
         assert_eq!(feature("Orders.amount"), None);
@@ -1656,6 +1896,109 @@ cubes:
                 "model/orders.yml: cube Orders: join Items: {Other} is not supported in a join's sql (use {CUBE}, {Items} and their dimensions)",
                 // Items has only a distinct count, which repeated rows do not change.
                 "model/orders.yml: cube Users: primary key for 'Users' is required when join is defined in order to make aggregates work properly",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_measure_may_name_its_cubes_measures_and_dimensions_in_every_form() {
+        let m = load(
+            r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    measures:
+      - {name: count, type: count}
+      - {name: total, sql: amount, type: sum}
+      - {name: average, sql: "{total} / NULLIF({count}, 0)", type: number}
+      - {name: average2, sql: "{CUBE.total} / NULLIF({Orders.count}, 0)", type: number}
+      - {name: again, sql: "{average} + {average2}", type: number}
+      - {name: big, sql: "MAX(CASE WHEN {amount} > 250 THEN 1 ELSE 0 END) = 1", type: boolean}
+      - {name: column, sql: "MAX({CUBE.created_at})", type: time}
+      - {name: top, sql: "MAX({CUBE}.status)", type: string}
+    dimensions:
+      - {name: amount, sql: amount, type: number}
+"#,
+        )
+        .expect("loads");
+        let c = &m.cubes[0];
+        let refs = |i: usize| c.measures[i].refs.iter().map(|r| (r.text.as_str(), r.member)).collect::<Vec<_>>();
+        assert_eq!(refs(2), [("{total}", MemberRef::Measure(1)), ("{count}", MemberRef::Measure(0))]);
+        assert_eq!(refs(3), [("{CUBE.total}", MemberRef::Measure(1)), ("{Orders.count}", MemberRef::Measure(0))]);
+        assert_eq!(refs(5), [("{amount}", MemberRef::Dimension(0))]);
+        assert_eq!(refs(6), [], "{{CUBE.column}} naming no member stays a column");
+        let kinds: Vec<&str> = c.measures[5..].iter().map(|m| m.kind.reported_type()).collect();
+        assert_eq!(kinds, ["boolean", "time", "string"]);
+        let again = m.member("Orders.again").expect("again");
+        let mut inputs: Vec<String> = m.measure_inputs(again).into_iter().map(|i| m.member_name(i)).collect();
+        inputs.sort();
+        assert_eq!(inputs, ["Orders.average", "Orders.average2", "Orders.count", "Orders.total"]);
+        assert!(m.unsupported().is_empty(), "{:?}", m.unsupported());
+    }
+
+    #[test]
+    fn measure_reference_cycles_and_unknown_names_are_model_errors() {
+        let errs = load(
+            r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    measures:
+      - {name: a, sql: "{b} + 1", type: number}
+      - {name: b, sql: "{CUBE.c} * 2", type: number}
+      - {name: c, sql: "{Orders.a}", type: number}
+      - {name: self, sql: "{self} + 1", type: number}
+      - {name: nope, sql: "{missing} + {Nowhere.count}", type: number}
+      - {name: tenant, sql: "{SECURITY_CONTEXT.tenant}", type: number}
+"#,
+        )
+        .expect_err("invalid");
+        assert_eq!(
+            errs,
+            vec![
+                "model/orders.yml: cube Orders: member tenant: {SECURITY_CONTEXT.tenant} is not supported in member sql (use {CUBE} and members of the cube; the security context belongs in the cube's sql)",
+                "model/orders.yml: cube Orders: measure nope: {missing}: Orders has no member missing",
+                "model/orders.yml: cube Orders: measure nope: {Nowhere.count}: no cube named Nowhere in the model",
+                "model/orders.yml: cube Orders: measure a: sql references form a cycle: Orders.a -> Orders.b -> Orders.c -> Orders.a",
+                "model/orders.yml: cube Orders: measure self: sql references form a cycle: Orders.self -> Orders.self",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_measure_naming_another_cube_a_segment_or_an_unsupported_measure_is_unsupported() {
+        let m = load(
+            r#"
+cubes:
+  - name: Orders
+    sql_table: orders
+    measures:
+      - {name: count, type: count}
+      - {name: perUser, sql: "{count} / {Users.count}", type: number}
+      - {name: byCity, sql: "count(distinct {Users.city})", type: number}
+      - {name: completed, sql: "sum(CASE WHEN {isCompleted} THEN 1 END)", type: number}
+      - {name: rolling, sql: amount, type: sum, rolling_window: {trailing: 1 month}}
+      - {name: rollingTwice, sql: "{rolling} * 2", type: number}
+      - {name: onTop, sql: "{rollingTwice} + 1", type: number}
+    segments:
+      - {name: isCompleted, sql: "{CUBE}.status = 'completed'"}
+  - name: Users
+    sql_table: users
+    measures:
+      - {name: count, type: count}
+    dimensions:
+      - {name: city, sql: city, type: string}
+"#,
+        )
+        .expect("loads");
+        assert_eq!(
+            m.unsupported(),
+            vec![
+                "Orders.perUser: a reference to another cube's member (Users.count)",
+                "Orders.byCity: a reference to another cube's member (Users.city)",
+                "Orders.completed: a reference to segment isCompleted in sql",
+                "Orders.rollingTwice: a reference to Orders.rolling (a cumulative measure)",
+                "Orders.onTop: a reference to Orders.rolling (a cumulative measure)",
             ]
         );
     }

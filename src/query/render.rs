@@ -240,7 +240,7 @@ fn simple(
     let mut select: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, cx.dialect.quote(&d.alias))).collect();
     for n in &q.measures {
         let alias = columns.iter().find(|c| c.member == n.name).map_or_else(String::new, |c| c.alias.clone());
-        select.push(format!("{} {}", measure_sql(cx, n.id)?, cx.dialect.quote(&alias)));
+        select.push(format!("{} {}", measure_select(cx, n.id)?, cx.dialect.quote(&alias)));
     }
     let from = tree_sql(cx)?;
     let where_parts = where_parts(cx)?;
@@ -336,7 +336,7 @@ fn fan_out(
     if let Some(list) = main {
         let mut select: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, dialect.quote(&d.alias))).collect();
         for m in &list {
-            select.push(format!("{} {}", measure_sql(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
+            select.push(format!("{} {}", measure_select(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
         }
         let from = tree_sql(cx)?;
         let where_parts = where_parts(cx)?;
@@ -427,7 +427,7 @@ fn keyed_subquery(
     }
     let mut select: Vec<String> = dims.iter().map(|d| format!("{keys}.{}", dialect.quote(&d.alias))).collect();
     for m in measures {
-        select.push(format!("{} {}", measure_sql(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
+        select.push(format!("{} {}", measure_select(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
     }
     let tree = tree_sql(cx)?;
     let where_parts = where_parts(cx)?;
@@ -576,6 +576,17 @@ fn mask_sql(cx: &Ctx<'_>, id: MemberId) -> Option<String> {
     })
 }
 
+/// A measure as a result column: a `time` measure's value in the shape
+/// Cube.js's API gives every `time` member (`transformValue`).
+fn measure_select(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
+    let sql = measure_sql(cx, id)?;
+    let time = match id.member {
+        MemberRef::Measure(i) => cx.cube(id.cube).measures[i].kind == MeasureType::Time,
+        _ => false,
+    };
+    Ok(if time { cx.dialect.time_value(&sql) } else { sql })
+}
+
 fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
     let MemberRef::Measure(i) = id.member else {
         return Err(QueryError::Invalid("not a measure".into()));
@@ -588,12 +599,18 @@ fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
     }
     let c = id.cube;
     let m = &cx.cube(c).measures[i];
-    let expr = m.sql.as_deref().map(|s| cx.member_sql(c, s));
+    let expr = match m.sql.as_deref() {
+        Some(s) if !m.refs.is_empty() => Some(with_refs(cx, c, s, &m.refs)?),
+        Some(s) => Some(cx.member_sql(c, s)),
+        None => None,
+    };
     // Cube.js's ungrouped measure: the row's value, a count's is 1 (the
     // request check refuses measures with `filters` here).
     if cx.q.ungrouped {
         return Ok(match (m.kind, expr) {
-            (MeasureType::Count | MeasureType::CountDistinct, _) | (_, None) => "1".to_string(),
+            (MeasureType::Count | MeasureType::CountDistinct | MeasureType::CountDistinctApprox, _) | (_, None) => {
+                "1".to_string()
+            }
             (_, Some(e)) => e,
         });
     }
@@ -628,8 +645,48 @@ fn measure_sql(cx: &Ctx<'_>, id: MemberId) -> Result<String, QueryError> {
             let (_, pk, _) = cx.primary_key(c)?;
             format!("count(distinct {pk})")
         }
-        MeasureType::Number => expr.unwrap_or_default(),
+        // Already an aggregate, as Cube.js renders it (its measure filters
+        // wrap it in CASE too).
+        MeasureType::Number | MeasureType::String | MeasureType::Time | MeasureType::Boolean => {
+            wrap(expr.unwrap_or_default())
+        }
+        // Cube.js's SQLite query has no HyperLogLog and says so; its
+        // PostgreSQL query calls the `hll` extension's functions, which a
+        // database without it refuses. Refused here on both: never an
+        // exact count in its place.
+        MeasureType::CountDistinctApprox => return Err(QueryError::NotSupportedByDb(APPROX_NOT_SUPPORTED)),
     })
+}
+
+/// Cube.js's words (`BaseQuery.countDistinctApprox`).
+pub const APPROX_NOT_SUPPORTED: &str = "Approximate distinct count is not supported by this DB";
+
+/// A measure's sql with the members it names rendered in place, as Cube.js
+/// evaluates them: a measure as its own aggregate (its filters and mask
+/// included), a dimension as its sql; `{CUBE}` and `{CUBE.column}` as in
+/// any member sql. Parenthesized, so operators around it bind as written.
+fn with_refs(cx: &Ctx<'_>, c: usize, sql: &str, refs: &[super::model::SqlRef]) -> Result<String, QueryError> {
+    let alias = cx.alias(c);
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        out.push_str(&rest[..open]);
+        let token = &rest[open..=open + close];
+        let inner = &token[1..token.len() - 1];
+        match refs.iter().find(|r| r.text == token).map(|r| r.member) {
+            Some(MemberRef::Measure(j)) => {
+                out.push_str(&measure_sql(cx, MemberId { cube: c, member: MemberRef::Measure(j) })?)
+            }
+            Some(MemberRef::Dimension(j)) => out.push_str(&cx.dimension_sql(c, j)),
+            Some(MemberRef::Segment(_)) => return Err(QueryError::Invalid("a measure's sql names a segment".into())),
+            None if inner == "CUBE" => out.push_str(&alias),
+            None => out.push_str(&format!("{alias}.{}", inner.strip_prefix("CUBE.").unwrap_or(inner))),
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    Ok(format!("({out})"))
 }
 
 /// A cube's relation in FROM: `table AS "alias"` or `(sql) AS "alias"`,
@@ -778,7 +835,16 @@ fn filter_sql(cx: &mut Ctx<'_>, f: &Filter) -> Result<String, QueryError> {
                 MemberRef::Dimension(i) => {
                     (cx.dimension_sql(member.cube, i), Some(cx.cube(member.cube).dimensions[i].kind))
                 }
-                MemberRef::Measure(_) => (measure_sql(cx, *member)?, None),
+                // Values of a calculated measure are typed as its type says.
+                MemberRef::Measure(i) => (
+                    measure_sql(cx, *member)?,
+                    match cx.cube(member.cube).measures[i].kind {
+                        MeasureType::String => Some(DimensionType::String),
+                        MeasureType::Time => Some(DimensionType::Time),
+                        MeasureType::Boolean => Some(DimensionType::Boolean),
+                        _ => None,
+                    },
+                ),
                 MemberRef::Segment(_) => return Err(QueryError::Invalid(format!("{} is a segment", short(name)))),
             };
             member_filter(cx, &expr, kind, name, *operator, values)

@@ -802,7 +802,8 @@ cubes:
                 f.references = vec![total, count];
             } else if m == total {
                 let month = Interval { n: 1, unit: IntervalUnit::Month };
-                let window = RollingWindow { trailing: Some(Window::Interval(month)), leading: None, offset_start: false };
+                let window =
+                    RollingWindow { trailing: Some(Window::Interval(month)), leading: None, offset_start: false };
                 f.cumulative = Some(Cumulative::Rolling(window));
             } else if m == count {
                 f.cumulative = Some(Cumulative::RunningTotal);

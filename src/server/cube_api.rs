@@ -680,7 +680,7 @@ fn write_annotation(out: &mut Vec<u8>, r: &Rendered, segments: &Value) {
     let mut time_dimensions = Vec::new();
     for col in &r.columns {
         match (col.kind, &col.also) {
-            (ColumnKind::Measure(_), _) => measures.push((col.member.as_str(), col, "number")),
+            (ColumnKind::Measure(kind), _) => measures.push((col.member.as_str(), col, kind.reported_type())),
             (ColumnKind::Dimension(kind), None) => dimensions.push((col.member.as_str(), col, kind.as_str())),
             (ColumnKind::Dimension(kind), Some(also)) => {
                 time_dimensions.push((col.member.as_str(), col, kind.as_str()));
@@ -946,9 +946,9 @@ mod tests {
         for col in &r.columns {
             let (title, short) = (&col.title, &col.short_title);
             match col.kind {
-                ColumnKind::Measure(_) => {
+                ColumnKind::Measure(kind) => {
                     let entry = json!({
-                        "title": title, "shortTitle": short, "type": "number",
+                        "title": title, "shortTitle": short, "type": kind.reported_type(),
                         "drillMembers": [], "drillMembersGrouped": {"measures": [], "dimensions": []},
                     });
                     measures.insert(col.member.clone(), entry);

@@ -153,7 +153,8 @@ pub fn error_response(err: &ApiError, auth_failure_status: StatusCode) -> Respon
             e @ (QueryError::UnknownMember(_)
             | QueryError::UnknownCube(_)
             | QueryError::NoJoinPath(_)
-            | QueryError::Compiler(_)),
+            | QueryError::Compiler(_)
+            | QueryError::NotSupportedByDb(_)),
         ) => json_response(
             StatusCode::BAD_REQUEST,
             &json!({"type": "UserError", "error": e.to_string(), "code": e.code()}),

@@ -29,6 +29,10 @@ cube(`OrdersJs`, {
       type: `sum`,
       filters: [{ sql: `${CUBE}.status = 'completed'` }],
     },
+    completedShare: {
+      sql: `${completedAmount} * 1.0 / NULLIF(${CUBE.totalAmount}, 0)`,
+      type: `number`,
+    },
   },
 
   dimensions: {

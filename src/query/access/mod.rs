@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 pub use condition::{Condition, Outcome};
 
 use super::model::{CubeCx, DimensionType, MemberId, MemberRef, Model, Obj, get};
-use super::request::{Filter, Ref};
+use super::request::{Filter, Ref, ViewRef};
 use super::{QueryError, request};
 use crate::auth::{Resolved, SecurityContext};
 use crate::context_path::ContextPath;
@@ -516,6 +516,16 @@ pub enum Standing {
     },
 }
 
+/// The more restrictive of two standings: hidden, then masked, then visible.
+fn worse(a: Standing, b: Standing) -> Standing {
+    let rank = |s: &Standing| match s {
+        Standing::Visible => 0,
+        Standing::Masked => 1,
+        Standing::Hidden { .. } => 2,
+    };
+    if rank(&b) > rank(&a) { b } else { a }
+}
+
 /// The access policies decided for one caller: which apply to each cube
 /// and view, judged once per request.
 #[derive(Debug, Clone)]
@@ -610,8 +620,32 @@ impl<'m> Caller<'m> {
     }
 
     /// A member as the client named it: judged by its view's policies when
-    /// named through a view, else by its cube's.
+    /// named through a view, else by its cube's. A measure built from other
+    /// members (`{totalAmount} / {count}`) shows what they hold, so it
+    /// stands no better than any of them, judged the same way (through a
+    /// view: by the view's members for them, where it has any).
     pub fn standing_of(&self, r: Ref) -> Standing {
+        let mut standing = self.named_standing(r);
+        for input in self.model.measure_inputs(r.id) {
+            let s = match r.view {
+                None => self.named_standing(Ref { id: input, view: None }),
+                Some(v) => self.model.views[v.view]
+                    .members
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.target == input)
+                    .map(|(member, _)| {
+                        self.named_standing(Ref { id: input, view: Some(ViewRef { view: v.view, member }) })
+                    })
+                    .fold(Standing::Visible, worse),
+            };
+            standing = worse(standing, s);
+        }
+        standing
+    }
+
+    /// The member's own standing, as named.
+    fn named_standing(&self, r: Ref) -> Standing {
         match r.view {
             Some(v) => self.standing(Entity::View(v.view), &self.model.view_member(v).name),
             None => {
@@ -795,13 +829,24 @@ impl<'m> Caller<'m> {
         Ok(Some(Value::Object(resolved)))
     }
 
-    /// The members of `e` the caller cannot see (for `explain`).
+    /// The members of `e` the caller cannot see (for `explain`), measures
+    /// hidden by what they are built from included.
     pub fn hidden_members(&self, e: Entity) -> Vec<String> {
         let prefix = e.name(self.model);
         e.members(self.model)
             .into_iter()
-            .filter(|(m, _)| matches!(self.standing(e, m), Standing::Hidden { .. }))
-            .map(|(m, _)| format!("{prefix}.{m}"))
+            .enumerate()
+            .filter(|(i, (_, member))| {
+                let r = match e {
+                    Entity::Cube(cube) => Ref { id: MemberId { cube, member: *member }, view: None },
+                    Entity::View(view) => {
+                        let v = ViewRef { view, member: *i };
+                        Ref { id: self.model.view_member(v).target, view: Some(v) }
+                    }
+                };
+                matches!(self.standing_of(r), Standing::Hidden { .. })
+            })
+            .map(|(_, (m, _))| format!("{prefix}.{m}"))
             .collect()
     }
 }

@@ -458,7 +458,11 @@ pub(super) fn render(
 fn raw_value(cx: &Ctx<'_>, m: MemberId) -> Result<String, QueryError> {
     let MemberRef::Measure(i) = m.member else { return Err(QueryError::Invalid("not a measure".into())) };
     let measure = &cx.cube(m.cube).measures[i];
-    let expr = measure.sql.as_deref().map_or_else(|| "1".to_string(), |s| cx.member_sql(m.cube, s));
+    let expr = match measure.sql.as_deref() {
+        Some(s) if !measure.refs.is_empty() => with_refs(cx, m.cube, s, &measure.refs)?,
+        Some(s) => cx.member_sql(m.cube, s),
+        None => "1".to_string(),
+    };
     if measure.filters.is_empty() {
         return Ok(expr);
     }
@@ -476,14 +480,50 @@ fn over_window(kind: MeasureType, column: &str) -> String {
         MeasureType::Max => format!("max({column})"),
         MeasureType::Avg => format!("avg({column})"),
         MeasureType::CountDistinct => format!("count(distinct {column})"),
-        MeasureType::Number => column.to_string(),
+        // Never cumulative (`rolling_window` needs an aggregate type).
+        MeasureType::Number
+        | MeasureType::String
+        | MeasureType::Time
+        | MeasureType::Boolean
+        | MeasureType::CountDistinctApprox => column.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::query::access::Mask;
+    use crate::query::model::{ModelOptions, load_sources};
     use Granularity as G;
+
+    /// A masked rolling measure, even one whose base rows are read one by
+    /// one (avg, count_distinct, its sql naming a dimension), is its mask:
+    /// no window reads the values it hides.
+    #[test]
+    fn a_masked_measure_read_row_by_row_renders_its_mask() {
+        let yaml = "cubes:\n  - name: Orders\n    sql_table: orders\n    measures:\n      - {name: avgPrice, sql: unit_cost, type: avg, rolling_window: {trailing: 1 month}}\n      - {name: buyers, sql: \"{buyer}\", type: count_distinct, rolling_window: {trailing: 1 month}}\n    dimensions:\n      - {name: buyer, sql: buyer_id, type: number}\n      - {name: createdAt, sql: created_at, type: time}\n";
+        let model = load_sources(&[("m.yml".into(), yaml.into())], ModelOptions::default()).expect("loads");
+        let claims =
+            crate::auth::provider::VerifiedClaims::dangerous_assume_verified(json!({"sub": "x"})).expect("object");
+        let ctx = crate::auth::SecurityContext::from_verified(claims, None, &[]).expect("context");
+        let query = json!({"measures": ["Orders.avgPrice", "Orders.buyers"], "timeDimensions": [
+            {"dimension": "Orders.createdAt", "granularity": "month", "dateRange": ["2024-01-01", "2024-03-31"]}]});
+        let sql = |masked: bool| {
+            let mut q = Query::parse(&query, &model).expect("parses");
+            if masked {
+                for m in ["Orders.avgPrice", "Orders.buyers"] {
+                    q.masks.push((model.member(m).expect("member"), Mask::Literal(serde_json::Value::Null)));
+                }
+            }
+            super::super::render(&model, &q, &ctx, Dialect::Sqlite, RenderOptions::default()).expect("renders").sql
+        };
+        let plain = sql(false);
+        assert!(plain.contains("unit_cost") && plain.contains("(\"orders\".buyer_id)"), "{plain}");
+        let masked = sql(true);
+        assert!(!masked.contains("unit_cost") && !masked.contains("buyer_id"), "{masked}");
+    }
 
     #[test]
     fn min_granularity_is_cube_js_common_parent() {
