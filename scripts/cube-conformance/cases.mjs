@@ -36,7 +36,7 @@ const ROW = {
   overLimit: 'a `limit` above the maximum is a 500 `Error: The query limit has been exceeded.`',
   xCube: '0.33 reads the token from `Authorization` only',
   shortHs: 'HS384/HS512 accepted with secrets of any length',
-  textValues: 'on SQLite, filter values reach SQL as text: `equals ["true"]` on a boolean dimension and `gt ["25"]` on a measure match nothing (the boolean one is a syntax error on PostgreSQL)',
+  textValues: 'filter values reach SQL as the text sent (`/sql` lists `"100"` for a number): on SQLite, `equals ["true"]` on a boolean dimension and `gt ["25"]` on a measure match nothing (the boolean one is a syntax error on PostgreSQL)',
   refuses403: 'refuses with 403 and no reason',
   notObject: 'accepts a payload that is a string, number or array, with an empty context',
   exp: '`exp` optional',
