@@ -41,7 +41,8 @@
 #
 # LOAD_SECONDS (default 10), LOAD_CONNECTIONS (default 16), LOAD_PORT
 # (default 4099; the baseline uses the next one) and PG_URL (default the
-# local test database) adjust it. The generator shares the machine with the
+# local test database) adjust it; TENANTGATE_BIN runs another tenantgate
+# binary (an earlier build, to compare before and after). The generator shares the machine with the
 # server: figures compare runs on one machine, not machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +71,7 @@ encoded=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.arg
 load_path="/cubejs-api/v1/load?query=$encoded"
 
 cargo build --release --quiet --bin tenantgate --example loadgen --example bare_hs256
+tg_bin="${TENANTGATE_BIN:-target/release/tenantgate}"
 
 tmp=$(mktemp -d)
 server=""
@@ -161,12 +163,12 @@ serve() { # db var=value...
   shift
   port_free "$port"
   env TENANTGATE__SERVER__PORT="$port" RUST_LOG=warn "$@" \
-    target/release/tenantgate serve --env load --config-dir "$tmp/$db" > /dev/null &
+    "$tg_bin" serve --env load --config-dir "$tmp/$db" > /dev/null &
   server=$!
   wait_ready "http://127.0.0.1:$port/readyz" "$server"
 }
 
-token=$(target/release/tenantgate token -s "$secret" -p tenant_id=acme -p id=42 -e 1h)
+token=$("$tg_bin" token -s "$secret" -p tenant_id=acme -p id=42 -e 1h)
 
 if [ "$want_whoami" = 1 ]; then
   port_free "$bare_port"
@@ -254,7 +256,7 @@ if [ "$want_cubejs" = 1 ]; then
     exit 1
   fi
   cube_secret=$(node "$cc/serve-cube.mjs" prepare "$tmp/cube-data")
-  token=$(target/release/tenantgate token -s "$cube_secret" -p tenant_id=acme -e 1h)
+  token=$("$tg_bin" token -s "$cube_secret" -p tenant_id=acme -e 1h)
   url="http://127.0.0.1:$port$load_path"
 
   port_free "$port"
