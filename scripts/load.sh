@@ -7,6 +7,9 @@
 #   scripts/load.sh                 # SQLite and PostgreSQL
 #   scripts/load.sh sqlite          # SQLite only (the embedded demo database)
 #   scripts/load.sh postgres        # PostgreSQL only (the demo seed in a schema)
+#   scripts/load.sh whoami          # the bare baseline and whoami only
+#   LOAD_CUBEJS=1 scripts/load.sh   # and the real Cube.js beside tenantgate (below)
+#   scripts/load.sh cubejs          # that comparison only
 #
 # Scenarios per database: whoami (verification cache on, then off), /load
 # with the result cache on and the same query repeated (every request after
@@ -21,9 +24,25 @@
 # 1 against 100 cubes and 1 against 50 JWKS keys is in the criterion benches
 # (`cargo bench --bench render -- cubes`, `cargo bench --bench verify -- keys`).
 #
+# The Cube.js comparison (issue 15; LOAD_CUBEJS=1, or the `cubejs` target)
+# starts the real Cube.js 0.33 that the conformance suite installs
+# (scripts/cube-conformance: run its run.sh once to install it; Node
+# required), set up as the suite sets it up (serve-cube.mjs: lib/cube.mjs's
+# CUBEJS_* environment, seed.mjs's data in SQLite, the model/ folder), then
+# tenantgate with the result cache on over the very same SQLite file and
+# model folder. Both get the same repeated /load query, the same kind of
+# token (HS256, tenant_id=acme, exp in an hour, the suite's secret), the
+# same connections and duration, one after the other, each warmed up first
+# until it answers with data. Cube.js answers "Continue wait" (a 200) while
+# a query is first computed: such answers are not counted as results
+# (loadgen --not-success-body) and, if any, their number is in the row's
+# label. The two ratios follow the table: tenantgate/Cube.js req/s and
+# tenantgate/Cube.js p99 (the issue asks at least 40x and at most 1/20).
+#
 # LOAD_SECONDS (default 10), LOAD_CONNECTIONS (default 16), LOAD_PORT
 # (default 4099; the baseline uses the next one) and PG_URL (default the
-# local test database) adjust it. The generator shares the machine with the
+# local test database) adjust it; TENANTGATE_BIN runs another tenantgate
+# binary (an earlier build, to compare before and after). The generator shares the machine with the
 # server: figures compare runs on one machine, not machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,13 +53,25 @@ port="${LOAD_PORT:-4099}"
 bare_port=$((port + 1))
 pg_url="${PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if [ $# -eq 0 ]; then set -- sqlite postgres; fi
-databases=("$@")
+databases=()
+want_whoami=0
+want_cubejs="${LOAD_CUBEJS:-0}"
+for target in "$@"; do
+  case "$target" in
+    sqlite) databases+=(sqlite); want_whoami=1 ;;
+    postgres) databases+=(postgres) ;;
+    whoami) want_whoami=1 ;;
+    cubejs) want_cubejs=1 ;;
+    *) echo "load.sh: unknown target $target (sqlite, postgres, whoami, cubejs)" >&2; exit 2 ;;
+  esac
+done
 secret="tenantgate-load-test-secret-0123456789abcdef"
 query='{"measures":["Orders.count","Orders.totalAmount"],"dimensions":["Orders.status"]}'
 encoded=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$query")
 load_path="/cubejs-api/v1/load?query=$encoded"
 
 cargo build --release --quiet --bin tenantgate --example loadgen --example bare_hs256
+tg_bin="${TENANTGATE_BIN:-target/release/tenantgate}"
 
 tmp=$(mktemp -d)
 server=""
@@ -59,8 +90,8 @@ port_free() {
   fi
 }
 
-wait_ready() { # url pid
-  for _ in $(seq 1 100); do
+wait_ready() { # url pid [tries, 0.1 s apart]
+  for _ in $(seq 1 "${3:-100}"); do
     curl -fs "$1" > /dev/null 2>&1 && return 0
     kill -0 "$2" 2>/dev/null || break
     sleep 0.1
@@ -92,11 +123,15 @@ write_config() { # db
 }
 
 rows=()
-# Run the generator against the current server; append a table row.
-measure() { # label url pid
-  local out
+# Run the generator against the current server; append a table row and keep
+# its figures in last_rps, last_p50, last_p99. A non-empty $not_success is a
+# body text that is not a result (Cube.js's "Continue wait").
+not_success=""
+measure() { # label url pid [tokens-file] [metrics-url]
+  local out label="$1"
   if ! out=$(target/release/examples/loadgen --url "$2" --token "$token" \
-    --connections "$connections" --duration "$seconds" --pid "$3" ${4:+--tokens-file "$4"}); then
+    --connections "$connections" --duration "$seconds" --pid "$3" ${4:+--tokens-file "$4"} \
+    ${not_success:+--not-success-body "$not_success"}); then
     echo "$out" >&2
     echo "load.sh: $1: requests failed" >&2
     exit 1
@@ -106,6 +141,10 @@ measure() { # label url pid
   p50=$(awk '/latency p50/ {print $3}' <<< "$out")
   p99=$(awk '/latency p99/ {print $3}' <<< "$out")
   rss=$(awk '/peak RSS/ {print $4}' <<< "$out")
+  local not_results
+  not_results=$(awk '/not results/ {print $3}' <<< "$out")
+  if [ -n "$not_results" ] && [ "$not_results" != 0 ]; then label="$label ($not_results \"$not_success\" not counted)"; fi
+  last_rps=$rps last_p50=$p50 last_p99=$p99
   local hit=""
   if [ -n "${5:-}" ]; then
     local metrics hits misses
@@ -114,7 +153,7 @@ measure() { # label url pid
     misses=$(awk '/^tenantgate_cache_misses_total\{cache="result"\}/ {print $2}' <<< "$metrics")
     hit=$(python3 -c 'import sys; h, m = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(f"{100 * h / max(h + m, 1):.1f}%")' "${hits:-0}" "${misses:-0}")
   fi
-  rows+=("| $1 | $rps | $p50 | $p99 | ${rss:--} | ${hit:--} |")
+  rows+=("| $label | $rps | $p50 | $p99 | ${rss:--} | ${hit:--} |")
   echo "load.sh: $1: $rps req/s" >&2
 }
 
@@ -124,19 +163,27 @@ serve() { # db var=value...
   shift
   port_free "$port"
   env TENANTGATE__SERVER__PORT="$port" RUST_LOG=warn "$@" \
-    target/release/tenantgate serve --env load --config-dir "$tmp/$db" > /dev/null &
+    "$tg_bin" serve --env load --config-dir "$tmp/$db" > /dev/null &
   server=$!
   wait_ready "http://127.0.0.1:$port/readyz" "$server"
 }
 
-token=$(target/release/tenantgate token -s "$secret" -p tenant_id=acme -p id=42 -e 1h)
+token=$("$tg_bin" token -s "$secret" -p tenant_id=acme -p id=42 -e 1h)
 
-port_free "$bare_port"
-target/release/examples/bare_hs256 --port "$bare_port" --secret "$secret" &
-server=$!
-for _ in $(seq 1 50); do (exec 3<> "/dev/tcp/127.0.0.1/$bare_port") 2>/dev/null && break; sleep 0.1; done
-measure "bare hyper HS256 (baseline)" "http://127.0.0.1:$bare_port/" "$server"
-stop_server
+if [ "$want_whoami" = 1 ]; then
+  port_free "$bare_port"
+  target/release/examples/bare_hs256 --port "$bare_port" --secret "$secret" &
+  server=$!
+  for _ in $(seq 1 50); do (exec 3<> "/dev/tcp/127.0.0.1/$bare_port") 2>/dev/null && break; sleep 0.1; done
+  measure "bare hyper HS256 (baseline)" "http://127.0.0.1:$bare_port/" "$server"
+  stop_server
+  if [ ${#databases[@]} -eq 0 ]; then
+    write_config sqlite
+    serve sqlite
+    measure "whoami" "http://127.0.0.1:$port/tenantgate/v1/whoami" "$server"
+    stop_server
+  fi
+fi
 
 for db in "${databases[@]}"; do
   if [ "$db" = postgres ]; then
@@ -189,9 +236,74 @@ if [ "${LOAD_SCALING:-1}" != 0 ] && printf '%s\n' "${databases[@]}" | grep -qx s
   done
 fi
 
+# Ask until the answer has data (Cube.js says "Continue wait" while it
+# first computes a query), kept in file $2; then the run measures answers
+# from the servers' caches.
+warm_up() { # url file
+  for _ in $(seq 1 120); do
+    if curl -fs -H "Authorization: Bearer $token" "$1" > "$2" 2> /dev/null && grep -q '"data"' "$2"; then return 0; fi
+    sleep 0.25
+  done
+  echo "load.sh: no data from $1 after 30 s" >&2
+  exit 1
+}
+
+ratios=""
+if [ "$want_cubejs" = 1 ]; then
+  cc=scripts/cube-conformance
+  if [ ! -f "$cc/node_modules/.conformance-lock" ]; then
+    echo "load.sh: the Cube.js comparison needs the conformance suite's Cube.js: run $cc/run.sh once" >&2
+    exit 1
+  fi
+  cube_secret=$(node "$cc/serve-cube.mjs" prepare "$tmp/cube-data")
+  token=$("$tg_bin" token -s "$cube_secret" -p tenant_id=acme -e 1h)
+  url="http://127.0.0.1:$port$load_path"
+
+  port_free "$port"
+  node "$cc/serve-cube.mjs" serve "$tmp/cube-data" "$port" > "$tmp/cube.log" 2>&1 &
+  server=$!
+  if ! (wait_ready "http://127.0.0.1:$port/readyz" "$server" 900); then tail -20 "$tmp/cube.log" >&2; exit 1; fi
+  warm_up "$url" "$tmp/cube-answer.json"
+  not_success="Continue wait"
+  measure "Cube.js 0.33 /load, conformance data (SQLite)" "$url" "$server"
+  not_success=""
+  cube_rps=$last_rps cube_p99=$last_p99
+  stop_server
+
+  # tenantgate on the same file and model folder, the same secret.
+  mkdir -p "$tmp/cubejs"
+  {
+    printf '[[auth.providers]]\nname = "default"\ntype = "secret"\nsecrets = ["%s"]\n' "$cube_secret"
+    printf '[model]\npath = "%s/cube-data/model"\n' "$tmp"
+    printf '[database]\ntype = "sqlite"\npath = "%s/cube-data/conformance.sqlite"\n' "$tmp"
+  } > "$tmp/cubejs/load.toml"
+  serve cubejs TENANTGATE__CACHE__ENABLED=true
+  warm_up "$url" "$tmp/tenantgate-answer.json"
+  measure "tenantgate /load, cached, conformance data (SQLite)" "$url" "$server"
+  stop_server
+  ratios=$(python3 - "$last_rps" "$cube_rps" "$last_p99" "$cube_p99" "$tmp/cube-answer.json" "$tmp/tenantgate-answer.json" <<'PY'
+import json, sys
+tg_rps, cube_rps, tg_p99, cube_p99 = map(float, sys.argv[1:5])
+# The same rows, or the comparison is not of the same work.
+rows = [sorted(json.dumps(r, sort_keys=True) for r in json.load(open(f))["data"]) for f in sys.argv[5:7]]
+if rows[0] != rows[1]:
+    print("the two servers' answers differ: the ratios below compare different work")
+rps = tg_rps / cube_rps if cube_rps else float("inf")
+p99 = tg_p99 / cube_p99 if cube_p99 else float("inf")
+inv = f"1/{1 / p99:.0f}" if p99 else "0"
+print(f"tenantgate / Cube.js 0.33, same run: req/s {rps:.1f}x (issue 15 asks >= 40x), "
+      f"p99 {p99:.3f} = {inv} (asks <= 1/20)")
+PY
+)
+fi
+
 echo
 echo "$connections connections, ${seconds}s per scenario, $(nproc) cores shared by generator and server"
 echo
 echo "| scenario | req/s | p50 ms | p99 ms | peak RSS MiB | cache hit rate |"
 echo "|---|---:|---:|---:|---:|---:|"
 printf '%s\n' "${rows[@]}"
+if [ -n "$ratios" ]; then
+  echo
+  echo "$ratios"
+fi

@@ -64,6 +64,21 @@ async fn fetched_claims_are_merged_at_the_root_without_overriding_verified_ones(
 }
 
 #[tokio::test]
+async fn whoami_shows_the_current_lookup_for_a_token_the_verification_cache_holds() {
+    // The context's JSON is kept with the verified token; an enriched
+    // context is a different one, written afresh for each request.
+    let (hook, server) = start("").await;
+    let t = token(json!({"sub": "u1"}));
+    assert_eq!(server.whoami(&t).await.body["securityContext"]["groups"], json!(["analysts"]));
+    hook.set("/entitlements/u1", Route::json(&json!({"groups": ["admins"]})));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = server.whoami(&t).await;
+    assert_eq!(r.body["securityContext"]["groups"], json!(["admins"]), "{:?}", r.body);
+    assert_eq!(hook.hits("/entitlements/u1"), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_key_value_is_percent_encoded_into_one_path_segment() {
     let (hook, server) = start("").await;
     hook.set("/entitlements/auth0%7Cx%2F..%2Fadmin%3Fq", Route::json(&json!({"tenant_id": "t9"})));

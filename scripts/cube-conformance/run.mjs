@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import cases, { CLIENT_KNOWN, ROW } from './cases.mjs';
 import { clientCalls } from './client.mjs';
 import { compareAnswerList, describe, knownPaths } from './lib/compare.mjs';
+import { SECRET, cubeEnv as cubeEnvFor, writeModel as writeModelFiles } from './lib/cube.mjs';
 import { seedSql } from './seed.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -31,10 +32,6 @@ const VERBOSE = process.env.CONFORMANCE_VERBOSE === '1';
 const ONLY = process.env.CONFORMANCE_ONLY || '';
 const TG_BIN = process.env.TENANTGATE_BIN || path.join(repo, 'target/release/tenantgate');
 const PG_URL = process.env.PG_URL || 'postgres://postgres@127.0.0.1:5432/test';
-// One secret for both servers; 32 bytes or more, as tenantgate requires
-// outside development and test.
-const SECRET = 'cube-conformance-secret-0123456789abcdef';
-
 if (!['sqlite', 'postgres'].includes(DB)) fail(`CONFORMANCE_DB must be sqlite or postgres, not ${DB}`);
 
 function fail(msg) {
@@ -140,45 +137,13 @@ function launch(name, cmd, args, { cwd, env }) {
   return { child, logFile };
 }
 
-// The CUBEJS_* environment both servers get. Cube.js resolves
-// CUBEJS_SCHEMA_PATH against its working directory, so each instance runs in
-// its own folder with the model under ./model. NODE_ENV=production is what
-// makes Cube.js enforce auth: its CLI does not set it when dev mode is off
-// (it only sets development when dev mode is on).
+// The CUBEJS_* environment both servers get (lib/cube.mjs).
 function cubeEnv(port) {
-  const env = {
-    NODE_ENV: 'production',
-    CUBEJS_DEV_MODE: 'false',
-    CUBEJS_CACHE_AND_QUEUE_DRIVER: 'memory',
-    CUBEJS_EXTERNAL_DEFAULT: 'false',
-    CUBEJS_SCHEDULED_REFRESH_DEFAULT: 'false',
-    CUBEJS_TELEMETRY: 'false',
-    CUBEJS_API_SECRET: SECRET,
-    CUBEJS_SCHEMA_PATH: 'model',
-    PORT: String(port),
-  };
-  if (DB === 'sqlite') {
-    Object.assign(env, { CUBEJS_DB_TYPE: 'sqlite', CUBEJS_DB_NAME: path.join(tmp, 'conformance.sqlite') });
-  } else {
-    const u = new URL(PG_URL);
-    Object.assign(env, {
-      CUBEJS_DB_TYPE: 'postgres',
-      CUBEJS_DB_HOST: u.hostname,
-      CUBEJS_DB_PORT: u.port || '5432',
-      CUBEJS_DB_NAME: decodeURIComponent(u.pathname.slice(1)),
-      CUBEJS_DB_USER: decodeURIComponent(u.username),
-      ...(u.password ? { CUBEJS_DB_PASS: decodeURIComponent(u.password) } : {}),
-    });
-  }
-  return env;
+  return cubeEnvFor(port, { db: DB, sqliteFile: path.join(tmp, 'conformance.sqlite'), pgUrl: PG_URL });
 }
 
 function writeModel(dir, files) {
-  fs.mkdirSync(dir, { recursive: true });
-  for (const file of files) {
-    const text = fs.readFileSync(file, 'utf8').replaceAll('__SCHEMA__', pgSchema || 'main');
-    fs.writeFileSync(path.join(dir, path.basename(file)), text);
-  }
+  writeModelFiles(dir, files, pgSchema || 'main');
 }
 
 function tenantgateToml(port, failureStatus) {

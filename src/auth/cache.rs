@@ -176,7 +176,7 @@ mod tests {
     const NOW: f64 = 1_800_000_000.0;
 
     fn auth() -> Authenticated {
-        Authenticated { context: Arc::new(SecurityContext::empty()), provider: Some("main".into()), kid: None }
+        Authenticated::new(Arc::new(SecurityContext::empty()), Some("main".into()), None)
     }
 
     fn valid(exp: Option<f64>, nbf: Option<f64>, jwks: Option<JwksUse>) -> Validity {

@@ -84,6 +84,27 @@ pub struct Authenticated {
     /// request.
     pub provider: Option<Arc<str>>,
     pub kid: Option<Arc<str>>,
+    /// `context` as JSON, written at most once per verified token: the clones
+    /// the verification cache hands out share it.
+    ///
+    /// **Invariant:** it is `context`'s JSON: whatever changes `context`
+    /// (enrichment) starts a new, empty one.
+    context_json: Arc<std::sync::OnceLock<Arc<[u8]>>>,
+}
+
+impl Authenticated {
+    fn new(context: Arc<SecurityContext>, provider: Option<Arc<str>>, kid: Option<Arc<str>>) -> Self {
+        Authenticated { context, provider, kid, context_json: Arc::default() }
+    }
+
+    /// The security context as JSON (what `serde_json` writes of it),
+    /// serialized on the first call for this verified token only; whoami
+    /// echoes it on every request.
+    pub fn context_json(&self) -> Arc<[u8]> {
+        // A map of JSON values with string keys always serializes.
+        let json = self.context_json.get_or_init(|| serde_json::to_vec(&*self.context).unwrap_or_default().into());
+        Arc::clone(json)
+    }
 }
 
 /// A refused request, with what the access log needs to say why.
@@ -277,7 +298,9 @@ impl Pipeline {
         let Some(provider) = auth.provider.clone() else { return Ok(auth) };
         for e in self.enrich.iter().filter(|e| e.applies(&provider)) {
             // The context is shared (the verification cache holds it); an
-            // enrichment writes to this request's copy only.
+            // enrichment writes to this request's copy only, whose JSON is
+            // its own.
+            auth.context_json = Arc::default();
             if let Err(error) = e.apply(Arc::make_mut(&mut auth.context)).await {
                 return Err(Rejection { error, provider: Some(provider), kid: auth.kid });
             }
@@ -297,7 +320,7 @@ impl Pipeline {
             Some(raw) => raw,
             None if self.dev_mode => {
                 let context = Arc::new(SecurityContext::empty());
-                return Ok(Authenticated { context, provider: None, kid: None });
+                return Ok(Authenticated::new(context, None, None));
             }
             None => return Err(Rejection::bare(AuthError::MissingToken)),
         };
@@ -316,7 +339,7 @@ impl Pipeline {
         let fail = |error| Rejection { error, provider: Some(name.clone()), kid: None };
         let claims = w.provider.verify(headers).await.map_err(fail)?;
         let context = SecurityContext::from_verified(claims, self.namespace.as_deref(), &w.claims_map).map_err(fail)?;
-        Ok(Authenticated { context: Arc::new(context), provider: Some(name.clone()), kid: None })
+        Ok(Authenticated::new(Arc::new(context), Some(name.clone()), None))
     }
 
     async fn authenticate_raw(
@@ -353,7 +376,7 @@ impl Pipeline {
                 let claims = entry.provider.verify(&token).await.map_err(fail)?;
                 let context = SecurityContext::from_verified(claims, self.namespace.as_deref(), &entry.claims_map)
                     .map_err(fail)?;
-                return Ok(Authenticated { context: Arc::new(context), provider: Some(name.clone()), kid });
+                return Ok(Authenticated::new(Arc::new(context), Some(name.clone()), kid));
             }
         }
         if !self.strategies.is_empty()
@@ -392,7 +415,7 @@ impl Pipeline {
         });
         let context =
             SecurityContext::from_verified(claims, self.namespace.as_deref(), &entry.claims_map).map_err(fail)?;
-        let auth = Authenticated { context: Arc::new(context), provider: Some(name), kid };
+        let auth = Authenticated::new(Arc::new(context), Some(name), kid);
         if let (Some(cache), Some(digest)) = (&self.verified, digest) {
             cache.insert(digest, raw.len(), &auth, cache::Validity { exp, nbf, jwks }, now);
         }

@@ -215,17 +215,21 @@ async fn authenticate(app: &App, req: &Parts) -> Result<(Authenticated, Outcome)
     }
 }
 
+/// `{"securityContext": <the context>, "provider": <name or null>}`. The
+/// context's JSON is written once per verified token
+/// ([`Authenticated::context_json`], shared through the verification cache);
+/// only the envelope is written here.
 fn whoami(auth: &Authenticated) -> Response<Body> {
-    /// Serialized straight from the context: no copy of it as a `Value`.
-    #[derive(serde::Serialize)]
-    struct WhoAmI<'a> {
-        #[serde(rename = "securityContext")]
-        security_context: &'a crate::auth::SecurityContext,
-        provider: Option<&'a str>,
-    }
-    let body = WhoAmI { security_context: &auth.context, provider: auth.provider.as_deref() };
-    // A map of JSON values with string keys always serializes.
-    let mut resp = bytes_response(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default());
+    let context = auth.context_json();
+    let provider = auth.provider.as_deref().unwrap_or("");
+    let mut body = Vec::with_capacity(context.len() + provider.len() + 40);
+    body.extend_from_slice(b"{\"securityContext\":");
+    body.extend_from_slice(&context);
+    body.extend_from_slice(b",\"provider\":");
+    // A string or null always serializes.
+    let _ = serde_json::to_writer(&mut body, &auth.provider.as_deref());
+    body.push(b'}');
+    let mut resp = bytes_response(StatusCode::OK, body);
     // Where to ask what the access policies decide for this token.
     resp.headers_mut()
         .insert(http::header::LINK, HeaderValue::from_static("</tenantgate/v1/explain>; rel=\"explain\""));
