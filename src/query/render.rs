@@ -365,9 +365,37 @@ fn fan_out(
         }
         return Ok(sql);
     }
+    let mut sql = combine(cx, dims, &subqueries, &alias_of);
+    if !measure_filters.is_empty() {
+        cx.measure_refs = Some(unique.iter().map(|m| (*m, dialect.quote(&alias_of(cx, *m)))).collect());
+        let mut parts = Vec::new();
+        for f in measure_filters {
+            parts.push(filter_sql(cx, f)?);
+        }
+        cx.measure_refs = None;
+        sql.push_str(&format!(" WHERE {}", parts.join(" AND ")));
+    }
+    let order = order_by(cx, columns, !dims.is_empty())?;
+    if !order.is_empty() {
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    Ok(sql)
+}
+
+/// Subqueries that each answer some of the query's measures by the same
+/// dimensions, side by side: `SELECT q_0.dims, measures FROM (q_0) INNER
+/// JOIN (q_1) ON the dimensions (NULL matching NULL) ...`, or a cross join
+/// of single rows without dimensions.
+fn combine(
+    cx: &Ctx<'_>,
+    dims: &[DimSelect],
+    subqueries: &[String],
+    alias_of: &dyn Fn(&Ctx<'_>, MemberId) -> String,
+) -> String {
+    let dialect = cx.dialect;
     let sub = |i: usize| dialect.quote(&format!("q_{i}"));
     let mut select: Vec<String> = dims.iter().map(|d| format!("{}.{}", sub(0), dialect.quote(&d.alias))).collect();
-    select.extend(q.measures.iter().map(|n| {
+    select.extend(cx.q.measures.iter().map(|n| {
         let inner = dialect.quote(&alias_of(cx, n.id));
         let outer = dialect.quote(&labels(cx.model, n.as_ref(), None).0);
         format!("{inner} {outer}")
@@ -392,20 +420,7 @@ fn fan_out(
             sql.push_str(&format!(" INNER JOIN ({s}) AS {} ON {}", sub(i), on.join(" AND ")));
         }
     }
-    if !measure_filters.is_empty() {
-        cx.measure_refs = Some(unique.iter().map(|m| (*m, dialect.quote(&alias_of(cx, *m)))).collect());
-        let mut parts = Vec::new();
-        for f in measure_filters {
-            parts.push(filter_sql(cx, f)?);
-        }
-        cx.measure_refs = None;
-        sql.push_str(&format!(" WHERE {}", parts.join(" AND ")));
-    }
-    let order = order_by(cx, columns, !dims.is_empty())?;
-    if !order.is_empty() {
-        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-    }
-    Ok(sql)
+    sql
 }
 
 /// The measures of one multiplied cube over its own rows: the distinct

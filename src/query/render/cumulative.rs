@@ -419,33 +419,7 @@ pub(super) fn render(
         }
         return Ok(Some(sql));
     }
-    let sub = |i: usize| dialect.quote(&format!("q_{i}"));
-    let mut select: Vec<String> = dims.iter().map(|d| format!("{}.{}", sub(0), dialect.quote(&d.alias))).collect();
-    select.extend(q.measures.iter().map(|n| {
-        let inner = dialect.quote(&alias_of(cx, n.id));
-        let outer = dialect.quote(&labels(cx.model, n.as_ref(), None).0);
-        format!("{inner} {outer}")
-    }));
-    let mut sql = format!("SELECT {} FROM ", select.join(", "));
-    for (i, s) in subqueries.iter().enumerate() {
-        if i == 0 {
-            sql.push_str(&format!("({s}) AS {}", sub(0)));
-        } else if dims.is_empty() {
-            sql.push_str(&format!(", ({s}) AS {}", sub(i)));
-        } else {
-            let on: Vec<String> = dims
-                .iter()
-                .map(|d| {
-                    let (l, r) = (
-                        format!("{}.{}", sub(i - 1), dialect.quote(&d.alias)),
-                        format!("{}.{}", sub(i), dialect.quote(&d.alias)),
-                    );
-                    format!("({l} = {r} OR ({l} IS NULL AND {r} IS NULL))")
-                })
-                .collect();
-            sql.push_str(&format!(" INNER JOIN ({s}) AS {} ON {}", sub(i), on.join(" AND ")));
-        }
-    }
+    let mut sql = combine(cx, dims, &subqueries, &alias_of);
     let order = order_by(cx, columns, true)?;
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
