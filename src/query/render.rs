@@ -321,36 +321,12 @@ fn fan_out(
             None => groups.push((m.cube, vec![m])),
         }
     }
-    // A measure's column in the subqueries: as the query first names it
-    // (a view member answers under the view's alias), or its own.
-    let alias_of = |cx: &Ctx<'_>, m: MemberId| -> String {
-        if let Some(n) = cx.q.measures.iter().find(|n| n.id == m) {
-            return labels(cx.model, n.as_ref(), None).0;
-        }
-        let cube = cx.cube(m.cube);
-        let MemberRef::Measure(i) = m.member else { return String::new() };
-        member_alias(cube, &cube.measures[i].name, None)
-    };
-
     let mut subqueries = Vec::new();
     if let Some(list) = main {
-        let mut select: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, dialect.quote(&d.alias))).collect();
-        for m in &list {
-            select.push(format!("{} {}", measure_select(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
-        }
-        let from = tree_sql(cx)?;
-        let where_parts = where_parts(cx)?;
-        let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
-        if !where_parts.is_empty() {
-            sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
-        }
-        if !dims.is_empty() {
-            sql.push_str(&group_by(dims.len()));
-        }
-        subqueries.push(sql);
+        subqueries.push(grouped_subquery(cx, dims, &list, measure_select)?);
     }
     for (cube, list) in &groups {
-        subqueries.push(keyed_subquery(cx, dims, *cube, list, &alias_of)?);
+        subqueries.push(keyed_subquery(cx, dims, *cube, list)?);
     }
 
     let distinct_measures = {
@@ -365,9 +341,9 @@ fn fan_out(
         }
         return Ok(sql);
     }
-    let mut sql = combine(cx, dims, &subqueries, &alias_of);
+    let mut sql = combine(cx, dims, &subqueries);
     if !measure_filters.is_empty() {
-        cx.measure_refs = Some(unique.iter().map(|m| (*m, dialect.quote(&alias_of(cx, *m)))).collect());
+        cx.measure_refs = Some(unique.iter().map(|m| (*m, dialect.quote(&subquery_alias(cx, *m)))).collect());
         let mut parts = Vec::new();
         for f in measure_filters {
             parts.push(filter_sql(cx, f)?);
@@ -382,21 +358,52 @@ fn fan_out(
     Ok(sql)
 }
 
+/// A measure's column in the subqueries: as the query first names it (a
+/// view member answers under the view's alias), or its own.
+fn subquery_alias(cx: &Ctx<'_>, m: MemberId) -> String {
+    if let Some(n) = cx.q.measures.iter().find(|n| n.id == m) {
+        return labels(cx.model, n.as_ref(), None).0;
+    }
+    let cube = cx.cube(m.cube);
+    let MemberRef::Measure(i) = m.member else { return String::new() };
+    member_alias(cube, &cube.measures[i].name, None)
+}
+
+/// `measures` over the query's tree, grouped by the dimensions: one of the
+/// subqueries [`combine`] puts side by side.
+fn grouped_subquery(
+    cx: &mut Ctx<'_>,
+    dims: &[DimSelect],
+    measures: &[MemberId],
+    measure: fn(&Ctx<'_>, MemberId) -> Result<String, QueryError>,
+) -> Result<String, QueryError> {
+    let dialect = cx.dialect;
+    let mut select: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, dialect.quote(&d.alias))).collect();
+    for m in measures {
+        select.push(format!("{} {}", measure(cx, *m)?, dialect.quote(&subquery_alias(cx, *m))));
+    }
+    let from = tree_sql(cx)?;
+    let where_parts = where_parts(cx)?;
+    let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
+    if !where_parts.is_empty() {
+        sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
+    }
+    if !dims.is_empty() {
+        sql.push_str(&group_by(dims.len()));
+    }
+    Ok(sql)
+}
+
 /// Subqueries that each answer some of the query's measures by the same
 /// dimensions, side by side: `SELECT q_0.dims, measures FROM (q_0) INNER
 /// JOIN (q_1) ON the dimensions (NULL matching NULL) ...`, or a cross join
 /// of single rows without dimensions.
-fn combine(
-    cx: &Ctx<'_>,
-    dims: &[DimSelect],
-    subqueries: &[String],
-    alias_of: &dyn Fn(&Ctx<'_>, MemberId) -> String,
-) -> String {
+fn combine(cx: &Ctx<'_>, dims: &[DimSelect], subqueries: &[String]) -> String {
     let dialect = cx.dialect;
     let sub = |i: usize| dialect.quote(&format!("q_{i}"));
     let mut select: Vec<String> = dims.iter().map(|d| format!("{}.{}", sub(0), dialect.quote(&d.alias))).collect();
     select.extend(cx.q.measures.iter().map(|n| {
-        let inner = dialect.quote(&alias_of(cx, n.id));
+        let inner = dialect.quote(&subquery_alias(cx, n.id));
         let outer = dialect.quote(&labels(cx.model, n.as_ref(), None).0);
         format!("{inner} {outer}")
     }));
@@ -431,7 +438,6 @@ fn keyed_subquery(
     dims: &[DimSelect],
     cube: usize,
     measures: &[MemberId],
-    alias_of: &dyn Fn(&Ctx<'_>, MemberId) -> String,
 ) -> Result<String, QueryError> {
     let dialect = cx.dialect;
     let keys = dialect.quote("keys");
@@ -442,7 +448,7 @@ fn keyed_subquery(
     }
     let mut select: Vec<String> = dims.iter().map(|d| format!("{keys}.{}", dialect.quote(&d.alias))).collect();
     for m in measures {
-        select.push(format!("{} {}", measure_select(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
+        select.push(format!("{} {}", measure_select(cx, *m)?, dialect.quote(&subquery_alias(cx, *m))));
     }
     let tree = tree_sql(cx)?;
     let where_parts = where_parts(cx)?;

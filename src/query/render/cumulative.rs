@@ -290,38 +290,17 @@ pub(super) fn render(
         None => None,
     };
 
-    let alias_of = |cx: &Ctx<'_>, m: MemberId| -> String {
-        if let Some(n) = cx.q.measures.iter().find(|n| n.id == m) {
-            return labels(cx.model, n.as_ref(), None).0;
-        }
-        let cube = cx.cube(m.cube);
-        let MemberRef::Measure(i) = m.member else { return String::new() };
-        member_alias(cube, &cube.measures[i].name, None)
-    };
     let (regular, cumulative): (Vec<MemberId>, Vec<MemberId>) = unique.iter().partition(|m| window(cx, **m).is_none());
 
     let mut subqueries = Vec::new();
     if !regular.is_empty() {
-        let mut select: Vec<String> = dims.iter().map(|d| format!("{} {}", d.sql, dialect.quote(&d.alias))).collect();
-        for m in &regular {
-            select.push(format!("{} {}", measure_sql(cx, *m)?, dialect.quote(&alias_of(cx, *m))));
-        }
-        let from = tree_sql(cx)?;
-        let where_parts = where_parts(cx)?;
-        let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
-        if !where_parts.is_empty() {
-            sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
-        }
-        if !dims.is_empty() {
-            sql.push_str(&group_by(dims.len()));
-        }
-        subqueries.push(sql);
+        subqueries.push(grouped_subquery(cx, dims, &regular, measure_sql)?);
     }
     for m in &cumulative {
         let Some(c) = window(cx, *m) else { continue };
         let MemberRef::Measure(mi) = m.member else { continue };
         let kind = cx.cube(m.cube).measures[mi].kind;
-        let alias = dialect.quote(&alias_of(cx, *m));
+        let alias = dialect.quote(&subquery_alias(cx, *m));
         let sql = match (td.granularity, &series) {
             (Some(g), Some(series)) => {
                 let ungrouped = ungrouped_base(c, kind);
@@ -419,7 +398,7 @@ pub(super) fn render(
         }
         return Ok(Some(sql));
     }
-    let mut sql = combine(cx, dims, &subqueries, &alias_of);
+    let mut sql = combine(cx, dims, &subqueries);
     let order = order_by(cx, columns, true)?;
     if !order.is_empty() {
         sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
