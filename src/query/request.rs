@@ -41,7 +41,7 @@ pub enum Granularity {
 }
 
 impl Granularity {
-    fn parse(s: &str) -> Option<Granularity> {
+    pub(super) fn parse(s: &str) -> Option<Granularity> {
         Some(match s {
             "second" => Granularity::Second,
             "minute" => Granularity::Minute,

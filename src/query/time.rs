@@ -12,6 +12,7 @@ use jiff::tz::TimeZone;
 use jiff::{Span, Timestamp, Zoned};
 
 use super::QueryError;
+use super::request::Granularity;
 
 /// The zone of a query: `None` is UTC (absent, `UTC`, `Etc/UTC`).
 #[derive(Debug, Clone)]
@@ -70,46 +71,27 @@ fn format_local(dt: &DateTime) -> String {
     )
 }
 
-/// The units Cube.js's `dateParser` names, with moment's start-of rules
-/// (a week starts on Monday: `isoWeek`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Period {
-    Second,
-    Minute,
-    Hour,
-    Day,
-    Week,
-    Month,
-    Quarter,
-    Year,
-}
-
-impl Period {
-    fn parse(s: &str) -> Option<Period> {
-        Some(match s.strip_suffix('s').unwrap_or(s) {
-            "second" => Period::Second,
-            "minute" => Period::Minute,
-            "hour" => Period::Hour,
-            "day" => Period::Day,
-            "week" => Period::Week,
-            "month" => Period::Month,
-            "quarter" => Period::Quarter,
-            "year" => Period::Year,
-            _ => return None,
-        })
+/// A query's granularities are also the units Cube.js's `dateParser`
+/// names, with moment's start-of rules (a week starts on Monday:
+/// `isoWeek`).
+impl Granularity {
+    /// A unit as `dateParser` writes it: a granularity's name, singular or
+    /// plural.
+    fn from_unit(s: &str) -> Option<Granularity> {
+        Granularity::parse(s.strip_suffix('s').unwrap_or(s))
     }
 
     fn span(self, n: i64) -> Option<Span> {
         let span = Span::new();
         match self {
-            Period::Second => span.try_seconds(n),
-            Period::Minute => span.try_minutes(n),
-            Period::Hour => span.try_hours(n),
-            Period::Day => span.try_days(n),
-            Period::Week => span.try_weeks(n),
-            Period::Month => span.try_months(n),
-            Period::Quarter => n.checked_mul(3).map_or_else(|| span.try_months(i64::MAX), |m| span.try_months(m)),
-            Period::Year => span.try_years(n),
+            Granularity::Second => span.try_seconds(n),
+            Granularity::Minute => span.try_minutes(n),
+            Granularity::Hour => span.try_hours(n),
+            Granularity::Day => span.try_days(n),
+            Granularity::Week => span.try_weeks(n),
+            Granularity::Month => span.try_months(n),
+            Granularity::Quarter => n.checked_mul(3).map_or_else(|| span.try_months(i64::MAX), |m| span.try_months(m)),
+            Granularity::Year => span.try_years(n),
         }
         .ok()
     }
@@ -119,18 +101,18 @@ impl Period {
         let d = t.datetime();
         let day = |y: i16, m: i8, dd: i8| DateTime::new(y, m, dd, 0, 0, 0, 0).ok();
         let dt = match self {
-            Period::Second => d.with().subsec_nanosecond(0).build().ok()?,
-            Period::Minute => d.with().second(0).subsec_nanosecond(0).build().ok()?,
-            Period::Hour => d.with().minute(0).second(0).subsec_nanosecond(0).build().ok()?,
-            Period::Day => day(d.year(), d.month(), d.day())?,
-            Period::Week => {
+            Granularity::Second => d.with().subsec_nanosecond(0).build().ok()?,
+            Granularity::Minute => d.with().second(0).subsec_nanosecond(0).build().ok()?,
+            Granularity::Hour => d.with().minute(0).second(0).subsec_nanosecond(0).build().ok()?,
+            Granularity::Day => day(d.year(), d.month(), d.day())?,
+            Granularity::Week => {
                 let monday =
                     d.date().checked_sub(Span::new().days(i64::from(d.weekday().to_monday_zero_offset()))).ok()?;
                 day(monday.year(), monday.month(), monday.day())?
             }
-            Period::Month => day(d.year(), d.month(), 1)?,
-            Period::Quarter => day(d.year(), (d.month() - 1) / 3 * 3 + 1, 1)?,
-            Period::Year => day(d.year(), 1, 1)?,
+            Granularity::Month => day(d.year(), d.month(), 1)?,
+            Granularity::Quarter => day(d.year(), (d.month() - 1) / 3 * 3 + 1, 1)?,
+            Granularity::Year => day(d.year(), 1, 1)?,
         };
         dt.to_zoned(t.time_zone().clone()).ok()
     }
@@ -162,10 +144,10 @@ pub fn relative_range(text: &str, zone: Option<&Zone>, now: Timestamp) -> Result
             _ => Err(bad()),
         }
     };
-    let shift = |t: &Zoned, p: Period, n: i64| p.span(n).and_then(|s| t.checked_add(s).ok());
+    let shift = |t: &Zoned, p: Granularity, n: i64| p.span(n).and_then(|s| t.checked_add(s).ok());
     match words.as_slice() {
         [which @ ("this" | "last" | "next"), unit] => {
-            let p = Period::parse(unit).filter(|_| !unit.ends_with('s')).ok_or_else(bad)?;
+            let p = Granularity::from_unit(unit).filter(|_| !unit.ends_with('s')).ok_or_else(bad)?;
             let n = match *which {
                 "last" => -1,
                 "next" => 1,
@@ -176,7 +158,7 @@ pub fn relative_range(text: &str, zone: Option<&Zone>, now: Timestamp) -> Result
         }
         [which @ ("last" | "next"), n, unit] => {
             let n: i64 = n.parse().map_err(|_| bad())?;
-            let p = Period::parse(unit).ok_or_else(bad)?;
+            let p = Granularity::from_unit(unit).ok_or_else(bad)?;
             // Cube.js: last N is [now - N, now - 1] and next N [now + 1, now + N],
             // each widened to whole periods.
             let (a, b) = if *which == "last" { (-n, -1) } else { (1, n) };
@@ -190,16 +172,19 @@ pub fn relative_range(text: &str, zone: Option<&Zone>, now: Timestamp) -> Result
                 "tomorrow" => 1,
                 _ => 0,
             };
-            let at = shift(&now, Period::Day, n);
-            range(at.as_ref().and_then(|t| Period::Day.start(t)), at.as_ref().and_then(|t| Period::Day.end(t)))
+            let at = shift(&now, Granularity::Day, n);
+            range(
+                at.as_ref().and_then(|t| Granularity::Day.start(t)),
+                at.as_ref().and_then(|t| Granularity::Day.end(t)),
+            )
         }
         ["from", rest @ ..] => {
             let to_at = rest.iter().position(|w| *w == "to").ok_or_else(bad)?;
             let (from, to) = (&rest[..to_at], &rest[to_at + 1..]);
-            let exact = [("second", Period::Second), ("minute", Period::Minute), ("hour", Period::Hour)]
+            let exact = [("second", Granularity::Second), ("minute", Granularity::Minute), ("hour", Granularity::Hour)]
                 .into_iter()
                 .find(|(g, _)| lower.contains(g))
-                .map_or(Period::Day, |(_, p)| p);
+                .map_or(Granularity::Day, |(_, p)| p);
             let from = point(from, &now).and_then(|t| exact.start(&t));
             let to = point(to, &now).and_then(|t| exact.end(&t));
             range(from, to)
@@ -211,13 +196,13 @@ pub fn relative_range(text: &str, zone: Option<&Zone>, now: Timestamp) -> Result
 /// One side of `from ... to ...`: `now`, `today`, `yesterday`, `tomorrow`,
 /// `N <unit>s ago`, `N <unit>s from now`.
 fn point(words: &[&str], now: &Zoned) -> Option<Zoned> {
-    let shift = |p: Period, n: i64| p.span(n).and_then(|s| now.checked_add(s).ok());
+    let shift = |p: Granularity, n: i64| p.span(n).and_then(|s| now.checked_add(s).ok());
     match words {
         ["now"] | ["today"] => Some(now.clone()),
-        ["yesterday"] => shift(Period::Day, -1),
-        ["tomorrow"] => shift(Period::Day, 1),
-        [n, unit, "ago"] => shift(Period::parse(unit)?, -n.parse::<i64>().ok()?),
-        [n, unit, "from", "now"] => shift(Period::parse(unit)?, n.parse::<i64>().ok()?),
+        ["yesterday"] => shift(Granularity::Day, -1),
+        ["tomorrow"] => shift(Granularity::Day, 1),
+        [n, unit, "ago"] => shift(Granularity::from_unit(unit)?, -n.parse::<i64>().ok()?),
+        [n, unit, "from", "now"] => shift(Granularity::from_unit(unit)?, n.parse::<i64>().ok()?),
         _ => None,
     }
 }
@@ -229,32 +214,21 @@ fn point(words: &[&str], now: &Zoned) -> Option<Zoned> {
 /// Weeks start on Monday. More than `max` buckets is the client's 400,
 /// found without making them all.
 pub fn time_series(
-    granularity: super::request::Granularity,
+    granularity: Granularity,
     from: &str,
     to: &str,
     max: usize,
 ) -> Result<Vec<(String, String)>, QueryError> {
-    use super::request::Granularity as G;
     let parse = |s: &str| -> Result<DateTime, QueryError> {
         s.parse().map_err(|_| QueryError::Invalid(format!("{} is not a date", bounded(s))))
     };
     let (from, to) = (parse(from)?, parse(to)?);
-    let period = match granularity {
-        G::Second => Period::Second,
-        G::Minute => Period::Minute,
-        G::Hour => Period::Hour,
-        G::Day => Period::Day,
-        G::Week => Period::Week,
-        G::Month => Period::Month,
-        G::Quarter => Period::Quarter,
-        G::Year => Period::Year,
-    };
     let bad =
         || QueryError::Invalid(format!("the dateRange of a {} time series is out of range", granularity.as_str()));
-    let start = period.start(&from.to_zoned(TimeZone::UTC).map_err(|_| bad())?).ok_or_else(bad)?.datetime();
+    let start = granularity.start(&from.to_zoned(TimeZone::UTC).map_err(|_| bad())?).ok_or_else(bad)?.datetime();
     let mut out = Vec::new();
     for n in 0.. {
-        let at = start.checked_add(period.span(n).ok_or_else(bad)?).map_err(|_| bad())?;
+        let at = start.checked_add(granularity.span(n).ok_or_else(bad)?).map_err(|_| bad())?;
         if at > to {
             break;
         }
@@ -264,7 +238,7 @@ pub fn time_series(
                 granularity.as_str()
             )));
         }
-        let next = start.checked_add(period.span(n + 1).ok_or_else(bad)?).map_err(|_| bad())?;
+        let next = start.checked_add(granularity.span(n + 1).ok_or_else(bad)?).map_err(|_| bad())?;
         let end = next.checked_sub(Span::new().milliseconds(1)).map_err(|_| bad())?;
         out.push((format_local(&at), format_local(&end)));
     }
