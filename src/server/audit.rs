@@ -73,7 +73,7 @@ impl Record {
 
     /// What the plan decided: tenant, members, policies, forced filters and
     /// the data source it routes to.
-    pub fn plan(&mut self, app: &App, ctx: &SecurityContext, plan: &Plan) {
+    pub fn plan(&mut self, app: &App, plan: &Plan) {
         self.tenant = plan.tenant.clone();
         for p in &plan.queries {
             for r in p.query.refs() {
@@ -86,7 +86,7 @@ impl Record {
                 forced_names(f, &mut self.filters_injected);
             }
         }
-        self.policies = policies_applied(app, ctx, plan);
+        self.policies = policies_applied(app, plan);
         self.database = app.router.route(plan.tenant.as_deref()).map(|(route, source)| Database {
             route: match route {
                 crate::db::Route::Default => "default".into(),
@@ -132,7 +132,7 @@ impl Record {
 /// applied to a cube or view the plan reads (`Orders.access_policy[0]`),
 /// the configured `[[access.roles]]` the caller holds (`role:<name>`) and
 /// the `[[access.rules]]` on a cube the plan reads (`access.rules[<i>]`).
-fn policies_applied(app: &App, ctx: &SecurityContext, plan: &Plan) -> Vec<String> {
+fn policies_applied(app: &App, plan: &Plan) -> Vec<String> {
     let access = &app.config.access;
     let mut out = Vec::new();
     for name in plan.queries.iter().flat_map(|p| &p.applied.policies) {
@@ -140,10 +140,9 @@ fn policies_applied(app: &App, ctx: &SecurityContext, plan: &Plan) -> Vec<String
             out.push(name.clone());
         }
     }
-    if !access.roles.is_empty() {
-        let held = crate::auth::scope::groups(ctx, access.scopes.groups_key.as_ref());
-        out.extend(access.roles.iter().filter(|r| held.contains(&r.name.as_str())).map(|r| format!("role:{}", r.name)));
-    }
+    // The groups the plan judged the policies and roles with.
+    let held = &plan.groups;
+    out.extend(access.roles.iter().filter(|r| held.contains(&r.name)).map(|r| format!("role:{}", r.name)));
     let cubes: Vec<&str> = plan
         .queries
         .iter()

@@ -100,7 +100,7 @@ pub async fn handle(
         let planned = crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context);
         if let Some(a) = audit.as_deref_mut() {
             match &planned {
-                Ok(plan) => a.plan(app, &auth.context, plan),
+                Ok(plan) => a.plan(app, plan),
                 // Who tried to read what they may not is the point of an
                 // audit line: the refused member is named.
                 Err(QueryError::MemberNotAllowed(member)) => a.members.push(member.clone()),
