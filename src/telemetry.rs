@@ -5,7 +5,7 @@
 //! the provider, kid, tenant and error code as fields instead.
 
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 /// Install the global subscriber, writing to stderr. Returns a warning when
@@ -17,60 +17,13 @@ pub fn init(directives: Option<&str>) -> Option<String> {
         Some(Err(e)) => (default_filter(), Some(format!("RUST_LOG is invalid ({e}); using \"info\""))),
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // Audit lines have their own layer (bare JSON objects), whatever
-    // RUST_LOG says: `[audit] enabled` is what turns them off.
-    let filter = filter.with_target(AUDIT_TARGET, LevelFilter::OFF);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(ansi)
         .with_filter(filter);
-    let _ = tracing_subscriber::registry().with(fmt).with(audit_layer(std::io::stderr)).try_init();
+    let _ = tracing_subscriber::registry().with(fmt).try_init();
     warning
-}
-
-/// The tracing target of the audit log (`server::audit`).
-pub const AUDIT_TARGET: &str = "tenantgate::audit";
-
-/// The audit log's layer: each event on [`AUDIT_TARGET`] written as its
-/// `record` field alone (one JSON object) and a newline.
-pub fn audit_layer<S, W>(writer: W) -> impl Layer<S>
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    tracing_subscriber::fmt::layer()
-        .with_writer(writer)
-        .event_format(AuditLine)
-        .with_filter(Targets::new().with_target(AUDIT_TARGET, tracing::Level::INFO))
-}
-
-struct AuditLine;
-
-impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for AuditLine
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        _: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result {
-        struct Record(String);
-        impl tracing::field::Visit for Record {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                if field.name() == "record" {
-                    self.0 = value.to_owned();
-                }
-            }
-            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
-        }
-        let mut record = Record(String::new());
-        event.record(&mut record);
-        writeln!(writer, "{}", record.0)
-    }
 }
 
 fn default_filter() -> Targets {

@@ -1,6 +1,7 @@
 //! The audit log through the real binary: `serve` with its log on a pipe,
-//! one JSON line per data request on `tenantgate::audit`, with who, what
-//! and how it ended, and never the token, a secret or the claim set.
+//! one JSON line per data request on stderr, with who, what and how it
+//! ended, and never the token, a secret or the claim set; and in process,
+//! each line written before its response is sent.
 
 use crate::common;
 
@@ -42,7 +43,8 @@ struct Served {
     _dir: tempfile::TempDir,
 }
 
-fn serve(extra: &str) -> Served {
+/// A config folder: the model, the seed and `test.toml` with `extra`.
+fn config_dir(extra: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("model")).expect("model dir");
     std::fs::write(dir.path().join("model/orders.yml"), MODEL).expect("model");
@@ -75,7 +77,12 @@ members = ["Orders.count"]
         dir.path().join("orders.sqlite").display(),
         dir.path().join("seed.sql").display(),
     );
-    std::fs::write(dir.path().join("test.toml"), cfg).expect("config");
+    std::fs::write(dir.path().join("test.toml"), &cfg).expect("config");
+    (dir, cfg)
+}
+
+fn serve(extra: &str) -> Served {
+    let (dir, _) = config_dir(extra);
     let mut child = Command::new(env!("CARGO_BIN_EXE_tenantgate"))
         .args(["serve", "--env", "test", "--config-dir"])
         .arg(dir.path())
@@ -214,4 +221,33 @@ fn audit_enabled_false_turns_the_audit_log_off() {
     let lines = stop(s);
     assert!(audit_lines(&lines).is_empty(), "{}", lines.join("\n"));
     assert!(lines.iter().any(|l| l.contains("status=200")), "the access line stays");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_response_is_sent_after_its_audit_line_is_written() {
+    let (_dir, cfg) = config_dir("");
+    let server = std::sync::Arc::new(TestServer::start(&cfg).await);
+    let token = hs256(SECRET, &claims(json!({"sub": "user-7", "tenant_id": "acme", "groups": ["analyst"]})));
+    let path = load_path(&json!({"measures": ["Orders.count"]}));
+    // Concurrent requests, so that lines share writes: each line is still
+    // whole, and there the moment its response arrives.
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let (server, token, path) = (server.clone(), token.clone(), path.clone());
+            tokio::spawn(async move {
+                let id = format!("audit-order-{i}");
+                let auth = format!("Bearer {token}");
+                let reply = server.get(&path, &[("authorization", &auth), ("x-request-id", &id)]).await;
+                assert_eq!(reply.status, 200, "{:?}", reply.body);
+                let lines = server.audit.lines();
+                assert!(lines.iter().any(|l| l["request_id"] == id.as_str()), "{id}'s line was not written first");
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("request");
+    }
+    let lines = server.audit.lines();
+    assert_eq!(lines.len(), 64);
+    assert!(lines.iter().all(|l| l["endpoint"] == "load" && l["rows"] == 1 && l["tenant"] == "acme"));
 }

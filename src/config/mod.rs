@@ -321,8 +321,8 @@ pub struct ScopesConfig {
     pub groups_key: Option<ContextPath>,
 }
 
-/// `[audit]`: the audit log, one JSON line per data request on the
-/// tracing target `tenantgate::audit`.
+/// `[audit]`: the audit log, one JSON line per data request on stderr
+/// (`server::audit`).
 #[derive(Debug, Clone)]
 pub struct AuditConfig {
     /// Defaults to [`DEFAULT_AUDIT_ENABLED`].

@@ -1,6 +1,6 @@
 //! The audit log: one JSON line per data request (`/load`, `/subscribe`,
-//! `/sql`, `/dry-run`), on the tracing target `tenantgate::audit`, which
-//! `telemetry` writes as the bare JSON object. On unless `[audit] enabled =
+//! `/sql`, `/dry-run`), written to stderr by the app's [`Sink`] (not through
+//! `tracing`: `RUST_LOG` does not filter it). On unless `[audit] enabled =
 //! false`.
 //!
 //! What a line says: who (subject, provider, kid, tenant, groups), what
@@ -12,15 +12,16 @@
 //! built from named fields only, and the context is read for `sub` and the
 //! groups alone.
 
+use std::io::Write;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use super::App;
 use crate::auth::{Authenticated, SecurityContext};
 use crate::query::Plan;
 use crate::query::request::Filter;
-
-/// The tracing target of audit lines.
-pub const TARGET: &str = crate::telemetry::AUDIT_TARGET;
 
 /// One data request, filled in as it goes.
 #[derive(Debug, Default, Serialize)]
@@ -101,9 +102,10 @@ impl Record {
         self.rows = Some(self.rows.unwrap_or(0) + n as u64);
     }
 
-    /// Write the line.
-    pub fn emit(
+    /// Write the line; returns once it is written.
+    pub async fn emit(
         mut self,
+        sink: &Sink,
         request_id: &str,
         status: u16,
         code: Option<&'static str>,
@@ -121,8 +123,118 @@ impl Record {
             _ => "failed",
         };
         // Named fields of strings and numbers always serialize.
-        let line = serde_json::to_string(&self).unwrap_or_default();
-        tracing::info!(target: TARGET, record = line.as_str());
+        let line = serde_json::to_vec(&self).unwrap_or_default();
+        sink.write(&line).await;
+    }
+}
+
+/// Where audit lines go (stderr when serving), written in group commits.
+///
+/// A request's line is written before its response is sent: an audit log
+/// that loses its last lines on a crash is no audit log. But requests that
+/// finish together share one write. The first line of a batch makes its
+/// request the batch's writer, which yields once (the requests ready on its
+/// thread add their lines meanwhile), then writes the batch; the others
+/// wait until their batch is written. Batches are written in order, one at
+/// a time. A failed write is counted ([`Sink::write_errors`]), never the
+/// request's failure: the line was lost by the writer, not by the caller.
+pub struct Sink {
+    state: Mutex<State>,
+    /// Held while a batch is taken and written, so batches go in order.
+    out: Mutex<Box<dyn Write + Send>>,
+    written: Notify,
+}
+
+struct State {
+    /// Lines no writer has taken yet: batch `filling`.
+    lines: Vec<u8>,
+    /// The batch being filled; batches are numbered from 1.
+    filling: u64,
+    /// Whether a request has taken on writing batch `filling`.
+    led: bool,
+    /// Every batch up to this one is written.
+    done: u64,
+    write_errors: u64,
+}
+
+impl Sink {
+    pub fn new(out: Box<dyn Write + Send>) -> Sink {
+        let state = State { lines: Vec::new(), filling: 1, led: false, done: 0, write_errors: 0 };
+        Sink { state: Mutex::new(state), out: Mutex::new(out), written: Notify::new() }
+    }
+
+    pub fn stderr() -> Sink {
+        Sink::new(Box::new(std::io::stderr()))
+    }
+
+    /// Audit lines that could not be written.
+    pub fn write_errors(&self) -> u64 {
+        self.state().write_errors
+    }
+
+    /// Append `line` and a newline; return once they are written.
+    pub async fn write(&self, line: &[u8]) {
+        let (batch, lead) = {
+            let mut s = self.state();
+            s.lines.extend_from_slice(line);
+            s.lines.push(b'\n');
+            (s.filling, !std::mem::replace(&mut s.led, true))
+        };
+        if lead {
+            // Dropped while yielding (a request cancelled), the guard still
+            // writes the batch: the others wait for it.
+            let guard = Lead(self);
+            tokio::task::yield_now().await;
+            drop(guard);
+            return;
+        }
+        loop {
+            let notified = self.written.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.state().done >= batch {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Take the batch being filled and write it.
+    fn commit(&self) {
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        let (lines, batch) = {
+            let mut s = self.state();
+            s.led = false;
+            s.filling += 1;
+            (std::mem::take(&mut s.lines), s.filling - 1)
+        };
+        let result = out.write_all(&lines).and_then(|()| out.flush());
+        drop(out);
+        {
+            let mut s = self.state();
+            s.done = batch;
+            s.write_errors += u64::from(result.is_err());
+            if s.lines.is_empty() {
+                // Keep the allocation for the next batch.
+                let mut lines = lines;
+                lines.clear();
+                s.lines = lines;
+            }
+        }
+        self.written.notify_waiters();
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A batch's writer: writes it when dropped.
+struct Lead<'a>(&'a Sink);
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        self.0.commit();
     }
 }
 
@@ -175,5 +287,124 @@ fn subject(ctx: &SecurityContext) -> Option<String> {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A writer that keeps what it is given and counts its writes; while
+    /// `gate` is shut, a write waits.
+    #[derive(Clone, Default)]
+    struct Kept {
+        bytes: Arc<Mutex<Vec<u8>>>,
+        writes: Arc<AtomicUsize>,
+        shut: Arc<AtomicBool>,
+    }
+
+    impl Write for Kept {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            while self.shut.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.bytes.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(k: &Kept) -> Vec<String> {
+        String::from_utf8(k.bytes.lock().unwrap().clone()).unwrap().lines().map(str::to_owned).collect()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn requests_that_finish_together_share_one_write_and_every_line_is_whole() {
+        let kept = Kept::default();
+        let sink = Arc::new(Sink::new(Box::new(kept.clone())));
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let sink = sink.clone();
+                tokio::spawn(async move { sink.write(format!("{{\"n\":{i}}}").as_bytes()).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut got = lines(&kept);
+        got.sort_by_key(|l| l[5..l.len() - 1].parse::<u32>().unwrap());
+        assert_eq!(got, (0..50).map(|i| format!("{{\"n\":{i}}}")).collect::<Vec<_>>());
+        let writes = kept.writes.load(Ordering::SeqCst);
+        assert!(writes < 5, "50 lines ready together took {writes} writes");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_returns_only_once_its_line_is_written() {
+        let kept = Kept::default();
+        kept.shut.store(true, Ordering::SeqCst);
+        let sink = Arc::new(Sink::new(Box::new(kept.clone())));
+        let (a, b) = (sink.clone(), sink.clone());
+        let first = tokio::spawn(async move { a.write(b"first").await });
+        let second = tokio::spawn(async move { b.write(b"second").await });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!first.is_finished() && !second.is_finished(), "returned before the line was written");
+        assert!(lines(&kept).is_empty());
+        kept.shut.store(false, Ordering::SeqCst);
+        first.await.unwrap();
+        second.await.unwrap();
+        let mut got = lines(&kept);
+        got.sort();
+        assert_eq!(got, ["first", "second"]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cancelled_writer_still_writes_its_batch() {
+        let kept = Kept::default();
+        let sink = Arc::new(Sink::new(Box::new(kept.clone())));
+        // The first write leads its batch and is dropped while it yields;
+        // the second joined that batch and must not wait forever.
+        let mut lead = Box::pin(sink.write(b"cancelled"));
+        assert!(futures_poll_once(lead.as_mut()).is_pending());
+        let joined = {
+            let sink = sink.clone();
+            tokio::spawn(async move { sink.write(b"joined").await })
+        };
+        tokio::task::yield_now().await;
+        drop(lead);
+        tokio::time::timeout(std::time::Duration::from_secs(5), joined).await.expect("not stuck").unwrap();
+        assert_eq!(lines(&kept), ["cancelled", "joined"]);
+        sink.write(b"after").await;
+        assert_eq!(lines(&kept), ["cancelled", "joined", "after"]);
+    }
+
+    #[test]
+    fn a_failed_write_is_counted_and_the_request_goes_on() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let sink = Sink::new(Box::new(Broken));
+        rt.block_on(async {
+            sink.write(b"one").await;
+            sink.write(b"two").await;
+        });
+        assert_eq!(sink.write_errors(), 2);
+    }
+
+    fn futures_poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+        let waker = std::task::Waker::noop();
+        f.poll(&mut std::task::Context::from_waker(waker))
     }
 }

@@ -106,6 +106,7 @@ impl Metrics {
         &self,
         ready: bool,
         statements_running: usize,
+        audit_write_errors: u64,
         caches: &[(&str, Snapshot)],
         webhooks: &[(&str, &crate::auth::WebhookStats)],
         enrich: &[(&str, &crate::auth::WebhookStats)],
@@ -138,6 +139,11 @@ impl Metrics {
         out.push_str("# HELP tenantgate_db_statements_running Statements running on the databases now, including ones whose client has gone.\n");
         out.push_str("# TYPE tenantgate_db_statements_running gauge\n");
         let _ = writeln!(out, "tenantgate_db_statements_running {statements_running}");
+        out.push_str(
+            "# HELP tenantgate_audit_write_errors_total Audit lines that could not be written (stderr failed).\n",
+        );
+        out.push_str("# TYPE tenantgate_audit_write_errors_total counter\n");
+        let _ = writeln!(out, "tenantgate_audit_write_errors_total {audit_write_errors}");
         let c = &self.connections;
         out.push_str("# HELP tenantgate_connections_open Connections being served.\n");
         out.push_str("# TYPE tenantgate_connections_open gauge\n");
@@ -242,7 +248,7 @@ mod tests {
         m.record(200, None, Some(&main), Duration::from_micros(300));
         m.record(401, Some("token_expired"), Some(&main), Duration::from_millis(2));
         m.record(401, Some("token_expired"), Some(&"main".into()), Duration::from_secs(3));
-        let text = m.render(true, 2, &[], &[], &[]);
+        let text = m.render(true, 2, 0, &[], &[], &[]);
         assert!(
             text.contains("tenantgate_requests_total{status=\"401\",code=\"token_expired\",provider=\"main\"} 2"),
             "{text}"
@@ -265,7 +271,7 @@ mod tests {
         m.record(401, Some("invalid_signature"), Some(&a), Duration::ZERO);
         m.record(200, None, Some(&a), Duration::ZERO);
         m.record(200, None, Some(&"a".into()), Duration::ZERO);
-        let text = m.render(true, 0, &[], &[], &[]);
+        let text = m.render(true, 0, 0, &[], &[], &[]);
         let series: Vec<&str> = text.lines().filter(|l| l.starts_with("tenantgate_requests_total{")).collect();
         assert_eq!(
             series,
@@ -288,19 +294,19 @@ mod tests {
         m.connections().refused();
         m.connections().timed_out();
         m.connections().timed_out();
-        let text = m.render(true, 0, &[], &[], &[]);
+        let text = m.render(true, 0, 0, &[], &[], &[]);
         assert!(text.contains("tenantgate_connections_open 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_refused_total 1\n"), "{text}");
         assert!(text.contains("tenantgate_connections_timed_out_total 2\n"), "{text}");
         drop(second);
-        assert!(m.render(true, 0, &[], &[], &[]).contains("tenantgate_connections_open 0\n"));
+        assert!(m.render(true, 0, 0, &[], &[], &[]).contains("tenantgate_connections_open 0\n"));
     }
 
     #[test]
     fn caches_are_counted_by_name() {
         let m = Metrics::default();
         let snap = Snapshot { hits: 3, misses: 2, evictions: 1, entries: 4, bytes: 900 };
-        let text = m.render(true, 0, &[("result", snap)], &[], &[]);
+        let text = m.render(true, 0, 0, &[("result", snap)], &[], &[]);
         for line in [
             "tenantgate_cache_hits_total{cache=\"result\"} 3\n",
             "tenantgate_cache_misses_total{cache=\"result\"} 2\n",
@@ -310,6 +316,6 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
-        assert!(!m.render(true, 0, &[], &[], &[]).contains("tenantgate_cache_"), "no cache, no series");
+        assert!(!m.render(true, 0, 0, &[], &[], &[]).contains("tenantgate_cache_"), "no cache, no series");
     }
 }

@@ -8,6 +8,7 @@
 //! becomes a status code.
 
 mod audit;
+pub use audit::Sink as AuditSink;
 mod connection;
 mod cube_api;
 mod cube_shape;
@@ -52,6 +53,8 @@ pub struct App {
     request_seq: AtomicU64,
     request_prefix: u32,
     metrics: metrics::Metrics,
+    /// Where audit lines are written (stderr unless [`App::with_audit_sink`]).
+    audit: audit::Sink,
 }
 
 impl App {
@@ -78,7 +81,14 @@ impl App {
             request_seq: AtomicU64::new(0),
             request_prefix: u32::from_be_bytes(seed),
             metrics: metrics::Metrics::default(),
+            audit: audit::Sink::stderr(),
         }
+    }
+
+    /// Write audit lines to `sink` instead of stderr (tests keep them).
+    pub fn with_audit_sink(mut self, sink: audit::Sink) -> Self {
+        self.audit = sink;
+        self
     }
 
     pub fn config(&self) -> &Config {

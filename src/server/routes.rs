@@ -48,7 +48,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     }
     if let Some(record) = outcome.audit.take() {
         let (provider, kid) = (outcome.provider.as_deref(), outcome.kid.as_deref());
-        record.emit(&request_id, resp.status().as_u16(), outcome.code, provider, kid);
+        record.emit(&app.audit, &request_id, resp.status().as_u16(), outcome.code, provider, kid).await;
     }
     let latency = started.elapsed();
     app.metrics.record(resp.status().as_u16(), outcome.code, outcome.provider.as_ref(), latency);
@@ -93,6 +93,7 @@ async fn route(app: &App, req: &Parts, body: Incoming) -> (Response<Body>, Outco
             let mut resp = Response::new(Body::from(app.metrics.render(
                 app.pipeline.not_ready().is_empty(),
                 app.statements_running(),
+                app.audit.write_errors(),
                 &app.cache_snapshots(),
                 &app.pipeline.webhook_stats(),
                 &app.pipeline.enrich_stats(),

@@ -56,8 +56,36 @@ secrets = ["{SECRET}"]
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The audit lines written so far (the binary writes them to stderr).
+    pub audit: AuditLines,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// What an in-process server's audit sink was given.
+#[derive(Clone, Default)]
+pub struct AuditLines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl AuditLines {
+    /// The lines so far, each parsed as JSON.
+    pub fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().expect("audit buffer").clone();
+        String::from_utf8(bytes)
+            .expect("audit lines are UTF-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("an audit line is JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+impl std::io::Write for AuditLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("audit buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl TestServer {
@@ -72,14 +100,16 @@ impl TestServer {
 
     pub async fn from_config(cfg: Config, strategies: Strategies) -> TestServer {
         tenantgate::install_crypto_provider();
-        let app = Arc::new(App::new(cfg, strategies).expect("app builds"));
+        let audit = AuditLines::default();
+        let sink = server::AuditSink::new(Box::new(audit.clone()));
+        let app = Arc::new(App::new(cfg, strategies).expect("app builds").with_audit_sink(sink));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::run(listener, app, async {
             let _ = rx.await;
         }));
-        TestServer { addr, shutdown: Some(tx), task: Some(task) }
+        TestServer { addr, audit, shutdown: Some(tx), task: Some(task) }
     }
 
     /// Signal shutdown and wait for the server to finish draining.
