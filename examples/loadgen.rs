@@ -2,6 +2,12 @@
 //! connections sending GETs back to back for a fixed time, then requests per
 //! second, latency percentiles and (with `--pid`) the server's peak RSS.
 //!
+//! It shares the machine with the server it measures, so it is built to
+//! take little of it, as wrk is: one thread (a current-thread runtime), each
+//! request's bytes built once, the response read with `httparse` into one
+//! buffer per connection (a `Content-Length` or chunked body), no HTTP
+//! client stack. Each connection has one request in flight.
+//!
 //! `cargo run --release --example loadgen -- --url URL --token T [--connections 32] [--duration 10] [--pid PID]
 //! [--not-success-body TEXT]`
 //!
@@ -14,9 +20,8 @@
 
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 struct Args {
     url: String,
@@ -74,7 +79,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let a = match args() {
         Ok(a) => a,
@@ -92,53 +97,22 @@ async fn main() {
     };
     let authority = uri.authority().map(|x| x.to_string()).unwrap_or_default();
     let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into());
+    // One request's bytes per token, built once.
+    let requests: Vec<Vec<u8>> = a
+        .tokens
+        .iter()
+        .map(|t| format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {t}\r\n\r\n").into_bytes())
+        .collect();
+    let requests = std::sync::Arc::new(requests);
+    let not_success = std::sync::Arc::new(a.not_success.clone());
     let started = Instant::now();
     let deadline = started + a.duration;
     let mut tasks = Vec::new();
-    let tokens = std::sync::Arc::new(a.tokens.clone());
-    let not_success = std::sync::Arc::new(a.not_success.clone());
     for c in 0..a.connections {
-        let (authority, path, tokens, not_success) =
-            (authority.clone(), path.clone(), tokens.clone(), not_success.clone());
-        let mut turn = c * tokens.len() / a.connections.max(1);
+        let (authority, requests, not_success) = (authority.clone(), requests.clone(), not_success.clone());
+        let turn = c * requests.len() / a.connections.max(1);
         tasks.push(tokio::spawn(async move {
-            let mut latencies: Vec<u32> = Vec::new();
-            let (mut errors, mut not_results) = (0u64, 0u64);
-            let Ok(stream) = tokio::net::TcpStream::connect(&authority).await else { return (latencies, 1, 0) };
-            let _ = stream.set_nodelay(true);
-            let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
-                return (latencies, 1, 0);
-            };
-            tokio::spawn(conn);
-            while Instant::now() < deadline {
-                let token = &tokens[turn % tokens.len()];
-                turn += 1;
-                let req = http::Request::get(&path)
-                    .header("host", &authority)
-                    .header("authorization", format!("Bearer {token}"))
-                    .body(Empty::<Bytes>::new());
-                let Ok(req) = req else { break };
-                let started = Instant::now();
-                match sender.send_request(req).await {
-                    Ok(resp) => {
-                        let ok = resp.status().is_success();
-                        let body = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let elapsed = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
-                        if !ok {
-                            errors += 1;
-                        } else if not_success.as_deref().is_some_and(|t| body.windows(t.len()).any(|w| w == t)) {
-                            not_results += 1;
-                            continue;
-                        }
-                        latencies.push(elapsed);
-                    }
-                    Err(_) => {
-                        errors += 1;
-                        break;
-                    }
-                }
-            }
-            (latencies, errors, not_results)
+            connection(&authority, &requests, turn, deadline, not_success.as_deref()).await
         }));
     }
     let mut all = Vec::new();
@@ -169,5 +143,137 @@ async fn main() {
     }
     if errors > 0 || all.is_empty() {
         std::process::exit(1);
+    }
+}
+
+/// One connection's requests until `deadline`, tokens taken in turn from
+/// `turn`: its latencies (µs), failures and answers that were not results.
+/// A server that closes the connection (`Connection: close`) gets a new one.
+async fn connection(
+    authority: &str,
+    requests: &[Vec<u8>],
+    mut turn: usize,
+    deadline: Instant,
+    not_success: Option<&[u8]>,
+) -> (Vec<u32>, u64, u64) {
+    let mut latencies: Vec<u32> = Vec::new();
+    let (mut errors, mut not_results) = (0u64, 0u64);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut stream: Option<TcpStream> = None;
+    while Instant::now() < deadline {
+        let s = match stream.as_mut() {
+            Some(s) => s,
+            None => match TcpStream::connect(authority).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    buf.clear();
+                    stream.insert(s)
+                }
+                Err(_) => return (latencies, errors + 1, not_results),
+            },
+        };
+        let req = &requests[turn % requests.len()];
+        turn += 1;
+        let started = Instant::now();
+        if s.write_all(req).await.is_err() {
+            return (latencies, errors + 1, not_results);
+        }
+        let resp = match read_response(s, &mut buf).await {
+            Ok(r) => r,
+            Err(_) => return (latencies, errors + 1, not_results),
+        };
+        let elapsed = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+        if resp.close {
+            stream = None;
+        }
+        if !(200..300).contains(&resp.status) {
+            errors += 1;
+        } else if not_success.is_some_and(|t| resp.body.windows(t.len()).any(|w| w == t)) {
+            not_results += 1;
+            continue;
+        }
+        latencies.push(elapsed);
+    }
+    (latencies, errors, not_results)
+}
+
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    /// The server said `Connection: close`.
+    close: bool,
+}
+
+/// Read one response from `s`; `buf` holds what was read past it.
+async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Answer, String> {
+    enum Length {
+        Fixed(usize),
+        Chunked,
+    }
+    let (status, head, length, close) = loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut r = httparse::Response::new(&mut headers);
+        match r.parse(buf).map_err(|e| e.to_string())? {
+            httparse::Status::Complete(head) => {
+                let (mut length, mut close) = (Length::Fixed(0), false);
+                for h in r.headers.iter() {
+                    let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+                    if h.name.eq_ignore_ascii_case("content-length") {
+                        length = Length::Fixed(value.parse().map_err(|_| "bad content-length")?);
+                    } else if h.name.eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked") {
+                        length = Length::Chunked;
+                    } else if h.name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
+                        close = true;
+                    }
+                }
+                break (r.code.unwrap_or(0), head, length, close);
+            }
+            httparse::Status::Partial => fill(s, buf).await?,
+        }
+    };
+    buf.drain(..head);
+    let body = match length {
+        Length::Fixed(n) => {
+            while buf.len() < n {
+                fill(s, buf).await?;
+            }
+            buf.drain(..n).collect()
+        }
+        Length::Chunked => {
+            let mut body = Vec::new();
+            loop {
+                let line = loop {
+                    if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                        break i;
+                    }
+                    fill(s, buf).await?;
+                };
+                let size = std::str::from_utf8(&buf[..line])
+                    .ok()
+                    .and_then(|l| usize::from_str_radix(l.split(';').next().unwrap_or("").trim(), 16).ok());
+                let size = size.ok_or("bad chunk size")?;
+                // The chunk, then its CRLF (after the last, empty chunk:
+                // the CRLF that ends the trailers, none expected).
+                while buf.len() < line + 2 + size + 2 {
+                    fill(s, buf).await?;
+                }
+                body.extend_from_slice(&buf[line + 2..line + 2 + size]);
+                buf.drain(..line + 2 + size + 2);
+                if size == 0 {
+                    break body;
+                }
+            }
+        }
+    };
+    Ok(Answer { status, body, close })
+}
+
+/// Read more of the connection into `buf`.
+async fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+    buf.reserve(16 * 1024);
+    match s.read_buf(buf).await {
+        Ok(0) => Err("connection closed".into()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }
