@@ -113,6 +113,7 @@ fn defaults() -> Vec<(&'static str, &'static str, Want)> {
         ("database.host", "DEFAULT_POSTGRES_HOST", Str(config::DEFAULT_POSTGRES_HOST.into())),
         ("cache.enabled", "DEFAULT_CACHE_ENABLED", Bool(config::DEFAULT_CACHE_ENABLED)),
         ("cache.max_bytes", "DEFAULT_CACHE_MAX_BYTES", int(config::DEFAULT_CACHE_MAX_BYTES)),
+        ("cache.plan_max_bytes", "DEFAULT_PLAN_CACHE_MAX_BYTES", int(config::DEFAULT_PLAN_CACHE_MAX_BYTES)),
         ("cache.ttl", "DEFAULT_CACHE_TTL", Dur(config::DEFAULT_CACHE_TTL)),
         ("cache.refresh_key_check", "DEFAULT_REFRESH_KEY_CHECK", Dur(config::DEFAULT_REFRESH_KEY_CHECK)),
         ("cache.backend", "DEFAULT_CACHE_BACKEND", Str(config::DEFAULT_CACHE_BACKEND.into())),

@@ -66,8 +66,13 @@ impl Env {
 }
 
 async fn metric(addr: std::net::SocketAddr, name: &str) -> u64 {
+    metric_of(addr, "result", name).await
+}
+
+/// `name{cache="<cache>"}` from /metrics.
+async fn metric_of(addr: std::net::SocketAddr, cache: &str, name: &str) -> u64 {
     let text = get_text(addr, "/metrics").await;
-    let line = format!("{name}{{cache=\"result\"}} ");
+    let line = format!("{name}{{cache=\"{cache}\"}} ");
     text.lines().find_map(|l| l.strip_prefix(&line)).and_then(|v| v.parse().ok()).unwrap_or_else(|| {
         panic!("no {line} in /metrics:\n{text}");
     })
@@ -470,4 +475,65 @@ async fn tenants_on_different_schemas_never_share_a_cached_result_on_postgres() 
     each_tenant_gets_its_own_rows(&server, &[("acme", 3), ("globex", 1)]).await;
     server.stop().await;
     db.drop_now().await;
+}
+
+/// The result cache off, so every request reads the database: a plan
+/// served to the wrong caller would show as the wrong tenant's rows.
+async fn start_without_result_cache(cache: &str) -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("model")).expect("model dir");
+    std::fs::write(dir.path().join("model/orders.yml"), MODEL).expect("model");
+    let db = dir.path().join("orders.sqlite");
+    rusqlite::Connection::open(&db).expect("create").execute_batch(SEED).expect("seed");
+    let cfg = format!(
+        "{}\n[model]\npath = \"{}\"\n[database]\npath = \"{}\"\n[cache]\nenabled = false\n{cache}\n",
+        secret_config(""),
+        dir.path().join("model").display(),
+        db.display(),
+    );
+    let server = TestServer::start(&cfg).await;
+    (dir, server)
+}
+
+#[tokio::test]
+async fn plans_are_kept_per_security_context_and_never_shared_between_tenants() {
+    let (_dir, server) = start_without_result_cache("").await;
+    let (acme, globex) = (token("acme"), token("globex"));
+    let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"], "order": {"Orders.status": "asc"}});
+    let acme_rows =
+        json!([{"Orders.status": "completed", "Orders.count": 1}, {"Orders.status": "shipped", "Orders.count": 1}]);
+    let globex_rows = json!([{"Orders.status": "completed", "Orders.count": 1}]);
+    for _ in 0..3 {
+        assert_eq!(load(&server, &acme, &q).await.body["data"], acme_rows);
+        assert_eq!(load(&server, &globex, &q).await.body["data"], globex_rows);
+    }
+    let plan = |name| metric_of(server.addr, "plan", name);
+    assert_eq!((plan("tenantgate_cache_misses_total").await, plan("tenantgate_cache_hits_total").await), (2, 4));
+    assert_eq!(plan("tenantgate_cache_entries").await, 2, "one plan per caller");
+    // A context that differs in any claim is planned afresh, even for the
+    // same tenant; so is another query.
+    let other = hs256(SECRET, &claims(json!({"tenant_id": "acme", "sub": "someone-else"})));
+    assert_eq!(load(&server, &other, &q).await.body["data"], acme_rows);
+    assert_eq!(load(&server, &acme, &count()).await.body["data"], json!([{"Orders.count": 2}]));
+    assert_eq!(plan("tenantgate_cache_misses_total").await, 4);
+    // A refused query is never kept: asked twice, planned twice.
+    let bad = json!({"measures": ["Orders.nope"]});
+    let path = format!("/cubejs-api/v1/load?query={}", tenantgate::server::url::encode(&bad.to_string()));
+    for _ in 0..2 {
+        assert_eq!(server.get(&path, &[("authorization", &acme)]).await.status, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(plan("tenantgate_cache_misses_total").await, 6);
+    assert_eq!(plan("tenantgate_cache_entries").await, 4);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn plan_max_bytes_0_turns_the_plan_cache_off() {
+    let (_dir, server) = start_without_result_cache("plan_max_bytes = 0").await;
+    let acme = token("acme");
+    for _ in 0..2 {
+        assert_eq!(load(&server, &acme, &count()).await.body["data"], json!([{"Orders.count": 2}]));
+    }
+    assert!(!get_text(server.addr, "/metrics").await.contains("cache=\"plan\""));
+    server.stop().await;
 }

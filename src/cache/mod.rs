@@ -20,6 +20,7 @@
 //! over sockets with short TTLs rather than with paused Tokio time.
 
 pub mod key;
+mod plans;
 pub mod refresh_key;
 mod shared;
 
@@ -38,6 +39,7 @@ use crate::config::{CacheBackend, Config};
 use crate::db::{DataSource, DbError, Route};
 use crate::query::SqlValue;
 pub use key::{Key, KeyBuilder};
+pub use plans::PlanCache;
 pub use refresh_key::RefreshKey;
 
 /// Bumped when the stored bytes change meaning, so entries written by an

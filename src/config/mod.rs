@@ -171,6 +171,10 @@ pub struct CacheConfig {
     pub refresh_key_check: Duration,
     /// Defaults to [`DEFAULT_CACHE_BACKEND`].
     pub backend: CacheBackend,
+    /// Bytes of plans held in memory (`cache::PlanCache`), whether or not
+    /// `enabled`: a plan is never data. 0 turns it off. Defaults to
+    /// [`DEFAULT_PLAN_CACHE_MAX_BYTES`].
+    pub plan_max_bytes: usize,
 }
 
 /// `[cache] backend`.
@@ -192,6 +196,9 @@ pub const DEFAULT_CACHE_ENABLED: bool = false;
 /// `[cache] max_bytes`. Defaults to `67108864` (64 MiB), one largest
 /// allowed response.
 pub const DEFAULT_CACHE_MAX_BYTES: usize = 64 << 20;
+/// `[cache] plan_max_bytes`. Defaults to `8388608` (8 MiB), some thousand
+/// plans.
+pub const DEFAULT_PLAN_CACHE_MAX_BYTES: usize = 8 << 20;
 /// `[cache] ttl`. Defaults to `10s`, Cube.js's default `refresh_key`
 /// (`every: 10 second`) for databases other than BigQuery, Athena,
 /// Snowflake and Presto.

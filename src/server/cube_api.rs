@@ -92,12 +92,12 @@ pub async fn handle(
     audit: Option<&mut audit::Record>,
 ) -> Result<Response<Body>, ApiError> {
     let mut audit = audit;
-    let mut planned = || -> Result<(Request, Plan), ApiError> {
+    let mut planned = || -> Result<(Request, std::sync::Arc<Plan>), ApiError> {
         let req = parse_request(parts, &body)?;
         if req.kind == shape::QueryType::Blending {
             shape::check_blending(&req.queries)?;
         }
-        let planned = crate::query::plan(&app.model, &app.policy, &req.queries, &auth.context);
+        let planned = app.plan(&req.queries, auth);
         if let Some(a) = audit.as_deref_mut() {
             match &planned {
                 Ok(plan) => a.plan(app, plan),

@@ -300,6 +300,7 @@ mod tests {
         assert!(text.contains("tenantgate_connections_timed_out_total 2\n"), "{text}");
         drop(second);
         assert!(m.render(true, 0, 0, &[], &[], &[]).contains("tenantgate_connections_open 0\n"));
+        assert!(m.render(true, 0, 3, &[], &[], &[]).contains("tenantgate_audit_write_errors_total 3\n"));
     }
 
     #[test]

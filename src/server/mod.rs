@@ -49,6 +49,8 @@ pub struct App {
     router: crate::db::Router,
     /// `[cache]`, when enabled.
     cache: Option<crate::cache::ResultCache>,
+    /// `[cache] plan_max_bytes`, unless 0.
+    plans: Option<crate::cache::PlanCache>,
     tls: Option<TlsAcceptor>,
     request_seq: AtomicU64,
     request_prefix: u32,
@@ -70,7 +72,9 @@ impl App {
         // A random prefix keeps request ids unique across restarts; an
         // all-zero prefix if the system RNG fails is harmless.
         let _ = aws_lc_rs::rand::fill(&mut seed);
+        let plans = crate::cache::PlanCache::new(built.config.cache.plan_max_bytes);
         App {
+            plans,
             config: Arc::new(built.config),
             pipeline: built.pipeline,
             model: built.model,
@@ -120,7 +124,21 @@ impl App {
             };
             ("verification", snapshot)
         });
-        self.cache.iter().map(|c| ("result", c.snapshot())).chain(verification).collect()
+        let plans = self.plans.iter().map(|c| ("plan", c.snapshot()));
+        self.cache.iter().map(|c| ("result", c.snapshot())).chain(verification).chain(plans).collect()
+    }
+
+    /// `query::plan` for this caller, through the plan cache when on.
+    fn plan(
+        &self,
+        queries: &[serde_json::Value],
+        auth: &crate::auth::Authenticated,
+    ) -> Result<Arc<crate::query::Plan>, crate::query::QueryError> {
+        let make = || crate::query::plan(&self.model, &self.policy, queries, &auth.context);
+        match &self.plans {
+            Some(plans) => plans.get_or_plan(crate::cache::PlanCache::key(&auth.context_json(), queries), make),
+            None => make().map(Arc::new),
+        }
     }
 
     fn next_request_id(&self) -> String {

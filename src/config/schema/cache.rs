@@ -5,7 +5,7 @@ use crate::config::Secret;
 use crate::config::layers::{Node, Value};
 use crate::config::{
     CacheBackend, CacheConfig, DEFAULT_CACHE_BACKEND, DEFAULT_CACHE_ENABLED, DEFAULT_CACHE_MAX_BYTES,
-    DEFAULT_CACHE_TTL, DEFAULT_REFRESH_KEY_CHECK,
+    DEFAULT_CACHE_TTL, DEFAULT_PLAN_CACHE_MAX_BYTES, DEFAULT_REFRESH_KEY_CHECK,
 };
 
 /// Each `backend` reads only its own keys.
@@ -14,6 +14,7 @@ pub(super) fn cache(cx: &mut Cx, s: Section<'_>) -> CacheConfig {
     let max_bytes = cx.int(&s, "max_bytes", DEFAULT_CACHE_MAX_BYTES as i64, 1024, 1 << 40) as usize;
     let ttl = cx.positive_duration(&s, "ttl", DEFAULT_CACHE_TTL);
     let refresh_key_check = cx.positive_duration(&s, "refresh_key_check", DEFAULT_REFRESH_KEY_CHECK);
+    let plan_max_bytes = cx.int(&s, "plan_max_bytes", DEFAULT_PLAN_CACHE_MAX_BYTES as i64, 0, 1 << 40) as usize;
     let backend = match s.get("backend") {
         None => DEFAULT_CACHE_BACKEND.to_string(),
         Some(Node { value: Value::Str(v), .. }) => v.clone(),
@@ -33,7 +34,7 @@ pub(super) fn cache(cx: &mut Cx, s: Section<'_>) -> CacheConfig {
         }
     };
     s.finish(cx);
-    CacheConfig { enabled, max_bytes, ttl, refresh_key_check, backend }
+    CacheConfig { enabled, max_bytes, ttl, refresh_key_check, backend, plan_max_bytes }
 }
 
 /// `backend = "redis"`: `url`, required, plain `redis://` (the client is
