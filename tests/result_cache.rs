@@ -85,18 +85,27 @@ async fn start(cache: &str) -> Env {
 
 /// `db_extra` goes under `[database]`.
 async fn start_with(cache: &str, db_extra: &str) -> Env {
+    start_section(&format!("enabled = true\n{cache}"), db_extra).await
+}
+
+/// `section` is the whole `[cache]` section.
+async fn start_section(section: &str, db_extra: &str) -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("model")).expect("model dir");
     std::fs::write(dir.path().join("model/orders.yml"), MODEL).expect("model");
     let db = dir.path().join("orders.sqlite");
     rusqlite::Connection::open(&db).expect("create").execute_batch(SEED).expect("seed");
-    let server = TestServer::start(&config(dir.path(), &db, db_extra, cache)).await;
+    let server = TestServer::start(&config_section(dir.path(), &db, db_extra, section)).await;
     Env { dir, server }
 }
 
 fn config(dir: &Path, db: &Path, db_extra: &str, cache: &str) -> String {
+    config_section(dir, db, db_extra, &format!("enabled = true\n{cache}"))
+}
+
+fn config_section(dir: &Path, db: &Path, db_extra: &str, section: &str) -> String {
     format!(
-        "{}\n[model]\npath = \"{}\"\n[database]\npath = \"{}\"\n{db_extra}\n[cache]\nenabled = true\n{cache}\n",
+        "{}\n[model]\npath = \"{}\"\n[database]\npath = \"{}\"\n{db_extra}\n[cache]\n{section}\n",
         secret_config(""),
         dir.join("model").display(),
         db.display(),
@@ -479,33 +488,22 @@ async fn tenants_on_different_schemas_never_share_a_cached_result_on_postgres() 
 
 /// The result cache off, so every request reads the database: a plan
 /// served to the wrong caller would show as the wrong tenant's rows.
-async fn start_without_result_cache(cache: &str) -> (tempfile::TempDir, TestServer) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("model")).expect("model dir");
-    std::fs::write(dir.path().join("model/orders.yml"), MODEL).expect("model");
-    let db = dir.path().join("orders.sqlite");
-    rusqlite::Connection::open(&db).expect("create").execute_batch(SEED).expect("seed");
-    let cfg = format!(
-        "{}\n[model]\npath = \"{}\"\n[database]\npath = \"{}\"\n[cache]\nenabled = false\n{cache}\n",
-        secret_config(""),
-        dir.path().join("model").display(),
-        db.display(),
-    );
-    let server = TestServer::start(&cfg).await;
-    (dir, server)
+async fn start_without_result_cache(cache: &str) -> Env {
+    start_section(&format!("enabled = false\n{cache}"), "").await
 }
 
 #[tokio::test]
 async fn plans_are_kept_per_security_context_and_never_shared_between_tenants() {
-    let (_dir, server) = start_without_result_cache("").await;
+    let env = start_without_result_cache("").await;
+    let server = &env.server;
     let (acme, globex) = (token("acme"), token("globex"));
     let q = json!({"measures": ["Orders.count"], "dimensions": ["Orders.status"], "order": {"Orders.status": "asc"}});
     let acme_rows =
         json!([{"Orders.status": "completed", "Orders.count": 1}, {"Orders.status": "shipped", "Orders.count": 1}]);
     let globex_rows = json!([{"Orders.status": "completed", "Orders.count": 1}]);
     for _ in 0..3 {
-        assert_eq!(load(&server, &acme, &q).await.body["data"], acme_rows);
-        assert_eq!(load(&server, &globex, &q).await.body["data"], globex_rows);
+        assert_eq!(load(server, &acme, &q).await.body["data"], acme_rows);
+        assert_eq!(load(server, &globex, &q).await.body["data"], globex_rows);
     }
     let plan = |name| metric_of(server.addr, "plan", name);
     assert_eq!((plan("tenantgate_cache_misses_total").await, plan("tenantgate_cache_hits_total").await), (2, 4));
@@ -513,8 +511,8 @@ async fn plans_are_kept_per_security_context_and_never_shared_between_tenants() 
     // A context that differs in any claim is planned afresh, even for the
     // same tenant; so is another query.
     let other = hs256(SECRET, &claims(json!({"tenant_id": "acme", "sub": "someone-else"})));
-    assert_eq!(load(&server, &other, &q).await.body["data"], acme_rows);
-    assert_eq!(load(&server, &acme, &count()).await.body["data"], json!([{"Orders.count": 2}]));
+    assert_eq!(load(server, &other, &q).await.body["data"], acme_rows);
+    assert_eq!(load(server, &acme, &count()).await.body["data"], json!([{"Orders.count": 2}]));
     assert_eq!(plan("tenantgate_cache_misses_total").await, 4);
     // A refused query is never kept: asked twice, planned twice.
     let bad = json!({"measures": ["Orders.nope"]});
@@ -524,16 +522,17 @@ async fn plans_are_kept_per_security_context_and_never_shared_between_tenants() 
     }
     assert_eq!(plan("tenantgate_cache_misses_total").await, 6);
     assert_eq!(plan("tenantgate_cache_entries").await, 4);
-    server.stop().await;
+    env.server.stop().await;
 }
 
 #[tokio::test]
 async fn plan_max_bytes_0_turns_the_plan_cache_off() {
-    let (_dir, server) = start_without_result_cache("plan_max_bytes = 0").await;
+    let env = start_without_result_cache("plan_max_bytes = 0").await;
+    let server = &env.server;
     let acme = token("acme");
     for _ in 0..2 {
-        assert_eq!(load(&server, &acme, &count()).await.body["data"], json!([{"Orders.count": 2}]));
+        assert_eq!(load(server, &acme, &count()).await.body["data"], json!([{"Orders.count": 2}]));
     }
     assert!(!get_text(server.addr, "/metrics").await.contains("cache=\"plan\""));
-    server.stop().await;
+    env.server.stop().await;
 }
