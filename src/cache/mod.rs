@@ -18,6 +18,8 @@
 //! waiter gets the same result or error.
 //! Time is moka's own clock (`std::time::Instant`), so expiry is tested
 //! over sockets with short TTLs rather than with paused Tokio time.
+//!
+//! [`PlanCache`] (`plans.rs`) is the other cache here: plans, not rows.
 
 pub mod key;
 mod plans;

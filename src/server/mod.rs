@@ -8,7 +8,6 @@
 //! becomes a status code.
 
 mod audit;
-pub use audit::Sink as AuditSink;
 mod connection;
 mod cube_api;
 mod cube_shape;
@@ -16,6 +15,8 @@ mod metrics;
 pub mod response;
 mod routes;
 pub mod url;
+
+pub use audit::Sink as AuditSink;
 
 use std::future::Future;
 use std::io;
