@@ -1,5 +1,6 @@
 //! Rendering: a Cube.js query and a security context to SQL and parameters
-//! (pure, no I/O), for a small and a filter-heavy query.
+//! (pure, no I/O), for a small and a filter-heavy query; a whole plan
+//! against a plan cache hit; and how rendering grows with the model.
 
 use std::hint::black_box;
 
@@ -57,6 +58,55 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    g.finish();
+
+    // A whole plan (parse, every policy step, render, settings) against a
+    // plan cache hit for the same caller (its key built, one lookup).
+    // On the demo model, as scripts/load.sh serves it.
+    let demo = std::env::temp_dir().join(format!("tenantgate-plan-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&demo).expect("dir");
+    std::fs::write(
+        demo.join("bench.toml"),
+        format!(
+            "[model]\npath = \"{}/fixtures/demo/model\"\n[[auth.providers]]\nname = \"main\"\ntype = \"secret\"\nsecrets = [\"{SECRET}\"]\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    )
+    .expect("write");
+    let demo_cfg = config::load(&LoadOptions {
+        config_dir: demo.clone(),
+        env: "bench".into(),
+        dotenv: None,
+        vars: Default::default(),
+    })
+    .expect("config");
+    let _ = std::fs::remove_dir_all(demo);
+    let built = tenantgate::build::build(demo_cfg, Strategies::new(), tenantgate::build::Mode::Check)
+        .unwrap_or_else(|e| panic!("builds: {e}"));
+    let claims = tenantgate::mint::claims(
+        1_800_000_000,
+        std::time::Duration::from_secs(3600),
+        [("tenant_id".into(), json!("acme")), ("id".into(), json!(42))],
+        [],
+    );
+    let acme = tenantgate::mint::sign_hs256(SECRET.as_bytes(), &claims).expect("sign");
+    let auth = rt.block_on(built.pipeline.authenticate_token(&acme, 1_800_000_000.0)).expect("valid");
+    let queries = [small.clone()];
+    let plans = tenantgate::cache::PlanCache::new(1 << 20).expect("on");
+    let mut g = c.benchmark_group("plan");
+    g.bench_function("small query: query::plan", |b| {
+        b.iter(|| {
+            tenantgate::query::plan(&built.model, &built.policy, black_box(&queries), &auth.context).expect("plans")
+        })
+    });
+    g.bench_function("small query: plan cache hit", |b| {
+        b.iter(|| {
+            let key = tenantgate::cache::PlanCache::key(&auth.context_json(), black_box(&queries));
+            plans
+                .get_or_plan(key, || tenantgate::query::plan(&built.model, &built.policy, &queries, &auth.context))
+                .expect("plans")
+        })
+    });
     g.finish();
 
     // How rendering grows with the model: the same query over a model of
