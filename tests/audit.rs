@@ -251,3 +251,27 @@ async fn each_response_is_sent_after_its_audit_line_is_written() {
     assert_eq!(lines.len(), 64);
     assert!(lines.iter().all(|l| l["endpoint"] == "load" && l["rows"] == 1 && l["tenant"] == "acme"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_waits_until_its_audit_line_is_written() {
+    let (_dir, cfg) = config_dir("");
+    let server = std::sync::Arc::new(TestServer::start(&cfg).await);
+    let auth = format!(
+        "Bearer {}",
+        hs256(SECRET, &claims(json!({"sub": "user-7", "tenant_id": "acme", "groups": ["analyst"]})))
+    );
+    let path = load_path(&json!({"measures": ["Orders.count"]}));
+    // The audit log's writer stalls: the answer must wait for it.
+    server.audit.hold(true);
+    let request = {
+        let (server, auth, path) = (server.clone(), auth.clone(), path.clone());
+        tokio::spawn(async move { server.get(&path, &[("authorization", &auth), ("x-request-id", "held-1")]).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!request.is_finished(), "answered before its audit line was written");
+    server.audit.hold(false);
+    let reply =
+        tokio::time::timeout(std::time::Duration::from_secs(10), request).await.expect("answered").expect("task");
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert!(server.audit.lines().iter().any(|l| l["request_id"] == "held-1"));
+}

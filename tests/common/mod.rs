@@ -62,11 +62,16 @@ pub struct TestServer {
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
-/// What an in-process server's audit sink was given.
+/// What an in-process server's audit sink was given. While held
+/// ([`AuditLines::hold`]), a write waits, as a stalled disk would.
 #[derive(Clone, Default)]
-pub struct AuditLines(Arc<std::sync::Mutex<Vec<u8>>>);
+pub struct AuditLines(Arc<std::sync::Mutex<Vec<u8>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl AuditLines {
+    pub fn hold(&self, held: bool) {
+        self.1.store(held, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The lines so far, each parsed as JSON.
     pub fn lines(&self) -> Vec<Value> {
         let bytes = self.0.lock().expect("audit buffer").clone();
@@ -80,6 +85,9 @@ impl AuditLines {
 
 impl std::io::Write for AuditLines {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        while self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         self.0.lock().expect("audit buffer").extend_from_slice(buf);
         Ok(buf.len())
     }
