@@ -138,6 +138,9 @@ impl Record {
 /// wait until their batch is written. Batches are written in order, one at
 /// a time. A failed write is counted ([`Sink::write_errors`]), never the
 /// request's failure: the line was lost by the writer, not by the caller.
+///
+/// The write is a blocking one on a runtime thread, as a synchronous log's
+/// always was: a stalled stderr stalls the threads writing to it.
 pub struct Sink {
     state: Mutex<State>,
     /// Held while a batch is taken and written, so batches go in order.
@@ -208,12 +211,16 @@ impl Sink {
             s.filling += 1;
             (std::mem::take(&mut s.lines), s.filling - 1)
         };
-        let result = out.write_all(&lines).and_then(|()| out.flush());
-        drop(out);
+        // A writer that panics loses its batch like one that fails; its
+        // waiters must still be let go.
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| out.write_all(&lines).and_then(|()| out.flush())));
         {
+            // Marked written before `out` is let go: the next batch can only
+            // be marked after this one, so `done` never goes back.
             let mut s = self.state();
             s.done = batch;
-            s.write_errors += u64::from(result.is_err());
+            s.write_errors += u64::from(!matches!(written, Ok(Ok(()))));
             if s.lines.is_empty() {
                 // Keep the allocation for the next batch.
                 let mut lines = lines;
@@ -221,6 +228,7 @@ impl Sink {
                 s.lines = lines;
             }
         }
+        drop(out);
         self.written.notify_waiters();
     }
 
@@ -396,6 +404,26 @@ mod tests {
         }
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let sink = Sink::new(Box::new(Broken));
+        rt.block_on(async {
+            sink.write(b"one").await;
+            sink.write(b"two").await;
+        });
+        assert_eq!(sink.write_errors(), 2);
+    }
+
+    #[test]
+    fn a_writer_that_panics_loses_its_batch_but_lets_its_waiters_go() {
+        struct Panics;
+        impl Write for Panics {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                panic!("a broken writer");
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let sink = Sink::new(Box::new(Panics));
         rt.block_on(async {
             sink.write(b"one").await;
             sink.write(b"two").await;
