@@ -391,44 +391,38 @@ mod tests {
         assert_eq!(lines(&kept), ["cancelled", "joined", "after"]);
     }
 
-    #[test]
-    fn a_failed_write_is_counted_and_the_request_goes_on() {
-        struct Broken;
-        impl Write for Broken {
-            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-                Err(std::io::Error::other("disk full"))
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
+    /// A writer that fails every write, with an error or (`.0`) a panic.
+    struct Broken(bool);
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            assert!(!self.0, "a broken writer");
+            Err(std::io::Error::other("disk full"))
         }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Two lines through a sink writing to `out`: its write errors after.
+    fn errors_after_two_lines(out: Broken) -> u64 {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let sink = Sink::new(Box::new(Broken));
+        let sink = Sink::new(Box::new(out));
         rt.block_on(async {
             sink.write(b"one").await;
             sink.write(b"two").await;
         });
-        assert_eq!(sink.write_errors(), 2);
+        sink.write_errors()
+    }
+
+    #[test]
+    fn a_failed_write_is_counted_and_the_request_goes_on() {
+        assert_eq!(errors_after_two_lines(Broken(false)), 2);
     }
 
     #[test]
     fn a_writer_that_panics_loses_its_batch_but_lets_its_waiters_go() {
-        struct Panics;
-        impl Write for Panics {
-            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-                panic!("a broken writer");
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let sink = Sink::new(Box::new(Panics));
-        rt.block_on(async {
-            sink.write(b"one").await;
-            sink.write(b"two").await;
-        });
-        assert_eq!(sink.write_errors(), 2);
+        assert_eq!(errors_after_two_lines(Broken(true)), 2);
     }
 
     fn futures_poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
