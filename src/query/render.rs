@@ -249,9 +249,7 @@ fn simple(
         having.push(filter_sql(cx, f)?);
     }
     let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
-    if !where_parts.is_empty() {
-        sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
-    }
+    push_where(&mut sql, &where_parts);
     if !dims.is_empty() && !q.ungrouped {
         sql.push_str(&group_by(dims.len()));
     }
@@ -385,9 +383,7 @@ fn grouped_subquery(
     let from = tree_sql(cx)?;
     let where_parts = where_parts(cx)?;
     let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
-    if !where_parts.is_empty() {
-        sql.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
-    }
+    push_where(&mut sql, &where_parts);
     if !dims.is_empty() {
         sql.push_str(&group_by(dims.len()));
     }
@@ -453,9 +449,7 @@ fn keyed_subquery(
     let tree = tree_sql(cx)?;
     let where_parts = where_parts(cx)?;
     let mut inner = format!("SELECT DISTINCT {} FROM {tree}", key_cols.join(", "));
-    if !where_parts.is_empty() {
-        inner.push_str(&format!(" WHERE {}", where_parts.join(" AND ")));
-    }
+    push_where(&mut inner, &where_parts);
     let from = cube_from(cx, cube)?;
     let mut sql = format!(
         "SELECT {} FROM ({inner}) AS {keys} LEFT JOIN {from} ON {keys}.{} = {pk_sql}",
@@ -466,6 +460,14 @@ fn keyed_subquery(
         sql.push_str(&group_by(dims.len()));
     }
     Ok(sql)
+}
+
+/// ` WHERE a AND b` after `sql`, when there are conditions.
+fn push_where(sql: &mut String, conditions: &[String]) {
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
 }
 
 /// The query's WHERE conditions: date ranges, segments, the client's
