@@ -199,6 +199,20 @@ enum Expired {
     Idle,
 }
 
+impl State {
+    /// The connection's deadline now and what passing it means; `None`
+    /// while a request is in flight.
+    fn deadline(&self, limits: &Limits) -> Option<(Instant, Expired)> {
+        if self.in_flight > 0 {
+            None
+        } else if !self.seen_request {
+            Some((limits.first_request_by, Expired::BeforeFirstRequest))
+        } else {
+            Some((self.last_done.unwrap_or(limits.first_request_by) + limits.idle, Expired::Idle))
+        }
+    }
+}
+
 impl Activity {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -220,14 +234,7 @@ impl Activity {
             let deadline = {
                 let mut s = self.state();
                 s.waiting = s.in_flight > 0;
-                if s.in_flight > 0 {
-                    None
-                } else if !s.seen_request {
-                    Some((limits.first_request_by, Expired::BeforeFirstRequest))
-                } else {
-                    let since = s.last_done.unwrap_or(limits.first_request_by);
-                    Some((since + limits.idle, Expired::Idle))
-                }
+                s.deadline(limits)
             };
             // `notify_one` leaves a permit when nobody waits, so a change
             // between reading the state and awaiting is not missed.
@@ -239,15 +246,7 @@ impl Activity {
                         () = sleep_until(at) => {}
                     }
                     // Still the deadline (nothing started or ended since)?
-                    let s = self.state();
-                    let now = if s.in_flight > 0 {
-                        None
-                    } else if !s.seen_request {
-                        Some(limits.first_request_by)
-                    } else {
-                        Some(s.last_done.unwrap_or(limits.first_request_by) + limits.idle)
-                    };
-                    if now == Some(at) {
+                    if self.state().deadline(limits).is_some_and(|(now, _)| now == at) {
                         return why;
                     }
                 }
